@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Builds the real components the tests run against, from the Go module proxy
+# (this machine has no Docker and can download nothing else), into a cache keyed
+# by tool, version and the exact sources that build it. A second run finds every
+# key in the cache and only refreshes the links in $MESHBUNDLE_BIN.
+#
+#   ci/tools.sh            build what is missing (all tools)
+#   ci/tools.sh NAME...    only these (kube-apiserver etcd kube-controller-manager
+#                          kube-scheduler kwok helm pilot-discovery staticcheck)
+#
+# Environment:
+#   MESHBUNDLE_TOOLS_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/meshbundle/tools)
+#   MESHBUNDLE_BIN          where links to the built binaries go (default <repo>/.tools/bin)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${MESHBUNDLE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshbundle/tools}
+bin=${MESHBUNDLE_BIN:-$repo/.tools/bin}
+mkdir -p "$cache" "$bin"
+
+# Pinned versions. Kubernetes and etcd are pinned by the go.mod files under
+# ci/tools/; Helm and Istio by the main go.mod (so tests use what we ship).
+KUBE_VERSION=v1.37.2
+KWOK_VERSION=v0.8.0
+STATICCHECK_VERSION=v0.8.2
+
+modversion() { # modversion DIR MODULE -> the version DIR's go.mod selects
+	(cd "$1" && go list -m -f '{{.Version}}' "$2")
+}
+
+# build NAME KEYFILES... -- COMMAND...: run COMMAND (which writes $out/NAME)
+# unless the cache already holds NAME for this key; then link it into $bin.
+build() {
+	local name=$1; shift
+	local keyparts=()
+	while [ "$1" != "--" ]; do keyparts+=("$1"); shift; done
+	shift
+	local key
+	key=$( { go version; printf '%s\n' "$*"; cat "${keyparts[@]}"; } | sha256sum | cut -c1-16)
+	local dir=$cache/$name/$key
+	if [ ! -x "$dir/$name" ]; then
+		echo "tools: building $name ($key)" >&2
+		local start=$SECONDS
+		rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+		out=$dir.tmp "$@"
+		rm -rf "$dir" && mv "$dir.tmp" "$dir"
+		echo "tools: built $name in $((SECONDS - start))s" >&2
+	fi
+	ln -sfn "$dir/$name" "$bin/$name"
+	# Side files (kwok's stage manifests) are linked beside the binary.
+	for f in "$dir"/*; do
+		[ "$(basename "$f")" = "$name" ] || ln -sfn "$f" "$bin/$(basename "$f")"
+	done
+}
+
+kube_ldflags() {
+	local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+	echo "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION" \
+		"-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+		"-X k8s.io/component-base/version.gitTreeState=clean"
+}
+
+build_kube() { # kube-apiserver, kube-controller-manager, kube-scheduler
+	local name=$1 dir=$repo/ci/tools/kube
+	build "$name" "$dir/go.mod" "$dir/go.sum" "$dir/$name/main.go" -- \
+		bash -c "cd '$dir' && go build -trimpath -ldflags '$(kube_ldflags)' -o \"\$out/$name\" ./$name"
+}
+
+build_etcd() {
+	local dir=$repo/ci/tools/etcd
+	build etcd "$dir/go.mod" "$dir/go.sum" "$dir/main.go" -- \
+		bash -c "cd '$dir' && go build -trimpath -ldflags '-s -w' -o \"\$out/etcd\" ."
+}
+
+build_kwok() {
+	# kwok's stage manifests (what a fake node and pod go through) ship in its
+	# module; copy the ones the harness uses beside the binary.
+	build kwok /dev/null -- bash -c "
+		GOBIN=\"\$out\" GOFLAGS=-trimpath go install -ldflags '-s -w' sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION &&
+		src=\$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage &&
+		mkdir -p \"\$out/kwok-stages\" &&
+		cp \$src/node/fast/node-initialize.yaml \$src/pod/fast/pod-ready.yaml \
+		   \$src/pod/fast/pod-complete.yaml \$src/pod/fast/pod-delete.yaml \"\$out/kwok-stages/\" &&
+		chmod -R u+w \"\$out/kwok-stages\"" "$KWOK_VERSION"
+}
+
+build_helm() {
+	local v minor
+	v=$(modversion "$repo" helm.sh/helm/v3)
+	minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+	# Without the Kubernetes version stamp, `helm template` assumes v1.20 and
+	# refuses charts that need a newer cluster (Istio's do).
+	build helm "$repo/go.mod" "$repo/go.sum" -- bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w \
+		-X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
+		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor' \
+		-o \"\$out/helm\" helm.sh/helm/v3/cmd/helm"
+}
+
+build_pilot() {
+	build pilot-discovery "$repo/go.mod" "$repo/go.sum" -- \
+		bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w' -o \"\$out/pilot-discovery\" istio.io/istio/pilot/cmd/pilot-discovery"
+}
+
+build_staticcheck() {
+	build staticcheck /dev/null -- bash -c \
+		"GOBIN=\"\$out\" go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" "$STATICCHECK_VERSION"
+}
+
+all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm pilot-discovery staticcheck)
+[ $# -gt 0 ] || set -- "${all[@]}"
+for tool in "$@"; do
+	case $tool in
+	kube-apiserver | kube-controller-manager | kube-scheduler) build_kube "$tool" ;;
+	etcd) build_etcd ;;
+	kwok) build_kwok ;;
+	helm) build_helm ;;
+	pilot-discovery) build_pilot ;;
+	staticcheck) build_staticcheck ;;
+	*) echo "tools: unknown tool $tool (want one of: ${all[*]})" >&2; exit 2 ;;
+	esac
+done
