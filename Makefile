@@ -1,0 +1,57 @@
+# meshbundle — `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Where ci/tools.sh links the binaries it builds (the cache lives in ~/.cache).
+export MESHBUNDLE_BIN ?= $(CURDIR)/.tools/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/meshbundle/meshbundle/version.Version=$(VERSION)
+# Go test flags; e.g. make test TESTFLAGS='-run TestHelm -v'.
+TESTFLAGS ?=
+# Every Go module in the repository (the control-plane tools are their own).
+MODULES := . ci/tools/kube ci/tools/etcd
+
+##@ Build
+.PHONY: build
+build: ## Build meshbundle and meshbundle-postrender into bin/
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+.PHONY: tools
+tools: ## Build the real components tests run against (kube-apiserver, etcd, kwok, helm, istiod, ...); cached
+	ci/tools.sh
+
+##@ Use
+.PHONY: demo
+demo: tools ## Start a local control plane, install the example app, show it Available (DEMO_FLAGS=--keep to keep it running)
+	go run ./ci/demo $(DEMO_FLAGS)
+
+##@ Test
+.PHONY: test
+test: tools ## Run every test, end-to-end ones on local control planes included
+	go test -timeout 30m $(TESTFLAGS) ./...
+
+.PHONY: bench
+bench: tools ## Run the benchmarks
+	go test -run '^$$' -bench . -benchmem $(TESTFLAGS) ./...
+
+.PHONY: verify
+verify: ## gofmt, go vet, staticcheck, go mod tidy leaves no diff, generated files up to date
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	ci/tools.sh staticcheck
+	$(MESHBUNDLE_BIN)/staticcheck ./...
+	@# Compare the tree before and after, so uncommitted work does not count.
+	@before=$$(git status --porcelain=v1 -uall; git diff | sha256sum); \
+	for m in $(MODULES); do (cd $$m && go mod tidy); done; \
+	after=$$(git status --porcelain=v1 -uall; git diff | sha256sum); \
+	[ "$$before" = "$$after" ] || { echo "go mod tidy changed go.mod/go.sum: commit the result"; git status --short; exit 1; }
+	@before=$$(git status --porcelain=v1 -uall; git diff | sha256sum); \
+	go generate ./...; \
+	after=$$(git status --porcelain=v1 -uall; git diff | sha256sum); \
+	[ "$$before" = "$$after" ] || { echo "generated files are stale: commit the output of go generate"; git status --short; exit 1; }
+
+##@ Help
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z-]+:.*##/ {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -1,0 +1,257 @@
+package testcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"istio.io/istio/manifests"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+)
+
+// IstioNamespace is where the local istiod and Istio's charts live.
+const IstioNamespace = "istio-system"
+
+// Webhook configurations Istio's istiod chart renders for the default revision.
+const (
+	injectorWebhookName  = "istio-sidecar-injector"
+	validatorWebhookName = "istio-validator-istio-system"
+)
+
+// InstallIstioCharts installs Istio's base (CRDs) and istiod charts, embedded
+// in the pinned istio.io/istio module, with the Helm SDK as releases
+// istio-base and istiod, and waits until the CRDs are served. The istiod
+// Deployment it creates only runs on kwok's fake node; the real istiod is the
+// local process StartIstiod runs.
+//
+// This is the minimum the harness needs; the product's installer (installer/)
+// is tested on its own.
+func (c *Cluster) InstallIstioCharts(ctx context.Context) error {
+	for _, rel := range []struct{ name, chartDir string }{
+		{"istio-base", "charts/base"},
+		{"istiod", "charts/istio-control/istio-discovery"},
+	} {
+		if err := c.helmInstall(ctx, rel.name, rel.chartDir, map[string]any{}); err != nil {
+			return err
+		}
+		if rel.name == "istio-base" {
+			if err := c.waitCRDsEstablished(ctx, "istio.io"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// helmInstall installs one chart from Istio's embedded manifests.
+func (c *Cluster) helmInstall(ctx context.Context, release, chartDir string, values map[string]any) error {
+	ch, err := LoadIstioChart(chartDir)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.HelmConfig(IstioNamespace)
+	if err != nil {
+		return err
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName = release
+	install.Namespace = IstioNamespace
+	install.CreateNamespace = true
+	install.Timeout = 2 * time.Minute
+	if _, err := install.RunWithContext(ctx, ch, values); err != nil {
+		return fmt.Errorf("helm install %s (%s): %w", release, chartDir, err)
+	}
+	return nil
+}
+
+// HelmConfig is a Helm SDK action configuration for this cluster.
+func (c *Cluster) HelmConfig(namespace string) (*action.Configuration, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &c.Kubeconfig
+	flags.Namespace = &namespace
+	cfg := new(action.Configuration)
+	if err := cfg.Init(flags, namespace, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("helm: init for namespace %s: %w", namespace, err)
+	}
+	return cfg, nil
+}
+
+// LoadIstioChart loads a chart from the charts embedded in istio.io/istio
+// (dir relative to its manifests/, e.g. "charts/base").
+func LoadIstioChart(dir string) (*chart.Chart, error) {
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(manifests.FS, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(manifests.FS, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: strings.TrimPrefix(p, dir+"/"), Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read Istio chart %s: %w", dir, err)
+	}
+	ch, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("load Istio chart %s: %w", path.Base(dir), err)
+	}
+	return ch, nil
+}
+
+// waitCRDsEstablished waits until every CRD of the group suffix is Established
+// and its resources are served (a fresh CRD takes a moment to be served).
+func (c *Cluster) waitCRDsEstablished(ctx context.Context, groupSuffix string) error {
+	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return poll(wait, 200*time.Millisecond, "CRDs of *."+groupSuffix+" established", func(ctx context.Context) (bool, error) {
+		var crds apiextensionsv1.CustomResourceDefinitionList
+		if err := c.Client.List(ctx, &crds); err != nil {
+			return false, err
+		}
+		found := 0
+		for _, crd := range crds.Items {
+			if !strings.HasSuffix(crd.Spec.Group, groupSuffix) {
+				continue
+			}
+			found++
+			established := false
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					established = true
+				}
+			}
+			if !established {
+				return false, fmt.Errorf("CRD %s not established", crd.Name)
+			}
+		}
+		if found == 0 {
+			return false, fmt.Errorf("no CRD of group *.%s", groupSuffix)
+		}
+		// Served: discovery lists the group's resources.
+		groups, err := discoveryGroups(c)
+		if err != nil {
+			return false, err
+		}
+		return groups["networking."+groupSuffix], nil
+	})
+}
+
+// StartIstiod runs the local istiod (pilot-discovery built from the pinned
+// istio.io/istio) against this cluster and waits until it is ready and has
+// filled the caBundle of its injection and validation webhooks. Istio's
+// charts must be installed (InstallIstioCharts, or the installer under test)
+// and the cluster started WithIstiodRoute or WithIstiod.
+//
+// The webhooks fail closed: stop istiod only after removing injected
+// namespaces and Istio objects the test still needs to change.
+func (c *Cluster) StartIstiod(ctx context.Context) error {
+	if c.istiodAddr == "" {
+		return fmt.Errorf("testcluster: StartIstiod needs the cluster started WithIstiodRoute() or WithIstiod()")
+	}
+	if c.istiod != nil {
+		return fmt.Errorf("testcluster: istiod already running (pid %d)", c.istiod.PID())
+	}
+	bin, err := Bin("pilot-discovery")
+	if err != nil {
+		return err
+	}
+	addrs := map[string]string{}
+	for _, flag := range []string{"grpcAddr", "secureGRPCAddr", "monitoringAddr", "httpAddr"} {
+		if addrs[flag], err = freeAddr(); err != nil {
+			return err
+		}
+	}
+	ctrlz, err := freePort()
+	if err != nil {
+		return err
+	}
+	args := []string{"discovery",
+		"--kubeconfig=" + c.Kubeconfig,
+		"--httpsAddr=" + c.istiodAddr,
+		"--grpcAddr=" + addrs["grpcAddr"],
+		"--secureGRPCAddr=" + addrs["secureGRPCAddr"],
+		"--monitoringAddr=" + addrs["monitoringAddr"],
+		"--httpAddr=" + addrs["httpAddr"],
+		"--ctrlz_port=" + strconv.Itoa(ctrlz),
+		"--domain=cluster.local",
+	}
+	env := []string{
+		"POD_NAMESPACE=" + IstioNamespace, "POD_NAME=istiod-local", "REVISION=default",
+		"PILOT_CERT_PROVIDER=istiod", "CLUSTER_ID=Kubernetes",
+		"INJECTION_WEBHOOK_CONFIG_NAME=" + injectorWebhookName, "SERVICE_ACCOUNT=istiod",
+		"KUBECONFIG=" + c.Kubeconfig,
+	}
+	p, err := startProcess(c.Dir, "istiod", bin, args, env)
+	if err != nil {
+		return err
+	}
+	c.istiod = p
+
+	wait, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	httpClient := &http.Client{
+		Timeout: 2 * time.Second,
+		// istiod serves with a certificate from its own, fresh CA.
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback readiness probe
+	}
+	if err := poll(wait, 200*time.Millisecond, "istiod /ready", aliveCheck(p, func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+c.istiodAddr+"/ready", nil)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("status %d", resp.StatusCode)
+	})); err != nil {
+		return err
+	}
+	return poll(wait, 200*time.Millisecond, "istiod to patch its webhooks' caBundle", aliveCheck(p, func(ctx context.Context) (bool, error) {
+		var mwc admissionregistrationv1.MutatingWebhookConfiguration
+		if err := c.Client.Get(ctx, types.NamespacedName{Name: injectorWebhookName}, &mwc); err != nil {
+			return false, err
+		}
+		for _, wh := range mwc.Webhooks {
+			if len(wh.ClientConfig.CABundle) == 0 {
+				return false, fmt.Errorf("webhook %s/%s has no caBundle yet", mwc.Name, wh.Name)
+			}
+		}
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := c.Client.Get(ctx, types.NamespacedName{Name: validatorWebhookName}, &vwc); err != nil {
+			return false, err
+		}
+		for _, wh := range vwc.Webhooks {
+			if len(wh.ClientConfig.CABundle) == 0 {
+				return false, fmt.Errorf("webhook %s/%s has no caBundle yet", vwc.Name, wh.Name)
+			}
+		}
+		return len(mwc.Webhooks) > 0 && len(vwc.Webhooks) > 0, nil
+	}))
+}
+
+// StopIstiod stops the local istiod. Injection and validation then fail closed.
+func (c *Cluster) StopIstiod() error {
+	if c.istiod == nil {
+		return nil
+	}
+	err := c.istiod.stop(10 * time.Second)
+	c.istiod = nil
+	return err
+}
+
+// IstiodLog is the path of the local istiod's log file.
+func (c *Cluster) IstiodLog() string { return c.Dir + "/istiod.log" }

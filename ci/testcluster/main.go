@@ -1,0 +1,118 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+)
+
+var shared *Cluster
+
+// Main starts one cluster for the test binary, runs the tests, prints every
+// component's recent log lines when a test failed, stops the cluster and
+// exits. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithPods()) }
+//
+// A cluster that cannot start fails the whole binary with the reason (for
+// example, binaries not built: run `make tools`); tests never silently skip.
+func Main(m *testing.M, opts ...Option) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	start := time.Now()
+	c, err := Start(ctx, opts...)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testcluster: cannot start the local control plane: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "testcluster: control plane up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), c.Dir)
+	shared = c
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "testcluster: tests failed; component logs:\n%s", c.Logs(60))
+	}
+	if err := c.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "testcluster: stop: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// Shared is the cluster Main started. It fails the test if there is none.
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	if shared == nil {
+		t.Fatal("testcluster: no cluster: call testcluster.Main(m, ...) from TestMain")
+	}
+	return shared
+}
+
+// Namespace creates a fresh namespace (with the given labels) for one test
+// and deletes it when the test ends.
+func (c *Cluster) Namespace(t testing.TB, labels map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-", Labels: labels}}
+	if err := c.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Client.Delete(context.Background(), ns) })
+	return ns.Name
+}
+
+// WaitDeploymentAvailable waits until the Deployment has observed its latest
+// spec and reports Available with all replicas ready and updated.
+func (c *Cluster) WaitDeploymentAvailable(ctx context.Context, namespace, name string, timeout time.Duration) (*appsv1.Deployment, error) {
+	wait, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d appsv1.Deployment
+	err := poll(wait, 100*time.Millisecond, "Deployment "+namespace+"/"+name+" Available", c.allAlive(func(ctx context.Context) (bool, error) {
+		if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &d); err != nil {
+			return false, err
+		}
+		return DeploymentAvailable(&d), fmt.Errorf("status %+v", d.Status)
+	}))
+	return &d, err
+}
+
+// DeploymentAvailable is kubectl rollout status's notion of done.
+func DeploymentAvailable(d *appsv1.Deployment) bool {
+	if d.Status.ObservedGeneration < d.Generation {
+		return false
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	if d.Status.UpdatedReplicas != want || d.Status.ReadyReplicas != want || d.Status.AvailableReplicas != want || d.Status.Replicas != want {
+		return false
+	}
+	for _, cond := range d.Status.Conditions {
+		if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func discoveryGroups(c *Cluster) (map[string]bool, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := dc.ServerGroups()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, g := range groups.Groups {
+		out[g.Name] = true
+	}
+	return out, nil
+}
