@@ -1,0 +1,341 @@
+// Package installer installs Istio the way meshbundle's add-cluster pipeline
+// needs it: an IstioOperator in (values/default.yaml + overlays), one Helm
+// release per component out, rendered from the charts embedded in the
+// istio.io/istio module with Istio's own IstioOperator → values translation.
+// It is a library (an install operator can call it in-process); the
+// `meshbundle install|upgrade|uninstall|status` commands are thin CLIs over it.
+package installer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	"istio.io/istio/istioctl/pkg/install/k8sversion"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DefaultTimeout bounds a whole install/uninstall run.
+const DefaultTimeout = 5 * time.Minute
+
+// ManagedLabel marks namespaces the installer created, so uninstall removes
+// those and only those.
+const ManagedLabel = "meshbundle.dev/managed"
+
+// Options are the installer's inputs.
+type Options struct {
+	Source
+	// Kubeconfig and Context select the cluster (kubectl's defaults when empty).
+	Kubeconfig string
+	Context    string
+	// DryRun renders every release and returns the manifests in
+	// Result.Manifests; it never contacts a cluster.
+	DryRun bool
+	// Wait waits for istiod (before the gateway) and the gateway to be Available.
+	Wait bool
+	// Timeout bounds the whole run; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// KeepCRDs leaves Istio's CRDs (and so all Istio config) on uninstall.
+	KeepCRDs bool
+	// Progress, if set, is called when each phase starts and ends.
+	Progress func(Event)
+}
+
+// run is one operation in progress.
+type run struct {
+	opts   Options
+	start  time.Time
+	res    *Result
+	plan   *Plan
+	cl     *cluster
+}
+
+func newRun(op string, opts Options) *run {
+	return &run{opts: opts, start: time.Now(), res: &Result{Operation: op, DryRun: opts.DryRun}}
+}
+
+// phase runs fn as the named phase, recording state, objects and elapsed time.
+func (r *run) phase(ctx context.Context, p Phase, fn func(pr *PhaseResult) error) error {
+	pr := &PhaseResult{Phase: p, State: StateDone}
+	r.res.Phases = append(r.res.Phases, *pr)
+	idx := len(r.res.Phases) - 1
+	r.emit(Event{Phase: p})
+	began := time.Now()
+	err := ctx.Err()
+	if err == nil {
+		err = fn(pr)
+	}
+	if err != nil {
+		pr.State = StateFailed
+		pr.Message = err.Error()
+	}
+	for _, rr := range pr.Releases {
+		pr.Objects += rr.Objects
+	}
+	if err == nil && len(pr.Releases) > 0 && pr.State == StateDone {
+		pr.State = StateUnchanged
+		for _, rr := range pr.Releases {
+			if rr.Action != ActionUnchanged && rr.Action != ActionAbsent {
+				pr.State = StateDone
+			}
+		}
+	}
+	pr.Elapsed = Duration(time.Since(began))
+	r.res.Phases[idx] = *pr
+	r.emit(Event{Phase: p, State: pr.State, Message: pr.Message, Objects: pr.Objects})
+	return err
+}
+
+func (r *run) emit(e Event) {
+	if r.opts.Progress != nil {
+		e.Elapsed = time.Since(r.start)
+		r.opts.Progress(e)
+	}
+}
+
+// finish records the phases never reached and the total time.
+func (r *run) finish(order []Phase, err error) (*Result, error) {
+	seen := map[Phase]bool{}
+	for _, p := range r.res.Phases {
+		seen[p.Phase] = true
+	}
+	for _, p := range order {
+		if !seen[p] {
+			r.res.Phases = append(r.res.Phases, PhaseResult{Phase: p, State: StatePending})
+		}
+	}
+	if r.plan != nil {
+		r.res.Warnings = r.plan.Warnings
+	}
+	r.res.Elapsed = Duration(time.Since(r.start))
+	return r.res, err
+}
+
+// Install converges the cluster to the configuration: installs missing
+// releases, upgrades changed ones, leaves equal ones alone, unlocks releases
+// a killed run left pending. Re-running after any failure finishes the job.
+func Install(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	r := newRun("install", opts)
+	err := r.install(ctx)
+	return r.finish(Phases, classify(err, "install"))
+}
+
+func (r *run) install(ctx context.Context) error {
+	if err := r.phase(ctx, PhaseValidate, func(pr *PhaseResult) error {
+		plan, err := NewPlan(r.opts.Source)
+		if err != nil {
+			return err
+		}
+		r.plan = plan
+		pr.Message = fmt.Sprintf("%d releases planned", len(plan.Releases))
+		if r.opts.DryRun {
+			return nil
+		}
+		r.cl, err = connect(ctx, r.opts.Kubeconfig, r.opts.Context)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, p := range Phases[1:] {
+		var err error
+		switch p {
+		case PhaseWait:
+			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.waitPhase(ctx, pr, PhaseIstiod) })
+		case PhaseVerify:
+			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.verify(ctx, pr) })
+		default:
+			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.releasesPhase(ctx, pr, p) })
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releasesPhase converges (or, dry-run, renders) the phase's releases.
+func (r *run) releasesPhase(ctx context.Context, pr *PhaseResult, p Phase) error {
+	rels := r.plan.releasesIn(p)
+	if len(rels) == 0 {
+		pr.State = StateSkipped
+		pr.Message = "skipped: nothing configured"
+		if p == PhaseAddons {
+			pr.Message = r.plan.AddonsSkipped
+		}
+		return nil
+	}
+	for _, rel := range rels {
+		var rr ReleaseResult
+		var err error
+		if r.opts.DryRun {
+			rr, err = r.render(rel)
+		} else {
+			rr, err = r.converge(ctx, rel)
+		}
+		pr.Releases = append(pr.Releases, rr)
+		if err != nil {
+			return fmt.Errorf("release %s/%s: %w", rel.Namespace, rel.Name, err)
+		}
+	}
+	if p == PhaseGateway && r.opts.Wait && !r.opts.DryRun {
+		for _, rel := range rels {
+			if err := r.waitDeployment(ctx, rel.Namespace, rel.Workload); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Plan) releasesIn(phase Phase) []PlannedRelease {
+	var out []PlannedRelease
+	for _, r := range p.Releases {
+		if r.Phase == phase {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// RenderKubeVersion is the Kubernetes version a dry run renders for: the one
+// `istioctl manifest generate` assumes without a cluster (Istio's minimum).
+func RenderKubeVersion() *chartutil.KubeVersion {
+	v := fmt.Sprintf("v1.%d.0", k8sversion.MinK8SVersion)
+	return &chartutil.KubeVersion{Version: v, Major: "1", Minor: fmt.Sprint(k8sversion.MinK8SVersion)}
+}
+
+// render is the dry run of one release: Helm's client-only install, exactly
+// what `helm template` does.
+func (r *run) render(rel PlannedRelease) (ReleaseResult, error) {
+	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	inst.DryRun, inst.ClientOnly, inst.Replace = true, true, true
+	inst.ReleaseName, inst.Namespace = rel.Name, rel.Namespace
+	inst.KubeVersion = RenderKubeVersion()
+	out, err := inst.Run(rel.Chart, rel.Values)
+	if err != nil {
+		return result(rel, ActionRendered, nil), &BadInputError{Err: fmt.Errorf("render chart %s: %w", rel.Chart.Name(), err)}
+	}
+	r.res.Rendered = append(r.res.Rendered, RenderedRelease{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Manifest: out.Manifest})
+	return result(rel, ActionRendered, out), nil
+}
+
+func chartRef(rel PlannedRelease) string {
+	return rel.Chart.Name() + "-" + rel.Chart.Metadata.Version
+}
+
+func result(rel PlannedRelease, a Action, out *release.Release) ReleaseResult {
+	rr := ReleaseResult{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Action: a}
+	if out != nil {
+		rr.Revision = out.Version
+		rr.Objects = countObjects(out.Manifest)
+	}
+	return rr
+}
+
+func countObjects(manifest string) int {
+	return len(releaseutil.SplitManifests(manifest))
+}
+
+// converge makes one release match the plan.
+func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, error) {
+	if err := r.ensureNamespace(ctx, rel.Namespace); err != nil {
+		return result(rel, "", nil), err
+	}
+	cfg, err := r.cl.helmConfig(rel.Namespace)
+	if err != nil {
+		return result(rel, "", nil), err
+	}
+	unlocked, last, err := unlock(cfg, rel.Name)
+	if err != nil {
+		return result(rel, "", nil), err
+	}
+	if last == nil {
+		inst := action.NewInstall(cfg)
+		inst.ReleaseName, inst.Namespace, inst.Timeout = rel.Name, rel.Namespace, r.opts.Timeout
+		out, err := inst.RunWithContext(ctx, rel.Chart, rel.Values)
+		rr := result(rel, ActionInstalled, out)
+		return rr, err
+	}
+	// Render the upgrade without applying it and compare with what is deployed.
+	if last.Info.Status == release.StatusDeployed {
+		dry := action.NewUpgrade(cfg)
+		dry.Namespace, dry.DryRun = rel.Namespace, true
+		planned, err := dry.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
+		if err != nil {
+			return result(rel, "", nil), fmt.Errorf("render upgrade: %w", err)
+		}
+		if planned.Manifest == last.Manifest && sameValues(planned.Config, last.Config) &&
+			planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
+			rr := result(rel, ActionUnchanged, last)
+			rr.Unlocked = unlocked
+			return rr, nil
+		}
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace, up.Timeout, up.MaxHistory = rel.Namespace, r.opts.Timeout, 10
+	out, err := up.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
+	rr := result(rel, ActionUpgraded, out)
+	rr.Unlocked = unlocked
+	return rr, err
+}
+
+// unlock marks a release that a killed run left pending-install/-upgrade/
+// -rollback as failed, like Flux helm-controller's unlock step, so the next
+// Helm action does not fail with "another operation is in progress". It
+// returns the newest release record (nil if there is none).
+func unlock(cfg *action.Configuration, name string) (bool, *release.Release, error) {
+	last, err := cfg.Releases.Last(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, fmt.Errorf("read release history: %w", err)
+	}
+	if !last.Info.Status.IsPending() {
+		return false, last, nil
+	}
+	was := last.Info.Status
+	last.SetStatus(release.StatusFailed, fmt.Sprintf("meshbundle: release was %s, left by an interrupted run; unlocked", was))
+	if err := cfg.Releases.Update(last); err != nil {
+		return false, nil, fmt.Errorf("unlock release stuck in %s: %w", was, err)
+	}
+	return true, last, nil
+}
+
+// sameValues compares values as stored (JSON), so 1 and 1.0 are equal.
+func sameValues(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// ensureNamespace creates a release namespace, labelled so uninstall knows
+// the installer created it.
+func (r *run) ensureNamespace(ctx context.Context, name string) error {
+	_, err := r.cl.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get namespace %s: %w", name, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedLabel: "true"}}}
+	if _, err := r.cl.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	return nil
+}

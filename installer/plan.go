@@ -1,0 +1,414 @@
+package installer
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/strvals"
+	telemetry "istio.io/api/telemetry/v1"
+	"istio.io/istio/manifests"
+	"istio.io/istio/operator/pkg/apis/validation"
+	"istio.io/istio/operator/pkg/component"
+	"istio.io/istio/operator/pkg/render"
+	istiovalues "istio.io/istio/operator/pkg/values"
+	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/mesh"
+	configvalidation "istio.io/istio/pkg/config/validation"
+	"istio.io/istio/pkg/config/validation/agent"
+	"istio.io/istio/pkg/config/schema/gvk"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/values"
+)
+
+// Release names: one Helm release per component, named like Istio's Helm
+// install docs (istio-base, istiod, istio-cni, istio-ingress).
+const (
+	ReleaseBase    = "istio-base"
+	ReleaseCNI     = "istio-cni"
+	ReleaseZtunnel = "ztunnel"
+	ReleaseIstiod  = "istiod"
+	ReleaseMesh    = "meshbundle-mesh"
+	ReleaseGateway = "istio-ingress"
+	ReleaseAddons  = "meshbundle-addons"
+
+	// DefaultGatewayNamespace holds the ingress gateway, apart from istiod as
+	// Istio recommends.
+	DefaultGatewayNamespace = "istio-ingress"
+	// TracingProvider is the meshConfig.extensionProviders entry the
+	// mesh-wide Telemetry selects.
+	TracingProvider = "jaeger"
+	// DefaultAddonsChart is where the observability chart lives in the repo.
+	DefaultAddonsChart = "charts/meshbundle-addons"
+)
+
+// istioReleaseNames maps Istio's operator components to release names.
+// Components missing here (the legacy ingress/egress gateway charts) have no
+// Helm release in Istio either (`istioctl manifest translate` refuses them).
+var istioReleaseNames = map[component.Name]string{
+	component.BaseComponentName:    ReleaseBase,
+	component.CNIComponentName:     ReleaseCNI,
+	component.ZtunnelComponentName: ReleaseZtunnel,
+	component.PilotComponentName:   ReleaseIstiod,
+}
+
+// Source says where the configuration comes from.
+type Source struct {
+	// Profile picks an overlay from values/ (minimal, ha) on top of
+	// values/default.yaml; "" or "default" adds none.
+	Profile string
+	// Files are IstioOperator files layered on top, in order.
+	Files []string
+	// Set are --set overrides: IstioOperator paths (istioctl syntax, e.g.
+	// meshConfig.defaultConfig.tracing.sampling=10), or gateway.<key>=<value>
+	// for the gateway chart (Helm --set syntax).
+	Set []string
+	// GatewayNamespace defaults to DefaultGatewayNamespace.
+	GatewayNamespace string
+	// NoGateway leaves the ingress gateway out.
+	NoGateway bool
+	// Jaeger installs a Jaeger all-in-one as the collector.
+	Jaeger bool
+	// AddonsChart is a chart directory installed in the addons phase when it
+	// exists; "" means DefaultAddonsChart.
+	AddonsChart string
+}
+
+// Plan is the validated configuration: every release with its chart and
+// values, in install order.
+type Plan struct {
+	// IstioOperator is the merged, validated IstioOperator (as istioctl sees it).
+	IstioOperator istiovalues.Map
+	// IstioNamespace is where istiod and the mesh defaults go.
+	IstioNamespace string
+	Releases       []PlannedRelease
+	// Warnings from Istio's validation (not fatal).
+	Warnings []string
+	// AddonsSkipped says why the addons phase has nothing to do ("" if it has).
+	AddonsSkipped string
+}
+
+// PlannedRelease is one Helm release.
+type PlannedRelease struct {
+	Name      string
+	Namespace string
+	Phase     Phase
+	Chart     *chart.Chart
+	Values    map[string]any
+	// Workload is the Deployment the wait/verify phases check ("" for none).
+	Workload string
+}
+
+// BadInputError marks configuration errors: nothing was changed, fix the input.
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error { return e.Err }
+
+func badInput(format string, args ...any) error {
+	return &BadInputError{Err: fmt.Errorf(format, args...)}
+}
+
+// NewPlan merges and validates the configuration with Istio's own code and
+// translates it into per-component chart values the way `istioctl manifest
+// translate` does (render.Migrate). It reads files but never a cluster.
+func NewPlan(src Source) (*Plan, error) {
+	tmp, err := os.MkdirTemp("", "meshbundle-iop-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	files, err := baseFiles(tmp, src.Profile)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range src.Files {
+		if _, err := os.Stat(f); err != nil {
+			return nil, badInput("IstioOperator file %q: %w; pass an existing file with -f", f, err)
+		}
+	}
+	files = append(files, src.Files...)
+	iopSets, gatewaySets := splitSets(src.Set)
+
+	merged, err := render.MergeInputs(files, iopSets, nil)
+	if err != nil {
+		return nil, badInput("read IstioOperator (%s): %w", strings.Join(src.Files, ", "), err)
+	}
+	p := &Plan{IstioOperator: merged}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	p.IstioNamespace = merged.GetPathStringOr("spec.values.global.istioNamespace", "istio-system")
+
+	// Istio's translation, component by component (what istioctl manifest
+	// translate writes out as <component>-values.yaml).
+	migrated, err := render.Migrate(files, iopSets, nil)
+	if err != nil {
+		return nil, badInput("translate IstioOperator to chart values: %w", err)
+	}
+	for _, c := range migrated.Components {
+		name, ok := istioReleaseNames[c.Component.UserFacingName]
+		if !ok {
+			return nil, badInput("IstioOperator spec.components.%s[name=%s]: no Helm chart release exists for it; "+
+				"set enabled: false there (meshbundle installs the ingress gateway from Istio's gateway chart, configured in values/gateway.yaml)",
+				c.Component.SpecName, c.ComponentSpec.Name)
+		}
+		vals, _ := c.Values.GetPathMap("spec.values")
+		ch, err := IstioChart(c.Component.HelmSubdir)
+		if err != nil {
+			return nil, err
+		}
+		r := PlannedRelease{Name: name, Namespace: c.ComponentSpec.Namespace, Chart: ch, Values: vals}
+		switch c.Component.UserFacingName {
+		case component.BaseComponentName:
+			r.Phase = PhaseBase
+		case component.CNIComponentName, component.ZtunnelComponentName:
+			r.Phase = PhaseCNI
+		case component.PilotComponentName:
+			r.Phase = PhaseIstiod
+			r.Workload = "istiod"
+			if rev := merged.GetPathString("spec.values.revision"); rev != "" && rev != "default" {
+				r.Workload = "istiod-" + rev
+			}
+		}
+		p.Releases = append(p.Releases, r)
+	}
+
+	meshRel, err := p.meshRelease(src.Jaeger)
+	if err != nil {
+		return nil, err
+	}
+	p.Releases = append(p.Releases, meshRel)
+
+	if !src.NoGateway {
+		gw, err := gatewayRelease(src.GatewayNamespace, gatewaySets)
+		if err != nil {
+			return nil, err
+		}
+		p.Releases = append(p.Releases, gw)
+	}
+
+	addonsDir := src.AddonsChart
+	if addonsDir == "" {
+		addonsDir = DefaultAddonsChart
+	}
+	if _, err := os.Stat(filepath.Join(addonsDir, "Chart.yaml")); err != nil {
+		p.AddonsSkipped = fmt.Sprintf("skipped: chart not present (%s)", addonsDir)
+	} else {
+		ch, err := loader.Load(addonsDir)
+		if err != nil {
+			return nil, badInput("load addons chart %s: %w", addonsDir, err)
+		}
+		p.Releases = append(p.Releases, PlannedRelease{
+			Name: ReleaseAddons, Namespace: p.IstioNamespace, Phase: PhaseAddons, Chart: ch, Values: map[string]any{},
+		})
+	}
+	return p, nil
+}
+
+// baseFiles writes the embedded default (and profile overlay) where Istio's
+// MergeInputs, which reads paths, can find them.
+func baseFiles(dir, profile string) ([]string, error) {
+	names := []string{"default.yaml"}
+	switch profile {
+	case "", "default":
+	default:
+		if _, err := fs.Stat(values.FS, profile+".yaml"); err != nil {
+			return nil, badInput("profile %q does not exist; use one of %s", profile, strings.Join(values.Profiles, ", "))
+		}
+		names = append(names, profile+".yaml")
+	}
+	var out []string
+	for _, n := range names {
+		b, err := values.FS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// splitSets routes gateway.* overrides to the gateway chart; IstioOperator has
+// no top-level "gateway" field, so the prefix is unambiguous.
+func splitSets(sets []string) (iop, gateway []string) {
+	for _, s := range sets {
+		if rest, ok := strings.CutPrefix(s, "gateway."); ok {
+			gateway = append(gateway, rest)
+			continue
+		}
+		iop = append(iop, s)
+	}
+	return iop, gateway
+}
+
+// validate runs Istio's IstioOperator validation, then the mesh config checks
+// that Istio's validateMeshConfig drops (it returns the nil `err` instead of
+// the validation errors, and only logs extension provider errors).
+func (p *Plan) validate() error {
+	warnings, errs := validation.ParseAndValidateIstioOperator(p.IstioOperator, nil)
+	if err := errs.ToError(); err != nil {
+		return badInput("invalid IstioOperator: %w; fix the field named above in your -f file or --set", err)
+	}
+	for _, w := range warnings {
+		p.Warnings = append(p.Warnings, w.Error())
+	}
+	mc, err := p.MeshConfig()
+	if err != nil {
+		return err
+	}
+	if w, err := agent.ValidateMeshConfig(mc); err != nil {
+		return badInput("invalid IstioOperator spec.meshConfig: %w", err)
+	} else if w != nil {
+		p.Warnings = append(p.Warnings, w.Error())
+	}
+	for i, ep := range mc.GetExtensionProviders() {
+		if otel := ep.GetOpentelemetry(); otel != nil {
+			if err := agent.ValidateExtensionProviderTracingOpentelemetry(otel); err != nil {
+				return badInput("invalid IstioOperator spec.meshConfig.extensionProviders[%d] (name %q) opentelemetry: %w; "+
+					"set service to a host such as jaeger-collector.istio-system.svc.cluster.local and port to 1-65535", i, ep.GetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// MeshConfig parses the mesh config istiod will read, with Istio's defaults.
+func (p *Plan) MeshConfig() (*meshConfig, error) {
+	mcVals, _ := p.IstioOperator.GetPathMap("spec.values.meshConfig")
+	mc, err := mesh.ApplyMeshConfigDefaults(mcVals.YAML())
+	if err != nil {
+		return nil, badInput("invalid IstioOperator spec.meshConfig: %w", err)
+	}
+	return mc, nil
+}
+
+// meshRelease renders the mesh-wide Telemetry (and optional Jaeger) from the
+// IstioOperator: the "jaeger" extension provider and the proxy sampling.
+func (p *Plan) meshRelease(jaeger bool) (PlannedRelease, error) {
+	mc, err := p.MeshConfig()
+	if err != nil {
+		return PlannedRelease{}, err
+	}
+	provider := ""
+	for _, ep := range mc.GetExtensionProviders() {
+		if ep.GetName() == TracingProvider && ep.GetOpentelemetry() != nil {
+			provider = TracingProvider
+		}
+	}
+	sampling := 1.0
+	if raw, ok := p.IstioOperator.GetPath("spec.values.meshConfig.defaultConfig.tracing.sampling"); ok {
+		sampling, err = strconv.ParseFloat(fmt.Sprint(raw), 64)
+		if err != nil {
+			return PlannedRelease{}, badInput("IstioOperator meshConfig.defaultConfig.tracing.sampling %v: not a number; set a percentage 0-100", raw)
+		}
+	}
+	if provider != "" {
+		// Check the Telemetry we will write with Istio's own validation.
+		_, err := configvalidation.ValidateTelemetry(config.Config{
+			Meta: config.Meta{GroupVersionKind: gvk.Telemetry, Name: "mesh-default", Namespace: p.IstioNamespace},
+			Spec: &telemetry.Telemetry{Tracing: []*telemetry.Tracing{{
+				Providers:                []*telemetry.ProviderRef{{Name: provider}},
+				RandomSamplingPercentage: wrapperspb.Double(sampling),
+			}}},
+		})
+		if err != nil {
+			return PlannedRelease{}, badInput("IstioOperator meshConfig.defaultConfig.tracing.sampling %v: %w; set a percentage 0-100", sampling, err)
+		}
+	}
+	ch, err := meshChart()
+	if err != nil {
+		return PlannedRelease{}, err
+	}
+	vals := map[string]any{
+		"tracing": map[string]any{"provider": provider, "samplingPercentage": sampling},
+		"jaeger":  map[string]any{"enabled": jaeger},
+	}
+	return PlannedRelease{Name: ReleaseMesh, Namespace: p.IstioNamespace, Phase: PhaseIstiod, Chart: ch, Values: vals}, nil
+}
+
+// gatewayRelease builds the ingress gateway from Istio's gateway chart with
+// values/gateway.yaml plus gateway.* overrides, checked against the chart's
+// values.schema.json before anything is installed.
+func gatewayRelease(namespace string, sets []string) (PlannedRelease, error) {
+	if namespace == "" {
+		namespace = DefaultGatewayNamespace
+	}
+	raw, err := values.FS.ReadFile("gateway.yaml")
+	if err != nil {
+		return PlannedRelease{}, err
+	}
+	vals := map[string]any{}
+	if err := yaml.Unmarshal(raw, &vals); err != nil {
+		return PlannedRelease{}, fmt.Errorf("values/gateway.yaml: %w", err)
+	}
+	for _, s := range sets {
+		if err := strvals.ParseInto(s, vals); err != nil {
+			return PlannedRelease{}, badInput("--set gateway.%s: %w; use gateway.<key>=<value> with keys of Istio's gateway chart", s, err)
+		}
+	}
+	ch, err := IstioChart("gateway")
+	if err != nil {
+		return PlannedRelease{}, err
+	}
+	if err := chartutil.ValidateAgainstSchema(ch, vals); err != nil {
+		return PlannedRelease{}, badInput("gateway values (values/gateway.yaml, --set gateway.*): %w; see Istio's gateway chart values.schema.json", err)
+	}
+	if err := validateServiceType(vals); err != nil {
+		return PlannedRelease{}, err
+	}
+	return PlannedRelease{Name: ReleaseGateway, Namespace: namespace, Phase: PhaseGateway, Chart: ch, Values: vals, Workload: ReleaseGateway}, nil
+}
+
+// validateServiceType catches a typo the chart schema lets through (it types
+// service.type as any string) before the API server would reject it mid-install.
+func validateServiceType(vals map[string]any) error {
+	t, _ := chartutil.Values(vals).PathValue("service.type")
+	switch t {
+	case nil, "LoadBalancer", "NodePort", "ClusterIP", "None":
+		return nil
+	}
+	return badInput("gateway service.type %q: must be LoadBalancer, NodePort, ClusterIP or None; fix --set gateway.service.type", t)
+}
+
+// IstioChart loads one of Istio's charts from the manifests embedded in the
+// istio.io/istio module, so installs work offline at the pinned version.
+func IstioChart(dir string) (*chart.Chart, error) {
+	return loadFS(manifests.FS, path.Join("charts", dir))
+}
+
+func loadFS(fsys fs.FS, root string) (*chart.Chart, error) {
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: strings.TrimPrefix(p, root+"/"), Data: b})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read chart %s: %w", root, err)
+	}
+	ch, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", root, err)
+	}
+	return ch, nil
+}

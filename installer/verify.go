@@ -1,0 +1,98 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"istio.io/istio/pkg/config/mesh"
+)
+
+// verify checks the end state: every release deployed, every CRD of the base
+// release established, the mesh config istiod reads parses, and with --wait
+// the workloads are available.
+func (r *run) verify(ctx context.Context, pr *PhaseResult) error {
+	if r.opts.DryRun {
+		pr.State, pr.Message = StateSkipped, "skipped: dry run"
+		return nil
+	}
+	crds := 0
+	for _, rel := range r.plan.Releases {
+		cfg, err := r.cl.helmConfig(rel.Namespace)
+		if err != nil {
+			return err
+		}
+		got, err := cfg.Releases.Last(rel.Name)
+		if err != nil {
+			return fmt.Errorf("release %s/%s: %w", rel.Namespace, rel.Name, err)
+		}
+		if got.Info.Status != release.StatusDeployed {
+			return fmt.Errorf("release %s/%s is %s; re-run install", rel.Namespace, rel.Name, got.Info.Status)
+		}
+		pr.Objects += countObjects(got.Manifest)
+		if rel.Name == ReleaseBase {
+			names, err := crdNames(got.Manifest)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if err := r.crdEstablished(ctx, n); err != nil {
+					return err
+				}
+			}
+			crds = len(names)
+		}
+		if r.opts.Wait && rel.Workload != "" {
+			if err := r.waitDeployment(ctx, rel.Namespace, rel.Workload); err != nil {
+				return err
+			}
+		}
+	}
+	cm, err := r.cl.kube.CoreV1().ConfigMaps(r.plan.IstioNamespace).Get(ctx, "istio", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("mesh config ConfigMap %s/istio: %w", r.plan.IstioNamespace, err)
+	}
+	if _, err := mesh.ApplyMeshConfigDefaults(cm.Data["mesh"]); err != nil {
+		return fmt.Errorf("mesh config in ConfigMap %s/istio key mesh does not parse: %w", r.plan.IstioNamespace, err)
+	}
+	pr.Message = fmt.Sprintf("%d releases deployed, %d CRDs established, mesh config parses", len(r.plan.Releases), crds)
+	return nil
+}
+
+func (r *run) crdEstablished(ctx context.Context, name string) error {
+	crd, err := r.cl.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("CRD %s: %w", name, err)
+	}
+	for _, c := range crd.Status.Conditions {
+		if c.Type == apiextv1.Established && c.Status == apiextv1.ConditionTrue {
+			return nil
+		}
+	}
+	return fmt.Errorf("CRD %s is not established", name)
+}
+
+// crdNames lists the CustomResourceDefinitions in a release manifest.
+func crdNames(manifest string) ([]string, error) {
+	var names []string
+	for _, doc := range releaseutil.SplitManifests(manifest) {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			return nil, fmt.Errorf("parse release manifest: %w", err)
+		}
+		if head.Kind == "CustomResourceDefinition" {
+			names = append(names, head.Metadata.Name)
+		}
+	}
+	return names, nil
+}
