@@ -52,11 +52,11 @@ type Options struct {
 
 // run is one operation in progress.
 type run struct {
-	opts   Options
-	start  time.Time
-	res    *Result
-	plan   *Plan
-	cl     *cluster
+	opts  Options
+	start time.Time
+	res   *Result
+	plan  *Plan
+	cl    *cluster
 }
 
 func newRun(op string, opts Options) *run {

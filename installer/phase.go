@@ -2,8 +2,8 @@ package installer
 
 import (
 	"fmt"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 )
 

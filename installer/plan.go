@@ -22,9 +22,9 @@ import (
 	istiovalues "istio.io/istio/operator/pkg/values"
 	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/config/schema/gvk"
 	configvalidation "istio.io/istio/pkg/config/validation"
 	"istio.io/istio/pkg/config/validation/agent"
-	"istio.io/istio/pkg/config/schema/gvk"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/values"
