@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
@@ -34,7 +35,10 @@ type cluster struct {
 	kube                kubernetes.Interface
 	apiext              apiextclient.Interface
 	helm                map[string]*action.Configuration // per namespace
-	log                 func(string, ...any)
+	// What the API server serves, for client-side renders that match Helm's.
+	kubeVersion *chartutil.KubeVersion
+	apiVersions chartutil.VersionSet
+	log         func(string, ...any)
 }
 
 // connect resolves the kubeconfig context and checks that the API server
@@ -67,11 +71,17 @@ func connect(ctx context.Context, kubeconfig, kubeContext string) (*cluster, err
 	if err != nil {
 		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
 	}
-	if _, err := pc.Discovery().ServerVersion(); err != nil {
+	sv, err := pc.Discovery().ServerVersion()
+	if err != nil {
 		return nil, &ClusterUnreachableError{Err: fmt.Errorf("API server %s is unreachable: %w; check the cluster is up and --context points at it", rc.Host, err)}
 	}
+	apis, err := action.GetVersionSet(kube.Discovery())
+	if err != nil {
+		return nil, &ClusterUnreachableError{Err: fmt.Errorf("API server %s: list API versions: %w", rc.Host, err)}
+	}
 	return &cluster{kubeconfig: kubeconfig, context: kubeContext, rest: rc, kube: kube, apiext: apiext,
-		helm: map[string]*action.Configuration{}, log: func(string, ...any) {}}, nil
+		helm: map[string]*action.Configuration{}, log: func(string, ...any) {},
+		kubeVersion: &chartutil.KubeVersion{Version: sv.GitVersion, Major: sv.Major, Minor: sv.Minor}, apiVersions: apis}, nil
 }
 
 func newFlags(kubeconfig, kubeContext, namespace string) *genericclioptions.ConfigFlags {

@@ -219,18 +219,28 @@ func RenderKubeVersion() *chartutil.KubeVersion {
 }
 
 // render is the dry run of one release: Helm's client-only install, exactly
-// what `helm template` does.
+// what `helm template` does, for the Kubernetes version istioctl assumes.
 func (r *run) render(rel PlannedRelease) (ReleaseResult, error) {
-	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	inst.DryRun, inst.ClientOnly, inst.Replace = true, true, true
-	inst.ReleaseName, inst.Namespace = rel.Name, rel.Namespace
-	inst.KubeVersion = RenderKubeVersion()
-	out, err := inst.Run(rel.Chart, rel.Values)
+	out, err := renderRelease(rel, RenderKubeVersion(), nil, false)
 	if err != nil {
-		return result(rel, ActionRendered, nil), &BadInputError{Err: fmt.Errorf("render chart %s: %w", rel.Chart.Name(), err)}
+		return result(rel, ActionRendered, nil), &BadInputError{Err: err}
 	}
 	r.res.Rendered = append(r.res.Rendered, RenderedRelease{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Manifest: out.Manifest})
 	return result(rel, ActionRendered, out), nil
+}
+
+// renderRelease renders a release client-side. isUpgrade matters: Istio's
+// webhook templates only write failurePolicy on first install.
+func renderRelease(rel PlannedRelease, kv *chartutil.KubeVersion, apis chartutil.VersionSet, isUpgrade bool) (*release.Release, error) {
+	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	inst.DryRun, inst.ClientOnly, inst.Replace, inst.IsUpgrade = true, true, true, isUpgrade
+	inst.ReleaseName, inst.Namespace = rel.Name, rel.Namespace
+	inst.KubeVersion, inst.APIVersions = kv, apis
+	out, err := inst.Run(rel.Chart, rel.Values)
+	if err != nil {
+		return nil, fmt.Errorf("render chart %s for release %s/%s: %w", rel.Chart.Name(), rel.Namespace, rel.Name, err)
+	}
+	return out, nil
 }
 
 func chartRef(rel PlannedRelease) string {
@@ -270,13 +280,12 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		rr := result(rel, ActionInstalled, out)
 		return rr, err
 	}
-	// Render the upgrade without applying it and compare with what is deployed.
+	// Render as the deployed revision was rendered (revision 1 by an install,
+	// later ones by upgrades) and compare: equal means no write at all.
 	if last.Info.Status == release.StatusDeployed {
-		dry := action.NewUpgrade(cfg)
-		dry.Namespace, dry.DryRun = rel.Namespace, true
-		planned, err := dry.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
+		planned, err := renderRelease(rel, r.cl.kubeVersion, r.cl.apiVersions, last.Version > 1)
 		if err != nil {
-			return result(rel, "", nil), fmt.Errorf("render upgrade: %w", err)
+			return result(rel, "", nil), err
 		}
 		if planned.Manifest == last.Manifest && sameValues(planned.Config, last.Config) &&
 			planned.Chart.Metadata.Version == last.Chart.Metadata.Version {

@@ -275,11 +275,12 @@ func (p *Plan) validate() error {
 	} else if w != nil {
 		p.Warnings = append(p.Warnings, w.Error())
 	}
-	for i, ep := range mc.GetExtensionProviders() {
+	// By name: Istio's defaults add providers, so indexes shift.
+	for _, ep := range mc.GetExtensionProviders() {
 		if otel := ep.GetOpentelemetry(); otel != nil {
 			if err := agent.ValidateExtensionProviderTracingOpentelemetry(otel); err != nil {
-				return badInput("invalid IstioOperator spec.meshConfig.extensionProviders[%d] (name %q) opentelemetry: %w; "+
-					"set service to a host such as jaeger-collector.istio-system.svc.cluster.local and port to 1-65535", i, ep.GetName(), err)
+				return badInput("invalid IstioOperator spec.meshConfig.extensionProviders[name=%s].opentelemetry: %w; "+
+					"set service to a host such as jaeger-collector.istio-system.svc.cluster.local and port to 1-65535", ep.GetName(), err)
 			}
 		}
 	}
