@@ -22,6 +22,10 @@ const (
 	exitOK       = 0
 	exitFailure  = 1 // the operation failed
 	exitBadInput = 2 // flags, files or config are invalid; nothing was changed
+	// exitUnreachable: the API server did not answer; nothing was changed.
+	exitUnreachable = 3
+	// exitTimeout: --timeout passed; the work done so far stays, re-run to finish.
+	exitTimeout = 4
 )
 
 // newRootCmd wires every subcommand. Each lives in its own file.
@@ -37,6 +41,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newVersionCmd(),
+		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(),
 	)
 	return root
 }

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshbundle/meshbundle/installer"
+)
+
+// installFlags are shared by install, upgrade, uninstall and status.
+type installFlags struct {
+	kubeconfig, context string
+	files               []string
+	set                 []string
+	profile             string
+	gatewayNamespace    string
+	noGateway           bool
+	jaeger              bool
+	addonsChart         string
+	dryRun, wait        bool
+	keepCRDs            bool
+	timeout             time.Duration
+	output              string
+}
+
+func (f *installFlags) register(cmd *cobra.Command, op string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
+	fl.StringArrayVarP(&f.files, "filename", "f", nil, "IstioOperator file layered on values/default.yaml (repeatable, applied in order)")
+	fl.StringArrayVar(&f.set, "set", nil, "override an IstioOperator path (istioctl syntax, e.g. meshConfig.defaultConfig.tracing.sampling=10) or a gateway chart value with gateway.<key>=<value>")
+	fl.StringVar(&f.profile, "profile", "default", "meshbundle profile overlay from values/: default, minimal or ha")
+	fl.StringVar(&f.gatewayNamespace, "gateway-namespace", installer.DefaultGatewayNamespace, "namespace of the ingress gateway release")
+	fl.BoolVar(&f.noGateway, "no-gateway", false, "do not install the ingress gateway")
+	fl.StringVar(&f.addonsChart, "addons-chart", installer.DefaultAddonsChart, "chart directory installed in the addons phase if it exists")
+	fl.DurationVar(&f.timeout, "timeout", installer.DefaultTimeout, "give up after this long (exit code 4)")
+	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json (default: a table; with --dry-run the manifests)")
+	switch op {
+	case "install", "upgrade":
+		fl.BoolVar(&f.jaeger, "jaeger", false, "also install a Jaeger all-in-one as the tracing collector (jaeger-collector.istio-system:4317)")
+		fl.BoolVar(&f.dryRun, "dry-run", false, "print the manifests of every release; contact no cluster, change nothing")
+		fl.BoolVar(&f.wait, "wait", false, "wait until istiod and the gateway are Available")
+	case "uninstall":
+		fl.BoolVar(&f.dryRun, "dry-run", false, "list what would be removed; contact no cluster")
+		fl.BoolVar(&f.wait, "wait", false, "wait until the namespaces the installer created are gone")
+		fl.BoolVar(&f.keepCRDs, "keep-crds", false, "keep Istio's CRDs (and with them all Istio configuration)")
+	}
+}
+
+func (f *installFlags) options(progress func(installer.Event)) (installer.Options, error) {
+	switch f.output {
+	case "", "json":
+	default:
+		return installer.Options{}, &exitError{code: exitBadInput, err: fmt.Errorf("--output %q: use json or leave it empty", f.output)}
+	}
+	if f.timeout <= 0 {
+		return installer.Options{}, &exitError{code: exitBadInput, err: fmt.Errorf("--timeout %s: must be positive", f.timeout)}
+	}
+	return installer.Options{
+		Source: installer.Source{
+			Profile: f.profile, Files: f.files, Set: f.set,
+			GatewayNamespace: f.gatewayNamespace, NoGateway: f.noGateway, Jaeger: f.jaeger, AddonsChart: f.addonsChart,
+		},
+		Kubeconfig: f.kubeconfig, Context: f.context,
+		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, KeepCRDs: f.keepCRDs,
+		Progress: progress,
+	}, nil
+}
+
+func newInstallCmd() *cobra.Command   { return newInstallLikeCmd("install") }
+func newUpgradeCmd() *cobra.Command   { return newInstallLikeCmd("upgrade") }
+func newUninstallCmd() *cobra.Command { return newInstallLikeCmd("uninstall") }
+
+var installShort = map[string]string{
+	"install":   "Install Istio (CNI, DNS proxy, Jaeger tracing, injected ingress gateway) as Helm releases; re-running converges",
+	"upgrade":   "Same as install: upgrade changed releases, leave equal ones alone",
+	"uninstall": "Remove the releases in reverse order, Istio's CRDs (unless --keep-crds) and the namespaces install created",
+}
+
+func newInstallLikeCmd(op string) *cobra.Command {
+	var f installFlags
+	cmd := &cobra.Command{
+		Use:   op,
+		Short: installShort[op],
+		Long: installShort[op] + `.
+
+Configuration: values/default.yaml (an IstioOperator, embedded in the binary),
+then --profile's overlay, then -f files, then --set. Progress goes to stderr,
+the result (or with --dry-run the manifests) to stdout. Exit codes: 0 done,
+1 failed, 2 bad input (nothing changed), 3 cluster unreachable (nothing
+changed), 4 timeout (re-run to finish). See docs/installer.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options(progressPrinter(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var res *installer.Result
+			if op == "uninstall" {
+				res, err = installer.Uninstall(ctx, opts)
+			} else {
+				res, err = installer.Install(ctx, opts)
+			}
+			if werr := writeResult(cmd.OutOrStdout(), f, res, err); werr != nil && err == nil {
+				err = werr
+			}
+			return exitFor(err)
+		},
+	}
+	f.register(cmd, op)
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var f installFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each installer release (Helm status, revision) and whether istiod and the gateway are ready",
+		Long: `Show each installer release (Helm status, revision) and whether istiod and the
+gateway are ready. Pass the same -f/--set/--profile as to install so the
+same releases are looked up. Exit code 0 when everything is deployed and
+ready, 1 when not, 2/3 as for install.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options(nil)
+			if err != nil {
+				return err
+			}
+			rep, err := installer.Status(cmd.Context(), opts)
+			if err != nil {
+				return exitFor(err)
+			}
+			w := cmd.OutOrStdout()
+			if f.output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PHASE\tRELEASE\tNAMESPACE\tSTATUS\tREVISION\tCHART\tREADY")
+				for _, r := range rep.Releases {
+					ready := "-"
+					if r.Ready != nil {
+						ready = fmt.Sprint(*r.Ready)
+						if !*r.Ready && r.Message != "" {
+							ready += " (" + r.Message + ")"
+						}
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Phase, r.Name, r.Namespace, r.Status, r.Revision, r.Chart, ready)
+				}
+				tw.Flush()
+			}
+			if !rep.Installed {
+				return &exitError{code: exitFailure, err: errors.New("not fully installed; run `meshbundle install`")}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, "status")
+	return cmd
+}
+
+// progressPrinter writes one line per phase event to stderr, for people.
+func progressPrinter(w io.Writer) func(installer.Event) {
+	return func(e installer.Event) {
+		el := fmt.Sprintf("%6.1fs", e.Elapsed.Seconds())
+		if e.State == "" {
+			fmt.Fprintf(w, "%s  %-8s ...\n", el, e.Phase)
+			return
+		}
+		line := fmt.Sprintf("%s  %-8s %-9s %3d objects", el, e.Phase, e.State, e.Objects)
+		if e.Message != "" {
+			line += "  " + firstLine(e.Message)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// writeResult prints the manifests (dry run), JSON, or a summary table.
+func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr error) error {
+	if res == nil {
+		return nil
+	}
+	if f.output == "json" {
+		type jsonResult struct {
+			*installer.Result
+			Error     string `json:"error,omitempty"`
+			ExitCode  int    `json:"exitCode"`
+			Manifests string `json:"manifests,omitempty"`
+		}
+		out := jsonResult{Result: res, ExitCode: exitOK}
+		if runErr != nil {
+			out.Error = runErr.Error()
+			out.ExitCode = exitFor(runErr).(*exitError).code
+		}
+		if f.dryRun {
+			out.Manifests = res.Manifests()
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if runErr != nil {
+		return nil // the error goes to stderr; no partial output on stdout
+	}
+	if f.dryRun && res.Operation == "install" {
+		_, err := io.WriteString(w, res.Manifests())
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tRELEASE\tNAMESPACE\tACTION\tREVISION\tOBJECTS")
+	for _, p := range res.Phases {
+		if len(p.Releases) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t%s\t-\t%d\n", p.Phase, p.State, p.Objects)
+			continue
+		}
+		for _, r := range p.Releases {
+			action := string(r.Action)
+			if r.Unlocked {
+				action += " (unlocked)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Phase, r.Name, r.Namespace, action, r.Revision, r.Objects)
+		}
+	}
+	return tw.Flush()
+}
+
+// exitFor maps installer errors to the documented exit codes.
+func exitFor(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	var bad *installer.BadInputError
+	var unreachable *installer.ClusterUnreachableError
+	var timeout *installer.TimeoutError
+	switch {
+	case errors.As(err, &bad):
+		return &exitError{code: exitBadInput, err: err}
+	case errors.As(err, &unreachable):
+		return &exitError{code: exitUnreachable, err: err}
+	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
+		return &exitError{code: exitTimeout, err: err}
+	}
+	return &exitError{code: exitFailure, err: err}
+}
