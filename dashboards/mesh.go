@@ -1,0 +1,48 @@
+package dashboards
+
+import "github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+// clientReports are the proxies that see every request once: client
+// sidecars and, in ambient mode, waypoints.
+const clientReports = `reporter=~"source|waypoint"`
+
+// mesh is "Istio Mesh Dashboard" (grafana.com 7639): global request volume,
+// success rate and errors, then one table row per HTTP/gRPC and TCP workload.
+func mesh() *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder("Istio Mesh Dashboard").
+		WithVariable(datasourceVar()).
+		WithRow(row("Global Traffic")).
+		WithPanel(statPanel("Traffic Volume", "reqps", smallStat,
+			q("round("+sumRate(nil, wl(requests), clientReports)+", 0.01)", ""))).
+		WithPanel(statPanel("Success Rate", "percentunit", smallStat,
+			q(successRate(nil, clientReports), ""))).
+		WithPanel(statPanel("4xxs", "reqps", smallStat,
+			q("round("+sumRate(nil, wl(requests), clientReports, `response_code=~"4.."`)+", 0.01) or vector(0)", ""))).
+		WithPanel(statPanel("5xxs", "reqps", smallStat,
+			q("round("+sumRate(nil, wl(requests), clientReports, `response_code=~"5.."`)+", 0.01) or vector(0)", ""))).
+		WithPanel(tablePanel("HTTP/gRPC Workloads",
+			q(workloadJoin(sumRate(destWorkload, wl(requests), clientReports)), "Requests"),
+			q(workloadJoin(quantile("0.50", destWorkloadOnly, wl(duration), clientReports)), "P50 Latency"),
+			q(workloadJoin(quantile("0.90", destWorkloadOnly, wl(duration), clientReports)), "P90 Latency"),
+			q(workloadJoin(quantile("0.99", destWorkloadOnly, wl(duration), clientReports)), "P99 Latency"),
+			q(workloadJoin(successRate(destWorkloadOnly, clientReports)), "Success Rate"))).
+		WithPanel(tablePanel("TCP Workloads",
+			q(workloadJoin(sumRate(destWorkload, wl(tcpSent), clientReports)), "Bytes Sent"),
+			q(workloadJoin(sumRate(destWorkload, wl(tcpReceived), clientReports)), "Bytes Received"),
+			q(workloadJoin(sumRate(destWorkload, wl(tcpOpened), clientReports)), "Connections Opened"),
+			q(workloadJoin(sumRate(destWorkload, wl(tcpClosed), clientReports)), "Connections Closed"))).
+		WithRow(row("Istio Component Versions")).
+		WithPanel(timeseriesPanel("Istio Component Versions", "short", fullWidth,
+			q(`sum by (component, tag) (istio_build)`, "{{component}}: {{tag}}")))
+}
+
+var (
+	destWorkload     = []string{"destination_workload", "destination_workload_namespace", "destination_service"}
+	destWorkloadOnly = []string{"destination_workload", "destination_workload_namespace"}
+)
+
+// workloadJoin adds destination_workload_var = "<workload>.<namespace>", the
+// key the table rows merge on and the workload dashboard's link parameter.
+func workloadJoin(expr string) string {
+	return `label_join(` + expr + `, "destination_workload_var", ".", "destination_workload", "destination_workload_namespace")`
+}
