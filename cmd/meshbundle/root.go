@@ -42,6 +42,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(),
+		newPostrenderCmd(),
 	)
 	return root
 }

@@ -1,0 +1,83 @@
+package renderer
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// TestRenderBadInput: every bad input fails with a message that names the
+// object and field, and nothing is written to the output.
+func TestRenderBadInput(t *testing.T) {
+	const svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - {name: http, port: 80}\n"
+	const headless = "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  clusterIP: None\n  selector: {app: db}\n  ports:\n  - {name: tcp, port: 5432}\n"
+	const sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  template:\n    metadata:\n      labels: {app: web}\n"
+	const chartVS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: web-chart\n  namespace: shop\nspec:\n  hosts: [web]\n"
+	tests := []struct {
+		name   string // what is wrong
+		input  string // the rendered chart
+		config string // AppMesh spec (indented under spec:), "" for defaults
+		want   []string
+	}{
+		{name: "malformed YAML", input: "apiVersion: v1\nkind: [\n", want: []string{"document 1", "malformed YAML"}},
+		{name: "not an object: sequence", input: "- a\n- b\n", want: []string{"document 1", "not a Kubernetes object", "sequence"}},
+		{name: "not an object: scalar", input: svc + "---\njust text\n", want: []string{"document 2", "scalar"}},
+		{name: "missing kind and name", input: "apiVersion: v1\nmetadata: {}\n", want: []string{"missing kind, metadata.name"}},
+		{name: "duplicate object", input: svc + "---\n" + svc, want: []string{"document 2", "duplicate Service web", "document 1"}},
+		{name: "duplicate with release namespace", input: svc + "---\n" + strings.Replace(svc, "name: web\n", "name: web\n  namespace: shop\n", 1), config: "  ports: {mode: enforce}\n", want: []string{"duplicate Service shop/web"}},
+		{name: "bad port name in enforce mode", input: strings.Replace(svc, "name: http,", "name: web,", 1), want: []string{"Service web port 80", `spec.ports[0].name "web"`, `name it "http-web"`}},
+		{name: "unknown port in fix mode", input: strings.Replace(svc, "{name: http, port: 80}", "{name: metrics, port: 9090}", 1), config: "  ports: {mode: fix}\n", want: []string{"Service web port 9090", "not a well-known port", "spec.ports.rename"}},
+		{name: "rename to an unknown protocol", input: svc, config: "  ports:\n    rename: [{service: web, port: 80, name: web}]\n", want: []string{"spec.ports.rename", `"web" does not name a protocol`}},
+		{name: "rename of a missing port", input: svc, config: "  ports:\n    rename: [{service: web, port: 81, name: http-x}]\n", want: []string{"spec.ports.rename[0]", "no Service \"web\" with port 81"}},
+		{name: "route to missing Service", input: svc, config: "  routes: [{service: webb}]\n", want: []string{"spec.routes[0].service", `no Service "webb"`, "use one of: web"}},
+		{name: "route to headless Service", input: headless, config: "  routes: [{service: db}]\n", want: []string{"spec.routes[0].service", "Service db is headless"}},
+		{name: "route to StatefulSet", input: svc + "---\n" + sts, config: "  routes: [{service: web}]\n", want: []string{"selects StatefulSet db"}},
+		{name: "route port missing", input: svc, config: "  routes: [{service: web, port: 81}]\n", want: []string{"spec.routes[0].port", "no port 81"}},
+		{name: "chart VS for the same host", input: svc + "---\n" + chartVS, config: "  routes: [{service: web}]\n", want: []string{"VirtualService shop/web-chart", "host web.shop.svc.cluster.local", "adopt: true"}},
+		{name: "alias to missing Service", input: svc, config: "  aliases: [{name: shop, service: nope}]\n", want: []string{"spec.aliases[0].service", `no Service "nope"`}},
+		{name: "alias collides with a chart Service", input: svc + "---\n" + strings.Replace(svc, "name: web\n", "name: shop\n", 1), config: "  aliases: [{name: shop, service: web}]\n", want: []string{"generated Service shop collides"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			am := appmesh.Default()
+			if tt.config != "" {
+				var err error
+				am, err = appmesh.Decode([]byte("apiVersion: meshbundle.dev/v1alpha1\nkind: AppMesh\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n" + tt.config))
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			err := New(am, nil).Render(strings.NewReader(tt.input), &out)
+			if err == nil {
+				t.Fatalf("Render accepted the input:\n%s", out.String())
+			}
+			if out.Len() != 0 {
+				t.Errorf("Render wrote %d bytes despite the error", out.Len())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestPostRendererShape: Run has Helm's postrender.PostRenderer shape
+// (checked against Helm itself in meshcheck) and returns nil on error.
+func TestPostRendererShape(t *testing.T) {
+	var pr interface {
+		Run(*bytes.Buffer) (*bytes.Buffer, error)
+	} = New(nil, nil)
+	out, err := pr.Run(bytes.NewBufferString("- not an object\n"))
+	if err == nil || out != nil {
+		t.Fatalf("Run(bad) = %v, %v; want nil, error", out, err)
+	}
+	out, err = pr.Run(bytes.NewBufferString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"))
+	if err != nil || !strings.Contains(out.String(), "name: x") {
+		t.Fatalf("Run(good) = %q, %v", out, err)
+	}
+}

@@ -1,0 +1,152 @@
+package renderer
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// Golden files: testdata/<filter>/<case>.in.yaml is the rendered chart,
+// <case>.appmesh.yaml the AppMesh (optional: defaults), <case>.golden.yaml
+// the expected output. UPDATE_GOLDEN=1 go test ./renderer rewrites them.
+
+// loadAppMesh reads the AppMesh next to an input, or returns the defaults.
+func loadAppMesh(t testing.TB, in string) *appmesh.AppMesh {
+	t.Helper()
+	path := strings.TrimSuffix(in, ".in.yaml") + ".appmesh.yaml"
+	if _, err := os.Stat(path); err != nil {
+		return appmesh.Default()
+	}
+	am, err := appmesh.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return am
+}
+
+// compareGolden compares got with the golden file of in, or rewrites it.
+func compareGolden(t *testing.T, in string, got []byte) {
+	t.Helper()
+	golden := strings.TrimSuffix(in, ".in.yaml") + ".golden.yaml"
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (UPDATE_GOLDEN=1 to accept):\n%s", golden, lineDiff(string(want), string(got)))
+	}
+}
+
+// lineDiff shows the first differing lines, enough to spot a change.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + itoa(i+1) + ":\n- " + wl + "\n+ " + gl
+		}
+	}
+	return "(same lines, different bytes)"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// filterByName builds one filter of the pipeline for the golden tests.
+func filterByName(name string, e *env) Filter {
+	switch name {
+	case "inject":
+		return newInject(e)
+	case "ports":
+		return newPorts(e)
+	case "routes":
+		return newRoutes(e)
+	case "alias":
+		return newAlias(e)
+	case "state":
+		return newState(e)
+	}
+	return nil
+}
+
+// TestFilterGolden runs each filter alone on its small inputs, so a golden
+// diff points at one filter.
+func TestFilterGolden(t *testing.T) {
+	for _, filter := range []string{"inject", "ports", "routes", "alias", "state"} {
+		inputs, _ := filepath.Glob(filepath.Join("testdata", filter, "*.in.yaml"))
+		if len(inputs) == 0 {
+			t.Errorf("no golden inputs for filter %s", filter)
+		}
+		for _, in := range inputs {
+			t.Run(filter+"/"+strings.TrimSuffix(filepath.Base(in), ".in.yaml"), func(t *testing.T) {
+				am := loadAppMesh(t, in)
+				data, err := os.ReadFile(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs, err := Reader{Namespace: am.Metadata.Namespace}.Read(bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var warnings bytes.Buffer
+				rs, err = filterByName(filter, &env{am: am, warn: &warnings}).Filter(rs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				if err := (Writer{}).Write(&out, rs); err != nil {
+					t.Fatal(err)
+				}
+				if warnings.Len() > 0 {
+					out.WriteString("# warnings:\n# " + strings.ReplaceAll(strings.TrimSpace(warnings.String()), "\n", "\n# ") + "\n")
+				}
+				compareGolden(t, in, out.Bytes())
+			})
+		}
+	}
+}
+
+// TestChartGolden runs the whole pipeline on realistic rendered charts and
+// checks that it is deterministic.
+func TestChartGolden(t *testing.T) {
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "charts", "*.in.yaml"))
+	if len(inputs) == 0 {
+		t.Fatal("no chart inputs")
+	}
+	for _, in := range inputs {
+		t.Run(strings.TrimSuffix(filepath.Base(in), ".in.yaml"), func(t *testing.T) {
+			am := loadAppMesh(t, in)
+			data, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, again bytes.Buffer
+			if err := New(am, nil).Render(bytes.NewReader(data), &out); err != nil {
+				t.Fatal(err)
+			}
+			if err := New(am, nil).Render(bytes.NewReader(data), &again); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), again.Bytes()) {
+				t.Error("two renders of the same input differ")
+			}
+			compareGolden(t, in, out.Bytes())
+		})
+	}
+}

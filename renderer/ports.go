@@ -1,0 +1,203 @@
+package renderer
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"istio.io/istio/pkg/config/kube"
+	"istio.io/istio/pkg/config/protocol"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// wellKnownPorts are the ports fix mode may name on its own (issue 4):
+// anything else needs an explicit name, because guessing HTTP for, say,
+// a Prometheus port on 9090 would be a silent protocol change.
+var wellKnownPorts = map[int32]protocol.Instance{
+	80:    protocol.HTTP,
+	443:   protocol.HTTPS,
+	3306:  protocol.MySQL,
+	6379:  protocol.Redis,
+	27017: protocol.Mongo,
+}
+
+// ports checks that every Service port tells Istio its protocol, with
+// Istio's own rules (pkg/config/kube.ConvertProtocol: the name prefix or
+// appProtocol, as istiod and analyzer IST0118 read it). Mode enforce
+// fails naming the Service, the port and the name to use; mode fix renames
+// from the well-known port. Only Service port names change: a named
+// targetPort points at a container port, which keeps its name, and
+// Ingress backends naming the old port are updated.
+type ports struct {
+	*env
+	rename map[portKey]string // spec.ports.rename
+	used   map[portKey]bool   // rename entries that matched a port
+}
+
+type portKey struct {
+	service string
+	port    int32
+}
+
+func newPorts(e *env) *ports {
+	p := &ports{env: e, rename: map[portKey]string{}, used: map[portKey]bool{}}
+	for _, r := range e.am.Spec.Ports.Rename {
+		p.rename[portKey{r.Service, r.Port}] = r.Name
+	}
+	return p
+}
+
+// protocolOf is the protocol Istio infers for a Service port.
+func protocolOf(p servicePort) protocol.Instance {
+	return kube.ConvertProtocol(p.Port, p.Name, corev1.Protocol(p.Protocol), p.AppProtocol)
+}
+
+func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
+	ws := workloadIndex(rs)
+	renamed := map[string]map[string]string{} // Service -> old name -> new name
+	var errs []error
+	for _, r := range rs {
+		if r.Kind != "Service" || r.Group() != "" || r.IsHook() || ws.selectsGateway(r) {
+			continue
+		}
+		if m, err := f.service(r); err != nil {
+			errs = append(errs, err)
+		} else if len(m) > 0 {
+			renamed[r.Name] = m
+		}
+	}
+	for i, r := range f.am.Spec.Ports.Rename {
+		if !f.used[portKey{r.Service, r.Port}] {
+			errs = append(errs, fmt.Errorf("AppMesh spec.ports.rename[%d]: the chart renders no Service %q with port %d (fix: correct the entry or remove it)", i, r.Service, r.Port))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(renamed) > 0 {
+		for _, r := range rs {
+			if r.Kind == "Ingress" && r.Group() == "networking.k8s.io" && !r.IsHook() {
+				updateIngressPorts(r, renamed)
+			}
+		}
+	}
+	return rs, nil
+}
+
+// service checks (and in fix mode renames) the ports of one Service and
+// returns the renames it made.
+func (f *ports) service(svc *Resource) (map[string]string, error) {
+	ps := servicePorts(svc)
+	names := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		names[p.Name] = true
+	}
+	var errs []error
+	var renamed map[string]string
+	for i, p := range ps {
+		field := fmt.Sprintf("spec.ports[%d].name", i)
+		key := portKey{svc.Name, p.Port}
+		newName, explicit := f.rename[key]
+		if explicit {
+			f.used[key] = true
+			check := p
+			check.Name, check.AppProtocol = newName, nil
+			if protocolOf(check).IsUnsupported() {
+				return nil, fmt.Errorf("AppMesh spec.ports.rename for Service %s port %d: %q does not name a protocol Istio knows (fix: use <protocol>[-<suffix>] with protocol one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, mysql, redis, udp)", svc.Name, p.Port, newName)
+			}
+		} else {
+			if !protocolOf(p).IsUnsupported() {
+				continue
+			}
+			proto, known := wellKnownPorts[p.Port]
+			if f.am.Spec.Ports.Mode != appmesh.PortModeFix || !known {
+				errs = append(errs, portError(svc, i, p, field, proto, known, f.am.Spec.Ports.Mode))
+				continue
+			}
+			newName = uniquePortName(strings.ToLower(proto.String()), p, names)
+		}
+		if newName == p.Name {
+			continue
+		}
+		delete(names, p.Name)
+		names[newName] = true
+		setString(p.node, "name", newName)
+		svc.markDirty()
+		if p.Name != "" {
+			if renamed == nil {
+				renamed = map[string]string{}
+			}
+			renamed[p.Name] = newName
+		}
+	}
+	return renamed, errors.Join(errs...)
+}
+
+func portError(svc *Resource, i int, p servicePort, field string, proto protocol.Instance, known bool, mode appmesh.PortMode) error {
+	what := fmt.Sprintf("%s port %d (%s %q): Istio cannot tell its protocol from the name", svc, p.Port, field, p.Name)
+	if known {
+		suggested := uniquePortName(strings.ToLower(proto.String()), p, map[string]bool{})
+		return fmt.Errorf("%s (fix: name it %q, set appProtocol, or set spec.ports.mode: fix in the AppMesh)", what, suggested)
+	}
+	suffix := p.Name
+	if suffix == "" {
+		suffix = strconv.Itoa(int(p.Port))
+	}
+	hint := fmt.Sprintf("name it \"http-%s\", \"grpc-%s\" or \"tcp-%s\" in the chart, set appProtocol, or add {service: %s, port: %d, name: ...} to spec.ports.rename in the AppMesh", suffix, suffix, suffix, svc.Name, p.Port)
+	if mode == appmesh.PortModeFix {
+		return fmt.Errorf("%s and port %d is not a well-known port mode fix can name (fix: %s)", what, p.Port, hint)
+	}
+	return fmt.Errorf("%s (fix: %s)", what, hint)
+}
+
+// uniquePortName is "<proto>-<old name>" (or "<proto>" for an unnamed
+// port), made unique within the Service with the port number.
+func uniquePortName(proto string, p servicePort, taken map[string]bool) string {
+	candidates := []string{proto}
+	if p.Name != "" {
+		candidates = []string{proto + "-" + p.Name}
+	}
+	candidates = append(candidates, proto+"-"+strconv.Itoa(int(p.Port)))
+	for _, c := range candidates {
+		if !taken[c] && len(validation.IsDNS1123Label(c)) == 0 {
+			return c
+		}
+	}
+	return proto + "-" + strconv.Itoa(int(p.Port)) + "-" + strconv.Itoa(len(taken))
+}
+
+// updateIngressPorts rewrites backend.service.port.name references to
+// renamed Service ports.
+func updateIngressPorts(ing *Resource, renamed map[string]map[string]string) {
+	fix := func(backend *yaml.Node) {
+		svc := mapValue(backend, "service")
+		m := renamed[scalar(mapValue(svc, "name"))]
+		port := mapValue(svc, "port")
+		if m == nil || port == nil {
+			return
+		}
+		if newName, ok := m[scalar(mapValue(port, "name"))]; ok {
+			setString(port, "name", newName)
+			ing.markDirty()
+		}
+	}
+	fix(ing.Lookup("spec", "defaultBackend"))
+	rules := ing.Lookup("spec", "rules")
+	if rules == nil || rules.Kind != yaml.SequenceNode {
+		return
+	}
+	for _, rule := range rules.Content {
+		paths := lookup(rule, "http", "paths")
+		if paths == nil || paths.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, p := range paths.Content {
+			fix(mapValue(p, "backend"))
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package postrendercmd is the command line of the post-renderer, shared by
+// the lean `meshbundle-postrender` binary and `meshbundle postrender`.
+package postrendercmd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/renderer"
+)
+
+// BadInputError marks errors caused by the input stream or the AppMesh file
+// (exit code 2), as opposed to I/O failures (exit code 1).
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error { return e.Err }
+
+// NewCommand returns the post-render command. It reads all of stdin, and
+// writes the rendered stream to stdout only when everything succeeded, so
+// Helm applies nothing on error.
+func NewCommand(use string) *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: "Helm post-renderer: put a chart's manifests into the Istio mesh as its AppMesh file says",
+		Long: `Reads the manifests Helm rendered on stdin and writes them to stdout with
+sidecar injection, Istio-conformant port names, VirtualService/DestinationRule,
+aliases and a state ConfigMap, as the AppMesh file given with --config says.
+Without --config: injection on, port names enforced.
+
+  helm install shop ./chart -n shop --post-renderer meshbundle-postrender \
+    --post-renderer-args --config=appmesh.yaml
+
+On any error nothing is written to stdout and the exit code is non-zero.
+See docs/renderer.md.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return &BadInputError{err}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var am *appmesh.AppMesh
+			if config != "" {
+				var err error
+				if am, err = appmesh.Load(config); err != nil {
+					return &BadInputError{err}
+				}
+			}
+			var out bytes.Buffer
+			if err := renderer.New(am, cmd.ErrOrStderr()).Render(cmd.InOrStdin(), &out); err != nil {
+				return &BadInputError{fmt.Errorf("post-render: %w", err)}
+			}
+			_, err := io.Copy(cmd.OutOrStdout(), &out)
+			return err
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &BadInputError{err} })
+	cmd.Flags().StringVar(&config, "config", "", "AppMesh file (default: injection on, port names enforced)")
+	return cmd
+}
+
+// Main runs the lean binary: exit 0 on success, 2 on bad input, 1 otherwise.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := NewCommand("meshbundle-postrender")
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetArgs(args)
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	err := cmd.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	var bad *BadInputError
+	if errors.As(err, &bad) {
+		return 2
+	}
+	return 1
+}

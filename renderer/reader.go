@@ -1,0 +1,74 @@
+package renderer
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	kyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// Reader parses a multi-document YAML stream (helm template output) into
+// Resources, in order.
+type Reader struct {
+	// Namespace is the release namespace: objects rendered without a
+	// namespace live there, which matters for duplicate detection.
+	Namespace string
+}
+
+// objectKey identifies an object in the stream.
+type objectKey struct{ group, kind, namespace, name string }
+
+// Read splits in into documents (the apimachinery YAML reader handles the
+// "---" rules), parses each one, drops empty documents, and refuses
+// duplicates: Helm would apply only one of them.
+func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
+	yr := kyaml.NewYAMLReader(bufio.NewReader(in))
+	var out []*Resource
+	seen := map[objectKey]int{}
+	for i := 1; ; i++ {
+		chunk, err := yr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read document %d: %w", i, err)
+		}
+		if len(bytes.TrimSpace(chunk)) == 0 {
+			continue
+		}
+		// The reader keeps a separator line that opens the stream (helm
+		// template output starts with "---"); the Writer adds its own.
+		if bytes.HasPrefix(chunk, []byte("---")) {
+			if nl := bytes.IndexByte(chunk, '\n'); nl >= 0 {
+				chunk = chunk[nl+1:]
+			} else {
+				continue
+			}
+		}
+		r, err := parseResource(chunk)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w (fix: the chart must render Kubernetes objects only)", i, err)
+		}
+		if r == nil {
+			continue
+		}
+		k := rd.key(r)
+		if first, dup := seen[k]; dup {
+			return nil, fmt.Errorf("document %d: duplicate %s (also document %d): Helm would apply only one (fix: give the objects distinct names)", i, r, first)
+		}
+		seen[k] = i
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (rd Reader) key(r *Resource) objectKey {
+	ns := r.Namespace
+	if ns == "" {
+		ns = rd.Namespace
+	}
+	return objectKey{r.Group(), r.Kind, ns, r.Name}
+}

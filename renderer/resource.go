@@ -1,0 +1,130 @@
+package renderer
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Annotations and labels the renderer reads or writes on chart objects.
+const (
+	// helmHookAnnotation marks hook objects (test pods, hook Jobs); they are
+	// never injected, renamed or copied.
+	helmHookAnnotation = "helm.sh/hook"
+	// postRenderFilenameAnnotation is set by Helm 4 on every document it
+	// sends through a post-renderer; Helm regroups the output by it.
+	postRenderFilenameAnnotation = "postrenderer.helm.sh/postrender-filename"
+	// appLabel marks objects the renderer generated, with the AppMesh name.
+	appLabel = "meshbundle.dev/app"
+)
+
+// Resource is one document of the stream. Documents no filter edits are
+// written back as their original bytes; an edited one is re-encoded from its
+// YAML node tree, which keeps comments and key order.
+type Resource struct {
+	raw   []byte     // the document as read (or as generated)
+	doc   *yaml.Node // the document node
+	obj   *yaml.Node // its top-level mapping
+	dirty bool       // obj was edited: write it re-encoded
+
+	APIVersion string
+	Kind       string
+	Name       string
+	Namespace  string // as rendered; may be empty (helm -n decides)
+}
+
+// Group is the API group of the object ("" for the core group).
+func (r *Resource) Group() string {
+	g, _, ok := strings.Cut(r.APIVersion, "/")
+	if !ok {
+		return ""
+	}
+	return g
+}
+
+// String names the object for error messages: "Service shop/web".
+func (r *Resource) String() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// Annotation returns metadata.annotations[key].
+func (r *Resource) Annotation(key string) string {
+	return scalar(lookup(r.obj, "metadata", "annotations", key))
+}
+
+// IsHook reports whether Helm treats the object as a hook.
+func (r *Resource) IsHook() bool {
+	return lookup(r.obj, "metadata", "annotations", helmHookAnnotation) != nil
+}
+
+// Filename is Helm 4's post-render filename of the object ("" with Helm 3).
+func (r *Resource) Filename() string { return r.Annotation(postRenderFilenameAnnotation) }
+
+// Lookup returns the node at the mapping path below the object, or nil.
+func (r *Resource) Lookup(path ...string) *yaml.Node { return lookup(r.obj, path...) }
+
+// markDirty records that the node tree was edited.
+func (r *Resource) markDirty() { r.dirty = true }
+
+// parseResource builds a Resource from one document's bytes. It returns
+// (nil, nil) for documents holding only comments or whitespace.
+func parseResource(raw []byte) (*Resource, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("malformed YAML: %w", err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	obj := doc.Content[0]
+	if obj.Kind == yaml.ScalarNode && obj.Tag == "!!null" {
+		return nil, nil
+	}
+	if obj.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("not a Kubernetes object: the document is a YAML %s, not a mapping with apiVersion, kind and metadata", nodeKindName(obj))
+	}
+	r := &Resource{raw: raw, doc: &doc, obj: obj}
+	var missing []string
+	for _, f := range []struct {
+		dst  *string
+		path []string
+	}{
+		{&r.APIVersion, []string{"apiVersion"}},
+		{&r.Kind, []string{"kind"}},
+		{&r.Name, []string{"metadata", "name"}},
+	} {
+		n := lookup(obj, f.path...)
+		if n == nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+			missing = append(missing, strings.Join(f.path, "."))
+			continue
+		}
+		*f.dst = n.Value
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("not a Kubernetes object: missing %s", strings.Join(missing, ", "))
+	}
+	if ns := lookup(obj, "metadata", "namespace"); ns != nil {
+		if ns.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("%s: metadata.namespace is not a string", r)
+		}
+		r.Namespace = ns.Value
+	}
+	return r, nil
+}
+
+func nodeKindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "sequence"
+	case yaml.ScalarNode:
+		return "scalar"
+	case yaml.AliasNode:
+		return "alias"
+	default:
+		return "node"
+	}
+}

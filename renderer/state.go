@@ -1,0 +1,44 @@
+package renderer
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// StateKey is the ConfigMap data key holding the applied AppMesh.
+const StateKey = "appmesh.yaml"
+
+// StateConfigMapName is the name of the state ConfigMap of an app.
+func StateConfigMapName(app string) string { return "meshbundle-" + app }
+
+// state appends a ConfigMap "meshbundle-<app>" holding the applied
+// (defaulted) AppMesh, so tools and Argo CD can read back what was
+// rendered. Without an AppMesh name (no config file) there is no app to
+// record and no ConfigMap.
+type state struct{ *env }
+
+func newState(e *env) *state { return &state{e} }
+
+func (f *state) Filter(rs []*Resource) ([]*Resource, error) {
+	if f.am.Metadata.Name == "" {
+		return rs, nil
+	}
+	data, err := appmesh.Marshal(f.am)
+	if err != nil {
+		return nil, fmt.Errorf("encode AppMesh for the state ConfigMap: %w", err)
+	}
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: StateConfigMapName(f.am.Metadata.Name), Namespace: f.am.Metadata.Namespace},
+		Data:       map[string]string{StateKey: string(data)},
+	}
+	r, err := f.generate(cm, firstFilename(rs))
+	if err != nil {
+		return nil, err
+	}
+	return append(rs, r), nil
+}

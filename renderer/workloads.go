@@ -1,0 +1,212 @@
+package renderer
+
+import (
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+	"istio.io/api/annotation"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// podTemplatePath is where each workload kind keeps its pod template.
+var podTemplatePath = map[string][]string{
+	"Deployment":  {"spec", "template"},
+	"StatefulSet": {"spec", "template"},
+	"DaemonSet":   {"spec", "template"},
+	"ReplicaSet":  {"spec", "template"},
+	"Job":         {"spec", "template"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
+}
+
+// podTemplate returns the pod template mapping of a workload, or nil when r
+// is not a workload of the apps or batch group.
+func podTemplate(r *Resource) *yaml.Node {
+	if g := r.Group(); g != "apps" && g != "batch" {
+		return nil
+	}
+	path, ok := podTemplatePath[r.Kind]
+	if !ok {
+		return nil
+	}
+	n := r.Lookup(path...)
+	if !isMap(n) {
+		return nil
+	}
+	return n
+}
+
+// isGatewayTemplate reports whether a pod template is an Istio gateway
+// (inject.istio.io/templates: gateway); the renderer leaves those alone.
+func isGatewayTemplate(tmpl *yaml.Node) bool {
+	return scalar(lookup(tmpl, "metadata", "annotations", annotation.InjectTemplates.Name)) == "gateway"
+}
+
+// workload is the part of a chart workload the filters need.
+type workload struct {
+	res     *Resource
+	labels  labels.Set // pod template labels
+	gateway bool       // an Istio gateway deployment
+	tmpl    *yaml.Node
+}
+
+// workloads indexes the non-hook workloads of the stream by pod label, so
+// that finding the pods of a Service costs the size of one label bucket,
+// not a scan of every workload (filters stay O(n)).
+type workloads struct {
+	byLabel  map[string][]int // "key=value" -> indexes into list
+	list     []workload
+	gateways []workload
+}
+
+// workloadIndex builds the index in one pass.
+func workloadIndex(rs []*Resource) *workloads {
+	ix := &workloads{byLabel: map[string][]int{}}
+	for _, r := range rs {
+		if r.IsHook() {
+			continue
+		}
+		tmpl := podTemplate(r)
+		if tmpl == nil {
+			continue
+		}
+		w := workload{
+			res:     r,
+			labels:  labels.Set(stringMap(lookup(tmpl, "metadata", "labels"))),
+			gateway: isGatewayTemplate(tmpl),
+			tmpl:    tmpl,
+		}
+		for k, v := range w.labels {
+			ix.byLabel[k+"="+v] = append(ix.byLabel[k+"="+v], len(ix.list))
+		}
+		ix.list = append(ix.list, w)
+		if w.gateway {
+			ix.gateways = append(ix.gateways, w)
+		}
+	}
+	return ix
+}
+
+// selected returns the workloads whose pods a Service selector matches,
+// scanning only the smallest bucket of the selector's labels. An empty
+// selector selects nothing (Services with manual endpoints).
+func (ix *workloads) selected(selector map[string]string) []workload {
+	if len(selector) == 0 {
+		return nil
+	}
+	var bucket []int
+	first := true
+	for k, v := range selector {
+		b := ix.byLabel[k+"="+v]
+		if first || len(b) < len(bucket) {
+			bucket, first = b, false
+		}
+	}
+	sel := labels.SelectorFromSet(selector)
+	var out []workload
+	for _, i := range bucket {
+		if sel.Matches(ix.list[i].labels) {
+			out = append(out, ix.list[i])
+		}
+	}
+	return out
+}
+
+// containerPort resolves a named container port of the workloads' pods.
+func containerPort(ws []workload, name string) (int32, bool) {
+	for _, w := range ws {
+		for _, list := range []string{"containers", "initContainers"} {
+			cs := lookup(w.tmpl, "spec", list)
+			if cs == nil || cs.Kind != yaml.SequenceNode {
+				continue
+			}
+			for _, c := range cs.Content {
+				ports := mapValue(c, "ports")
+				if ports == nil || ports.Kind != yaml.SequenceNode {
+					continue
+				}
+				for _, p := range ports.Content {
+					if scalar(mapValue(p, "name")) == name {
+						n, err := strconv.ParseInt(scalar(mapValue(p, "containerPort")), 10, 32)
+						if err == nil {
+							return int32(n), true
+						}
+					}
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// serviceIndex maps the names of the non-hook Services in the stream.
+func serviceIndex(rs []*Resource) map[string]*Resource {
+	out := map[string]*Resource{}
+	for _, r := range rs {
+		if r.Kind == "Service" && r.Group() == "" && !r.IsHook() {
+			out[r.Name] = r
+		}
+	}
+	return out
+}
+
+// servicePort is one entry of a Service's spec.ports.
+type servicePort struct {
+	node        *yaml.Node
+	Name        string
+	Port        int32
+	Protocol    string // TCP, UDP, SCTP ("" = TCP)
+	AppProtocol *string
+	TargetPort  string // as written: a number or a container port name
+}
+
+// servicePorts reads spec.ports of a Service.
+func servicePorts(svc *Resource) []servicePort {
+	seq := svc.Lookup("spec", "ports")
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]servicePort, 0, len(seq.Content))
+	for _, p := range seq.Content {
+		sp := servicePort{
+			node:       p,
+			Name:       scalar(mapValue(p, "name")),
+			Protocol:   scalar(mapValue(p, "protocol")),
+			TargetPort: scalar(mapValue(p, "targetPort")),
+		}
+		if n, err := strconv.ParseInt(scalar(mapValue(p, "port")), 10, 32); err == nil {
+			sp.Port = int32(n)
+		}
+		if ap := mapValue(p, "appProtocol"); ap != nil && scalar(ap) != "" {
+			v := scalar(ap)
+			sp.AppProtocol = &v
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// serviceSelector is spec.selector of a Service.
+func serviceSelector(svc *Resource) map[string]string {
+	return stringMap(svc.Lookup("spec", "selector"))
+}
+
+// isHeadless reports clusterIP: None.
+func isHeadless(svc *Resource) bool { return scalar(svc.Lookup("spec", "clusterIP")) == "None" }
+
+// selectsGateway reports whether a Service fronts an Istio gateway workload.
+func (ix *workloads) selectsGateway(svc *Resource) bool {
+	if len(ix.gateways) == 0 {
+		return false
+	}
+	sel := serviceSelector(svc)
+	if len(sel) == 0 {
+		return false
+	}
+	s := labels.SelectorFromSet(sel)
+	for _, w := range ix.gateways {
+		if s.Matches(w.labels) {
+			return true
+		}
+	}
+	return false
+}
