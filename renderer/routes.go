@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -127,26 +128,52 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		}
 	}
 	ports := servicePorts(svc)
-	dest := &networking.Destination{Host: f.serviceHost(svc)}
-	httpPort := false
 	switch {
 	case route.Port != 0:
 		idx := slices.IndexFunc(ports, func(p servicePort) bool { return p.Port == route.Port })
 		if idx < 0 {
 			return nil, nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has no port %d", i, svc, route.Port)
 		}
-		dest.Port = &networking.PortSelector{Number: uint32(route.Port)}
-		httpPort = protocolOf(ports[idx]).IsHTTP()
+		ports = ports[idx : idx+1]
 	case len(ports) > 1 && route.Gateway != "":
 		return nil, nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has %d ports and the route goes through a gateway (fix: set port to one of them)", i, svc, len(ports))
-	default:
-		for _, p := range ports {
-			httpPort = httpPort || protocolOf(p).IsHTTP()
-		}
+	case len(ports) == 0:
+		return nil, nil, fmt.Errorf("%s: %s has no ports to route", field, svc)
 	}
+	subset := ""
 	if len(versions) == 1 {
 		for v := range versions {
-			dest.Subset = v
+			subset = v
+		}
+	}
+	host := f.serviceHost(svc)
+	// One route per port: with several ports Istio needs the destination
+	// port to be explicit (analyzer IST0112), and the match keeps each
+	// route on its own port. A single-port Service needs neither.
+	multi := len(servicePorts(svc)) > 1
+	var httpRoutes []*networking.HTTPRoute
+	var tcpRoutes []*networking.TCPRoute
+	for _, p := range ports {
+		dest := &networking.Destination{Host: host, Subset: subset}
+		var match uint32
+		if multi || route.Port != 0 {
+			dest.Port = &networking.PortSelector{Number: uint32(p.Port)}
+		}
+		if multi && route.Port == 0 {
+			match = uint32(p.Port)
+		}
+		if protocolOf(p).IsHTTP() {
+			hr := &networking.HTTPRoute{Name: routeName(p), Route: []*networking.HTTPRouteDestination{{Destination: dest}}}
+			if match != 0 {
+				hr.Match = []*networking.HTTPMatchRequest{{Port: match}}
+			}
+			httpRoutes = append(httpRoutes, hr)
+		} else {
+			tr := &networking.TCPRoute{Route: []*networking.RouteDestination{{Destination: dest}}}
+			if match != 0 {
+				tr.Match = []*networking.L4MatchAttributes{{Port: match}}
+			}
+			tcpRoutes = append(tcpRoutes, tr)
 		}
 	}
 
@@ -155,15 +182,11 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "VirtualService"},
 		ObjectMeta: meta(),
 	}
-	vs.Spec.Hosts = append([]string{dest.Host}, route.Hosts...)
+	vs.Spec.Hosts = append([]string{host}, route.Hosts...)
 	if route.Gateway != "" {
 		vs.Spec.Gateways = []string{route.Gateway, "mesh"}
 	}
-	if httpPort {
-		vs.Spec.Http = []*networking.HTTPRoute{{Name: "default", Route: []*networking.HTTPRouteDestination{{Destination: dest}}}}
-	} else {
-		vs.Spec.Tcp = []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: dest}}}}
-	}
+	vs.Spec.Http, vs.Spec.Tcp = httpRoutes, tcpRoutes
 	if len(versions) == 0 {
 		return vs, nil, nil
 	}
@@ -171,7 +194,7 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "DestinationRule"},
 		ObjectMeta: meta(),
 	}
-	dr.Spec.Host = dest.Host
+	dr.Spec.Host = host
 	for _, v := range sortedKeys(versions) {
 		dr.Spec.Subsets = append(dr.Spec.Subsets, &networking.Subset{Name: v, Labels: map[string]string{versionLabel: v}})
 	}
@@ -268,4 +291,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// routeName names an HTTP route after its port, so access logs and the
+// canary CLI can tell the routes apart.
+func routeName(p servicePort) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return "port-" + strconv.Itoa(int(p.Port))
 }
