@@ -6,7 +6,7 @@
 #
 #   ci/tools.sh            build what is missing (all tools)
 #   ci/tools.sh NAME...    only these (kube-apiserver etcd kube-controller-manager
-#                          kube-scheduler kwok helm pilot-discovery staticcheck)
+#                          kube-scheduler kwok helm pilot-discovery promtool staticcheck)
 #
 # Environment:
 #   MESHBUNDLE_TOOLS_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/meshbundle/tools)
@@ -26,6 +26,15 @@ STATICCHECK_VERSION=v0.8.2
 
 modversion() { # modversion DIR MODULE -> the version DIR's go.mod selects
 	(cd "$1" && go list -m -f '{{.Version}}' "$2")
+}
+
+# depsfile DIR PACKAGE -> a file listing every module@version PACKAGE is built
+# from, so a binary is rebuilt exactly when one of its inputs changes (and not
+# when go.sum changes for something else).
+depsfile() {
+	local f=$cache/.deps-${2//\//_}
+	(cd "$1" && go list -deps -f '{{with .Module}}{{.Path}}@{{.Version}}{{end}}' "$2" | sort -u) >"$f"
+	echo "$f"
 }
 
 # build NAME KEYFILES... -- COMMAND...: run COMMAND (which writes $out/NAME)
@@ -90,7 +99,7 @@ build_helm() {
 	minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 	# Without the Kubernetes version stamp, `helm template` assumes v1.20 and
 	# refuses charts that need a newer cluster (Istio's do).
-	build helm "$repo/go.mod" "$repo/go.sum" -- bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w \
+	build helm "$(depsfile "$repo" helm.sh/helm/v3/cmd/helm)" -- bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w \
 		-X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
 		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
 		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor' \
@@ -98,8 +107,16 @@ build_helm() {
 }
 
 build_pilot() {
-	build pilot-discovery "$repo/go.mod" "$repo/go.sum" -- \
+	build pilot-discovery "$(depsfile "$repo" istio.io/istio/pilot/cmd/pilot-discovery)" -- \
 		bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w' -o \"\$out/pilot-discovery\" istio.io/istio/pilot/cmd/pilot-discovery"
+}
+
+build_promtool() {
+	local v
+	v=$(modversion "$repo" github.com/prometheus/prometheus)
+	build promtool "$(depsfile "$repo" github.com/prometheus/prometheus/cmd/promtool)" -- \
+		bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w \
+		-X github.com/prometheus/common/version.Version=$v' -o \"\$out/promtool\" github.com/prometheus/prometheus/cmd/promtool"
 }
 
 build_staticcheck() {
@@ -107,7 +124,7 @@ build_staticcheck() {
 		"GOBIN=\"\$out\" go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" "$STATICCHECK_VERSION"
 }
 
-all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm pilot-discovery staticcheck)
+all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm pilot-discovery promtool staticcheck)
 [ $# -gt 0 ] || set -- "${all[@]}"
 for tool in "$@"; do
 	case $tool in
@@ -116,6 +133,7 @@ for tool in "$@"; do
 	kwok) build_kwok ;;
 	helm) build_helm ;;
 	pilot-discovery) build_pilot ;;
+	promtool) build_promtool ;;
 	staticcheck) build_staticcheck ;;
 	*) echo "tools: unknown tool $tool (want one of: ${all[*]})" >&2; exit 2 ;;
 	esac

@@ -21,7 +21,8 @@ const FakeNodeName = "kwok-node-0"
 // kwokNodeAnnotation marks the nodes kwok manages (and only those).
 const kwokNodeAnnotation = "kwok.x-k8s.io/node"
 
-// kwokStages are the stage files ci/tools.sh copies beside the kwok binary:
+// kwokStages are the stage files ci/tools.sh copies into kwok-stages/ beside
+// the kwok binary:
 // what a fake node and a pod go through (initialize, ready, complete, delete).
 var kwokStages = []string{"node-initialize.yaml", "pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"}
 
@@ -81,7 +82,7 @@ func (c *Cluster) startPods(ctx context.Context) error {
 		"--server-address=" + kwokAddr,
 	}
 	for _, stage := range kwokStages {
-		path := filepath.Join(binDir, stage)
+		path := filepath.Join(binDir, "kwok-stages", stage)
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("kwok stage %s missing beside the kwok binary: rebuild with ci/tools.sh kwok: %w", stage, err)
 		}
