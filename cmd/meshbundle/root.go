@@ -43,6 +43,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(),
 		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(),
 		newPostrenderCmd(),
+		newDashboardsCmd(), newRulesCmd(), newKialiProxyCmd(),
 	)
 	return root
 }
