@@ -254,7 +254,9 @@ func pods(t *testing.T, c *testcluster.Cluster, ns, app string) []corev1.Pod {
 	return live
 }
 
-func countPods(t *testing.T, c *testcluster.Cluster, ns, app string) int { return len(pods(t, c, ns, app)) }
+func countPods(t *testing.T, c *testcluster.Cluster, ns, app string) int {
+	return len(pods(t, c, ns, app))
+}
 
 // podsWithSidecar counts the app's pods with an istio-proxy container
 // (a native sidecar is an init container).
