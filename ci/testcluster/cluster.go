@@ -17,11 +17,11 @@ import (
 	"strings"
 	"time"
 
+	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -139,7 +139,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Cluster, err error) {
 	}
 
 	c.env = &envtest.Environment{
-		BinaryAssetsDirectory: binDir,
+		BinaryAssetsDirectory:    binDir,
 		ControlPlaneStartTimeout: 60 * time.Second,
 		ControlPlaneStopTimeout:  20 * time.Second,
 	}

@@ -154,7 +154,7 @@ func fakeNode() *corev1.Node {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: FakeNodeName,
 			Annotations: map[string]string{
-				kwokNodeAnnotation:            "fake",
+				kwokNodeAnnotation:             "fake",
 				"node.alpha.kubernetes.io/ttl": "0",
 			},
 			Labels: map[string]string{
