@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 Classic (v1) dashboard JSON on purpose: Grafana's /api/dashboards/db, the sidecar, grafana-operator and grafana-tools/sdk all take it; v2 needs Grafana 12 with a feature flag.
+
 package dashboards
 
 import (
@@ -58,12 +60,13 @@ func addBreakdown(d *dashboard.DashboardBuilder, title, header string, b breakdo
 	return d
 }
 
-// generalStats is the summary block: request volume, success rate,
-// latency percentiles and TCP bytes for one selection of traffic.
+// requestVolume is the request rate of one selection of traffic, rounded
+// as the grafana.com stat panels show it.
 func requestVolume(m ...string) string {
 	return "round(" + sumRate(nil, wl(requests), m...) + ", 0.001)"
 }
 
+// latency is P50, P90 and P99 of one selection of traffic.
 func latency(m ...string) []query {
 	var out []query
 	for _, p := range []struct{ q, name string }{percentiles[0], percentiles[1], percentiles[3]} {

@@ -83,7 +83,7 @@ func (s seriesSet) gauge(metric string, labels map[string]string, v float64) {
 }
 
 // histogram adds Prometheus histogram series (_bucket with le, _sum, _count)
-// observing `rate` values per step spread over the buckets.
+// observing perStep values every 15s, spread over the buckets.
 func (s seriesSet) histogram(metric string, labels map[string]string, bounds []string, perStep float64) {
 	for i, le := range bounds {
 		s.counter(metric+"_bucket", merge(labels, map[string]string{"le": le}), perStep*float64(i+1)/float64(len(bounds)))
