@@ -83,19 +83,16 @@ func (f *inject) labelNamespace(r *Resource, enabled bool) {
 	if enabled {
 		want = "enabled"
 	}
-	meta := ensureMap(r.obj, "metadata")
-	lbls := ensureMap(meta, "labels")
-	if lbls == nil {
-		return
-	}
-	switch have := scalar(mapValue(lbls, injectionLabel)); {
+	lbls := r.Lookup("metadata", "labels")
+	have := scalar(mapValue(lbls, injectionLabel))
+	rev := scalar(mapValue(lbls, label.IoIstioRev.Name))
+	switch {
 	case have == want:
-	case have != "" || mapValue(lbls, label.IoIstioRev.Name) != nil:
+	case have != "" || rev != "":
 		f.warnf("%s: keeping the chart's injection label (%s=%q, %s=%q) instead of %s=%s (fix: remove it from the chart or set spec.injection.namespaceLabel: false)",
-			r, injectionLabel, have, label.IoIstioRev.Name, scalar(mapValue(lbls, label.IoIstioRev.Name)), injectionLabel, want)
+			r, injectionLabel, have, label.IoIstioRev.Name, rev, injectionLabel, want)
 	default:
-		setString(lbls, injectionLabel, want)
-		r.markDirty()
+		r.setIn(r.obj, []string{"metadata", "labels"}, injectionLabel, want)
 	}
 }
 
@@ -103,11 +100,10 @@ func (f *inject) labelNamespace(r *Resource, enabled bool) {
 // chose: Istio's webhook gives the label precedence over the annotation, so
 // an explicit label or annotation from the chart is the chart's decision.
 func (f *inject) setInject(r *Resource, tmpl *yaml.Node, want bool) {
-	meta := ensureMap(tmpl, "metadata")
 	wantS := strconv.FormatBool(want)
 	key := annotation.SidecarInject.Name // same key for label and annotation
-	lblNode := lookup(meta, "labels", label.SidecarInject.Name)
-	annNode := lookup(meta, "annotations", key)
+	lblNode := lookup(tmpl, "metadata", "labels", label.SidecarInject.Name)
+	annNode := lookup(tmpl, "metadata", "annotations", key)
 	if lblNode != nil || annNode != nil {
 		have := scalar(annNode)
 		if lblNode != nil {
@@ -119,13 +115,8 @@ func (f *inject) setInject(r *Resource, tmpl *yaml.Node, want bool) {
 		}
 		return
 	}
-	if l := ensureMap(meta, "labels"); l != nil {
-		setString(l, label.SidecarInject.Name, wantS)
-	}
-	if a := ensureMap(meta, "annotations"); a != nil {
-		setString(a, key, wantS)
-	}
-	r.markDirty()
+	r.setIn(tmpl, []string{"metadata", "labels"}, label.SidecarInject.Name, wantS)
+	r.setIn(tmpl, []string{"metadata", "annotations"}, key, wantS)
 }
 
 func (f *inject) emitNamespace(rs []*Resource, enabled bool) (*Resource, error) {

@@ -126,8 +126,7 @@ func (f *ports) service(svc *Resource) (map[string]string, error) {
 		}
 		delete(names, p.Name)
 		names[newName] = true
-		setString(p.node, "name", newName)
-		svc.markDirty()
+		svc.setIn(p.node, nil, "name", newName)
 		if p.Name != "" {
 			if renamed == nil {
 				renamed = map[string]string{}
@@ -182,8 +181,7 @@ func updateIngressPorts(ing *Resource, renamed map[string]map[string]string) {
 			return
 		}
 		if newName, ok := m[scalar(mapValue(port, "name"))]; ok {
-			setString(port, "name", newName)
-			ing.markDirty()
+			ing.setIn(port, nil, "name", newName)
 		}
 	}
 	fix(ing.Lookup("spec", "defaultBackend"))

@@ -5,7 +5,8 @@
 // It is a pipeline in the style of kustomize's kio: a Reader parses the
 // stream into Resources, Filters edit the list in order (one per file:
 // inject, ports, routes, alias, state), a Writer prints it. Documents no
-// filter touches are written back as their original bytes, every filter is
+// filter touches are written back as their original bytes, edited ones as
+// their bytes plus small patches where possible (patch.go), every filter is
 // a single pass with index maps, and the output is deterministic.
 //
 // The package imports no Helm and none of Istio's heavy packages (pilot,

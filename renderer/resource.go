@@ -26,7 +26,10 @@ type Resource struct {
 	raw   []byte     // the document as read (or as generated)
 	doc   *yaml.Node // the document node
 	obj   *yaml.Node // its top-level mapping
-	dirty bool       // obj was edited: write it re-encoded
+	dirty bool       // obj was edited in a way no patch expresses: re-encode it
+
+	patches []patch // byte edits of raw (see patch.go)
+	lines   []int   // offsets of line starts in raw, built on first use
 
 	APIVersion string
 	Kind       string

@@ -19,6 +19,9 @@ func (Writer) Write(w io.Writer, rs []*Resource) error {
 	for _, r := range rs {
 		buf.WriteString("---\n")
 		body := r.raw
+		if !r.dirty && len(r.patches) > 0 {
+			body = r.patched()
+		}
 		if r.dirty {
 			var enc bytes.Buffer
 			e := yaml.NewEncoder(&enc)
