@@ -46,17 +46,17 @@ var istioFile = map[int]string{
 	7645:  "pilot.json",
 }
 
-// All lists the five dashboards in grafana.com ID order of the brief.
-// Revisions are the grafana.com revisions current when this was written;
-// grafana.com cannot be reached from the build machine, so they are pins,
-// not a check.
+// All lists the five dashboards in the order of the grafana.com IDs above.
+// grafana.com cannot be reached from the build machine, so each revision is
+// the newest one seen referenced in public Helm values (known to exist),
+// not necessarily the latest published.
 func All() []Spec {
 	return []Spec{
 		{File: "istio-mesh-dashboard.json", Title: "Istio Mesh Dashboard", GnetID: 7639, Revision: 330, build: mesh},
-		{File: "istio-performance-dashboard.json", Title: "Istio Performance Dashboard", GnetID: 11829, Revision: 330, build: performance},
+		{File: "istio-performance-dashboard.json", Title: "Istio Performance Dashboard", GnetID: 11829, Revision: 278, build: performance},
 		{File: "istio-service-dashboard.json", Title: "Istio Service Dashboard", GnetID: 7636, Revision: 329, build: service},
-		{File: "istio-workload-dashboard.json", Title: "Istio Workload Dashboard", GnetID: 7630, Revision: 329, build: workload},
-		{File: "istio-control-plane-dashboard.json", Title: "Istio Control Plane Dashboard", GnetID: 7645, Revision: 330, build: controlPlane},
+		{File: "istio-workload-dashboard.json", Title: "Istio Workload Dashboard", GnetID: 7630, Revision: 202, build: workload},
+		{File: "istio-control-plane-dashboard.json", Title: "Istio Control Plane Dashboard", GnetID: 7645, Revision: 255, build: controlPlane},
 	}
 }
 
