@@ -50,7 +50,8 @@ const (
 	ActionUnchanged   Action = "unchanged"
 	ActionRendered    Action = "rendered" // --dry-run
 	ActionUninstalled Action = "uninstalled"
-	ActionAbsent      Action = "absent" // uninstall: nothing was there
+	ActionAbsent      Action = "absent"  // uninstall: nothing was there
+	ActionPlanned     Action = "planned" // uninstall --dry-run: would be removed if present
 )
 
 // ReleaseResult is one Helm release's outcome.

@@ -3,9 +3,11 @@ package installer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -290,5 +292,65 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("want validate failed, nothing rendered, later phases pending; got %+v", res.Phases)
 			}
 		})
+	}
+}
+
+// The inventory of a default install, release by release (kind, namespace,
+// name, images), as a golden file: a bump of the Istio module or a change of
+// values/ shows up here as a reviewable diff. Refresh with UPDATE_GOLDEN=1.
+func TestDefaultInventoryGolden(t *testing.T) {
+	res, err := Install(context.Background(), Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, rel := range res.Rendered {
+		fmt.Fprintf(&b, "release %s namespace %s chart %s\n", rel.Name, rel.Namespace, rel.Chart)
+		var lines []string
+		for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
+			var u unstructured.Unstructured
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			line := fmt.Sprintf("  %s %s/%s", u.GetKind(), u.GetNamespace(), u.GetName())
+			if imgs := imagesOf(u); len(imgs) > 0 {
+				line += " images=" + strings.Join(imgs, ",")
+			}
+			lines = append(lines, line)
+		}
+		sort.Strings(lines)
+		b.WriteString(strings.Join(lines, "\n") + "\n")
+	}
+	golden := filepath.Join("testdata", "default-inventory.golden")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (create it with UPDATE_GOLDEN=1)", err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("default install inventory differs from %s (UPDATE_GOLDEN=1 to accept):\n%s", golden, b.String())
+	}
+}
+
+// --jaeger adds a collector whose Service is the default provider address.
+func TestJaegerAllInOne(t *testing.T) {
+	objs := dryRun(t, Source{Jaeger: true})[ReleaseMesh]
+	svc := into[corev1.Service](t, find(t, objs, "Service", "jaeger-collector"))
+	if svc.Namespace != "istio-system" || svc.Spec.Ports[0].Port != 4317 {
+		t.Errorf("jaeger-collector %s port %d, want istio-system:4317 (the default provider)", svc.Namespace, svc.Spec.Ports[0].Port)
+	}
+	d := into[appsv1.Deployment](t, find(t, objs, "Deployment", "jaeger"))
+	if d.Spec.Template.Labels["sidecar.istio.io/inject"] != "false" {
+		t.Errorf("jaeger pod would be injected: %v", d.Spec.Template.Labels)
+	}
+	if without := dryRun(t, Source{})[ReleaseMesh]; len(without) != 1 {
+		t.Errorf("without --jaeger the mesh release has %d objects, want only the Telemetry", len(without))
 	}
 }

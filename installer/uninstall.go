@@ -76,6 +76,7 @@ func (r *run) uninstall(ctx context.Context) error {
 func (r *run) remove(rel PlannedRelease) (ReleaseResult, error) {
 	rr := result(rel, ActionAbsent, nil)
 	if r.opts.DryRun {
+		rr.Action = ActionPlanned
 		return rr, nil
 	}
 	cfg, err := r.cl.helmConfig(rel.Namespace)

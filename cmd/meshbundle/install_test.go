@@ -45,6 +45,7 @@ func TestInstallExitCodes(t *testing.T) {
 		{name: "missing context", args: []string{"install", "--kubeconfig", kc, "--context", "nope"}, wantCode: exitBadInput, wantStderr: `context "nope"`},
 		{name: "unreachable API server", args: []string{"install", "--kubeconfig", kc}, wantCode: exitUnreachable, wantStderr: "unreachable"},
 		{name: "status of unreachable cluster", args: []string{"status", "--kubeconfig", kc}, wantCode: exitUnreachable, wantStderr: "unreachable"},
+		{name: "timeout", args: []string{"install", "--dry-run", "--timeout", "1ns"}, wantCode: exitTimeout, wantStderr: "--timeout"},
 		{name: "uninstall bad input", args: []string{"uninstall", "--kubeconfig", kc, "--profile", "huge"}, wantCode: exitBadInput, wantStderr: "huge"},
 	}
 	for _, tc := range cases {
