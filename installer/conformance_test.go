@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
@@ -21,11 +22,35 @@ type object struct {
 	Fields map[string]any // images, env, mesh config, webhooks, CNI config
 }
 
-// meshbundleOnly are releases Istio's renderer has no equivalent for
-// (intentional differences): the mesh-wide Telemetry chart and the ingress
-// gateway from Istio's `gateway` chart (istioctl renders the legacy
-// gateways/istio-ingress chart instead, which values/default.yaml disables).
+// Intentional differences between `meshbundle install --dry-run` and
+// `istioctl manifest generate` (render.GenerateManifest) for the same files:
+//
+//   - meshbundleOnly: releases Istio's renderer has no equivalent for: the
+//     mesh-wide Telemetry chart, and the ingress gateway from Istio's
+//     `gateway` chart (istioctl renders the legacy gateways/istio-ingress
+//     chart instead, which values/default.yaml disables).
+//   - releaseLabels: istioctl renders every chart as Helm release "istio"
+//     with the source charts' version 1.0.0; meshbundle uses one release per
+//     component and stamps the Istio release as chart version.
+//   - istioctl *install* (not manifest generate) also creates the default
+//     revision tag webhooks out of band; meshbundle gets the validator from
+//     the base chart (values.defaultRevision: default, rendered by both).
 var meshbundleOnly = map[string]bool{ReleaseMesh: true, ReleaseGateway: true}
+
+var releaseLabels = map[string]bool{
+	"release": true, "app.kubernetes.io/instance": true, "helm.sh/chart": true, "app.kubernetes.io/version": true,
+}
+
+// labelsWithout drops the release-specific labels.
+func labelsWithout(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if !releaseLabels[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 // dryRunObjects runs `meshbundle install --dry-run` through the library and
 // returns the objects of the releases Istio also renders.
@@ -80,11 +105,14 @@ func addObjects(t *testing.T, out map[string]object, stream string) {
 	}
 }
 
-// fieldsThatMatter picks images, container env, mesh/injector/CNI config and
-// webhook rules. Labels are left out on purpose: Helm release names differ
-// (istioctl renders every chart as release "istio"), see intentionalDiffs.
+// fieldsThatMatter picks labels and annotations (object and pod template,
+// minus releaseLabels), images, container env, mesh/injector/CNI config and
+// webhook definitions.
 func fieldsThatMatter(u unstructured.Unstructured) map[string]any {
-	f := map[string]any{}
+	f := map[string]any{"labels": labelsWithout(u.GetLabels()), "annotations": u.GetAnnotations()}
+	podLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "template", "metadata", "labels")
+	podAnnotations, _, _ := unstructured.NestedStringMap(u.Object, "spec", "template", "metadata", "annotations")
+	f["pod.labels"], f["pod.annotations"] = labelsWithout(podLabels), podAnnotations
 	for _, path := range [][]string{{"spec", "template", "spec"}} {
 		spec, ok, _ := unstructured.NestedMap(u.Object, path...)
 		if !ok {
@@ -108,6 +136,29 @@ func fieldsThatMatter(u unstructured.Unstructured) map[string]any {
 		f["webhooks"] = hooks
 	}
 	return f
+}
+
+// firstDiff compares two values as indented JSON (ConfigMap data split
+// into lines) and describes the first differing line, or returns "".
+func firstDiff(a, b any) string {
+	lines := func(v any) []string {
+		j, _ := json.MarshalIndent(v, "", " ")
+		return strings.Split(strings.ReplaceAll(string(j), `\n`, "\n"), "\n")
+	}
+	la, lb := lines(a), lines(b)
+	for i := 0; i < len(la) || i < len(lb); i++ {
+		var x, y string
+		if i < len(la) {
+			x = la[i]
+		}
+		if i < len(lb) {
+			y = lb[i]
+		}
+		if x != y {
+			return fmt.Sprintf("line %d: meshbundle %q, istioctl %q", i+1, strings.TrimSpace(x), strings.TrimSpace(y))
+		}
+	}
+	return ""
 }
 
 // profileFiles is what both renderers read for a meshbundle profile.
@@ -157,10 +208,17 @@ func TestDryRunMatchesIstioctl(t *testing.T) {
 				case !inTheirs:
 					t.Errorf("%s: rendered by meshbundle --dry-run, not by istioctl", k)
 				default:
-					ja, _ := json.MarshalIndent(a.Fields, "", " ")
-					jb, _ := json.MarshalIndent(b.Fields, "", " ")
-					if string(ja) != string(jb) {
-						t.Errorf("%s differs:\nmeshbundle: %s\nistioctl:   %s", k, ja, jb)
+					fields := map[string]bool{}
+					for f := range a.Fields {
+						fields[f] = true
+					}
+					for f := range b.Fields {
+						fields[f] = true
+					}
+					for field := range fields {
+						if d := firstDiff(a.Fields[field], b.Fields[field]); d != "" {
+							t.Errorf("%s field %s differs: %s", k, field, d)
+						}
 					}
 				}
 			}

@@ -386,9 +386,17 @@ func validateServiceType(vals map[string]any) error {
 }
 
 // IstioChart loads one of Istio's charts from the manifests embedded in the
-// istio.io/istio module, so installs work offline at the pinned version.
+// istio.io/istio module, so installs work offline at the pinned version. The
+// source charts say version 1.0.0 ("istio/release-builder will replace it at
+// build-time"); like the release builder, stamp the Istio release, so
+// `helm list` shows istiod-1.31.0.
 func IstioChart(dir string) (*chart.Chart, error) {
-	return loadFS(manifests.FS, path.Join("charts", dir))
+	ch, err := loadFS(manifests.FS, path.Join("charts", dir))
+	if err != nil {
+		return nil, err
+	}
+	ch.Metadata.Version, ch.Metadata.AppVersion = PinnedTag, PinnedTag
+	return ch, nil
 }
 
 func loadFS(fsys fs.FS, root string) (*chart.Chart, error) {
