@@ -43,5 +43,10 @@ spec:
 		if _, err := (Reader{Namespace: "shop"}).Read(bytes.NewReader(out.Bytes())); err != nil {
 			t.Fatalf("output does not read back: %v\n%s", err, out.Bytes())
 		}
+		rs, err := runFilters(am, data)
+		if err != nil {
+			t.Fatalf("second run failed: %v", err)
+		}
+		checkPatches(t, rs)
 	})
 }

@@ -118,7 +118,7 @@ func (r *Resource) setScalar(n *yaml.Node, value string) {
 		r.markDirty()
 		return
 	}
-	if !bytes.HasPrefix(r.raw[off:], []byte(src)) {
+	if src == "" || !bytes.HasPrefix(r.raw[off:], []byte(src)) {
 		r.markDirty()
 		return
 	}
@@ -156,7 +156,7 @@ func (r *Resource) insert(m *yaml.Node, keys []string, value string) {
 	}
 	first := m.Content[0]
 	off, ok := r.lineOffset(first.Line, first.Column)
-	if !ok || first.Style != 0 || !bytes.HasPrefix(r.raw[off:], []byte(first.Value)) {
+	if !ok || first.Style != 0 || first.Value == "" || !bytes.HasPrefix(r.raw[off:], []byte(first.Value)) {
 		r.markDirty()
 		return
 	}

@@ -90,6 +90,9 @@ func parseResource(raw []byte) (*Resource, error) {
 	if obj.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("not a Kubernetes object: the document is a YAML %s, not a mapping with apiVersion, kind and metadata", nodeKindName(obj))
 	}
+	if err := duplicateKeys(obj, nil); err != nil {
+		return nil, err
+	}
 	r := &Resource{raw: raw, doc: &doc, obj: obj}
 	var missing []string
 	for _, f := range []struct {
@@ -130,4 +133,41 @@ func nodeKindName(n *yaml.Node) string {
 	default:
 		return "node"
 	}
+}
+
+// duplicateKeys rejects a mapping that repeats a key: Kubernetes' strict
+// decoding refuses such objects, and which value a reader keeps is
+// undefined, so the renderer would edit one copy and Helm apply the other.
+func duplicateKeys(n *yaml.Node, path []string) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
+				return fmt.Errorf("malformed YAML: a %s used as a mapping key at line %d under %s; Kubernetes objects have string keys", nodeKindName(k), k.Line, keyPath(path))
+			}
+			for j := 0; j < i; j += 2 {
+				if n.Content[j].Value == k.Value && n.Content[j].Kind == yaml.ScalarNode && k.Kind == yaml.ScalarNode {
+					return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s", k.Value, k.Line, n.Content[j].Line, keyPath(path))
+				}
+			}
+			if err := duplicateKeys(n.Content[i+1], append(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := duplicateKeys(c, append(path, fmt.Sprintf("[%d]", i))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func keyPath(path []string) string {
+	if len(path) == 0 {
+		return "the document root"
+	}
+	return strings.ReplaceAll(strings.Join(path, "."), ".[", "[")
 }
