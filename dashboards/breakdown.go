@@ -31,12 +31,12 @@ func (b breakdown) panels() []cog.Builder[dashboard.Panel] {
 	perPercentile := func(metric string) []query {
 		var out []query
 		for _, p := range percentiles {
-			out = append(out, split(func(m []string) string { return quantile(p.q, b.labels, wl(metric), m...) }, b.legend+" "+p.name)...)
+			out = append(out, split(func(m []string) string { return quantile(p.q, b.labels, metric, m...) }, b.legend+" "+p.name)...)
 		}
 		return out
 	}
 	roundRate := func(labels []string, metric string) func([]string) string {
-		return func(m []string) string { return fmt.Sprintf("round(%s, 0.001)", sumRate(labels, wl(metric), m...)) }
+		return func(m []string) string { return fmt.Sprintf("round(%s, 0.001)", rated(labels, metric, m...)) }
 	}
 	return []cog.Builder[dashboard.Panel]{
 		timeseriesPanel(b.titles[0], "reqps", halfWidth,
@@ -63,14 +63,14 @@ func addBreakdown(d *dashboard.DashboardBuilder, title, header string, b breakdo
 // requestVolume is the request rate of one selection of traffic, rounded
 // as the grafana.com stat panels show it.
 func requestVolume(m ...string) string {
-	return "round(" + sumRate(nil, wl(requests), m...) + ", 0.001)"
+	return "round(" + rated(nil, requests, m...) + ", 0.001)"
 }
 
 // latency is P50, P90 and P99 of one selection of traffic.
 func latency(m ...string) []query {
 	var out []query
 	for _, p := range []struct{ q, name string }{percentiles[0], percentiles[1], percentiles[3]} {
-		out = append(out, q(quantile(p.q, nil, wl(duration), m...), p.name))
+		out = append(out, q(quantile(p.q, nil, duration, m...), p.name))
 	}
 	return out
 }

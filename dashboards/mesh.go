@@ -15,24 +15,24 @@ func mesh() *dashboard.DashboardBuilder {
 		WithVariable(datasourceVar()).
 		WithRow(row("Global Traffic")).
 		WithPanel(statPanel("Traffic Volume", "reqps", smallStat,
-			q("round("+sumRate(nil, wl(requests), clientReports)+", 0.01)", ""))).
+			q("round("+rated(nil, requests, clientReports)+", 0.01)", ""))).
 		WithPanel(statPanel("Success Rate", "percentunit", smallStat,
 			q(successRate(nil, clientReports), ""))).
 		WithPanel(statPanel("4xxs", "reqps", smallStat,
-			q("round("+sumRate(nil, wl(requests), clientReports, `response_code=~"4.."`)+", 0.01) or vector(0)", ""))).
+			q("round("+rated(nil, requests, clientReports, `response_code=~"4.."`)+", 0.01) or vector(0)", ""))).
 		WithPanel(statPanel("5xxs", "reqps", smallStat,
-			q("round("+sumRate(nil, wl(requests), clientReports, `response_code=~"5.."`)+", 0.01) or vector(0)", ""))).
+			q("round("+rated(nil, requests, clientReports, `response_code=~"5.."`)+", 0.01) or vector(0)", ""))).
 		WithPanel(tablePanel("HTTP/gRPC Workloads",
-			q(workloadJoin(sumRate(destWorkload, wl(requests), clientReports)), "Requests"),
-			q(workloadJoin(quantile("0.50", destWorkloadOnly, wl(duration), clientReports)), "P50 Latency"),
-			q(workloadJoin(quantile("0.90", destWorkloadOnly, wl(duration), clientReports)), "P90 Latency"),
-			q(workloadJoin(quantile("0.99", destWorkloadOnly, wl(duration), clientReports)), "P99 Latency"),
+			q(workloadJoin(rated(destWorkload, requests, clientReports)), "Requests"),
+			q(workloadJoin(quantile("0.50", destWorkloadOnly, duration, clientReports)), "P50 Latency"),
+			q(workloadJoin(quantile("0.90", destWorkloadOnly, duration, clientReports)), "P90 Latency"),
+			q(workloadJoin(quantile("0.99", destWorkloadOnly, duration, clientReports)), "P99 Latency"),
 			q(workloadJoin(successRate(destWorkloadOnly, clientReports)), "Success Rate"))).
 		WithPanel(tablePanel("TCP Workloads",
-			q(workloadJoin(sumRate(destWorkload, wl(tcpSent), clientReports)), "Bytes Sent"),
-			q(workloadJoin(sumRate(destWorkload, wl(tcpReceived), clientReports)), "Bytes Received"),
-			q(workloadJoin(sumRate(destWorkload, wl(tcpOpened), clientReports)), "Connections Opened"),
-			q(workloadJoin(sumRate(destWorkload, wl(tcpClosed), clientReports)), "Connections Closed"))).
+			q(workloadJoin(rated(destWorkload, tcpSent, clientReports)), "Bytes Sent"),
+			q(workloadJoin(rated(destWorkload, tcpReceived, clientReports)), "Bytes Received"),
+			q(workloadJoin(rated(destWorkload, tcpOpened, clientReports)), "Connections Opened"),
+			q(workloadJoin(rated(destWorkload, tcpClosed, clientReports)), "Connections Closed"))).
 		WithRow(row("Istio Component Versions")).
 		WithPanel(timeseriesPanel("Istio Component Versions", "short", fullWidth,
 			q(`sum by (component, tag) (istio_build)`, "{{component}}: {{tag}}")))

@@ -14,8 +14,8 @@ import (
 func performance() *dashboard.DashboardBuilder {
 	gwCPU := `sum(rate(container_cpu_usage_seconds_total{pod=~"$gateway-.*", container="istio-proxy"}` + rw + `))`
 	meshCPU := `sum(rate(container_cpu_usage_seconds_total{namespace!="istio-system", container="istio-proxy"}` + rw + `))`
-	gwRPS := sumRate(nil, wl(requests), `source_workload="$gateway"`, `reporter="source"`)
-	meshRPS := sumRate(nil, wl(requests), `reporter="destination"`)
+	gwRPS := rated(nil, requests, `source_workload="$gateway"`, `reporter="source"`)
+	meshRPS := rated(nil, requests, `reporter="destination"`)
 	return dashboard.NewDashboardBuilder("Istio Performance Dashboard").
 		WithVariable(datasourceVar()).
 		WithVariable(dashboard.NewCustomVariableBuilder("gateway").
@@ -33,9 +33,9 @@ func performance() *dashboard.DashboardBuilder {
 			q(`sum(container_memory_working_set_bytes{pod=~"$gateway-.*", container="istio-proxy"}) / count(container_memory_working_set_bytes{pod=~"$gateway-.*", container="istio-proxy"})`, "per istio-ingressgateway"),
 			q(`sum(container_memory_working_set_bytes{namespace!="istio-system", container="istio-proxy"}) / count(container_memory_working_set_bytes{namespace!="istio-system", container="istio-proxy"})`, "per istio proxy"))).
 		WithPanel(timeseriesPanel("Bytes transferred / sec", "Bps", halfWidth,
-			q(sumRate(nil, wl("istio_response_bytes_sum"), `source_workload="$gateway"`, `reporter="source"`), "istio-ingressgateway"),
-			q(sumRate(nil, wl("istio_response_bytes_sum"), `source_workload_namespace!="istio-system"`, `reporter="source"`)+" + "+
-				sumRate(nil, wl("istio_request_bytes_sum"), `source_workload_namespace!="istio-system"`, `reporter="source"`), "istio-proxy"))).
+			q(rated(nil, "istio_response_bytes_sum", `source_workload="$gateway"`, `reporter="source"`), "istio-ingressgateway"),
+			q(rated(nil, "istio_response_bytes_sum", `source_workload_namespace!="istio-system"`, `reporter="source"`)+" + "+
+				rated(nil, "istio_request_bytes_sum", `source_workload_namespace!="istio-system"`, `reporter="source"`), "istio-proxy"))).
 		WithRow(row("Istio Component Versions")).
 		WithPanel(timeseriesPanel("Istio Components by Version", "short", fullWidth,
 			q(`sum by (component, tag) (istio_build)`, "{{component}}: {{tag}}"))).

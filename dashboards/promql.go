@@ -8,8 +8,9 @@ import (
 )
 
 // Istio metric names. Panels about mesh traffic read the workload-level
-// recording rules (rules.RecordName): the same labels minus instance and pod,
-// so a panel scans one series per workload pair instead of one per pod.
+// rate recording rules (rules.RateRecordName): the same labels minus
+// instance and pod, so a panel scans one series per workload pair instead of
+// one per pod. Variables list label values from the workload sums.
 const (
 	requests     = "istio_requests_total"
 	duration     = "istio_request_duration_milliseconds_bucket"
@@ -21,8 +22,8 @@ const (
 	tcpClosed    = "istio_tcp_connections_closed_total"
 )
 
-// rw is Grafana's rate window: at least four scrape intervals, so rate()
-// always sees enough samples.
+// rw is Grafana's rate window (at least four scrape intervals) for the
+// metrics without rate rules: istiod's and the kubelet's.
 const rw = "[$__rate_interval]"
 
 // Matchers that split traffic by transport security. Server-side reports
@@ -53,20 +54,23 @@ func by(labels []string) string {
 	return "sum by (" + strings.Join(labels, ", ") + ")"
 }
 
-// sumRate is `sum by (labels) (rate(metric{matchers}[window]))`.
-func sumRate(labels []string, metric string, matchers ...string) string {
-	return fmt.Sprintf("%s (rate(%s%s))", by(labels), sel(metric, matchers...), rw)
+// rated is `sum by (labels) (<workload rate of metric>{matchers})`: the
+// per-second rate of an Istio counter from its rate recording rule
+// (rules.RateRecordName), already summed over pods, so panels neither scan
+// per-pod series nor call rate() themselves.
+func rated(labels []string, metric string, matchers ...string) string {
+	return fmt.Sprintf("%s (%s)", by(labels), sel(rules.RateRecordName(metric), matchers...))
 }
 
 // quantile is the q-quantile of a histogram's buckets, per labels.
 func quantile(q string, labels []string, metric string, matchers ...string) string {
-	return fmt.Sprintf("histogram_quantile(%s, %s)", q, sumRate(append([]string{"le"}, labels...), metric, matchers...))
+	return fmt.Sprintf("histogram_quantile(%s, %s)", q, rated(append([]string{"le"}, labels...), metric, matchers...))
 }
 
 // successRate is the share of non-5xx responses.
 func successRate(labels []string, matchers ...string) string {
 	ok := append(append([]string(nil), matchers...), `response_code!~"5.."`)
-	return fmt.Sprintf("%s / %s", sumRate(labels, wl(requests), ok...), sumRate(labels, wl(requests), matchers...))
+	return fmt.Sprintf("%s / %s", rated(labels, requests, ok...), rated(labels, requests, matchers...))
 }
 
 func with(base []string, more ...string) []string {

@@ -28,11 +28,11 @@ func service() *dashboard.DashboardBuilder {
 		WithPanel(statPanel("Client Request Volume", "reqps", smallStat, q(requestVolume(client...), ""))).
 		WithPanel(statPanel("Client Success Rate (non-5xx responses)", "percentunit", smallStat, q(successRate(nil, client...), ""))).
 		WithPanel(timeseriesPanel("Client Request Duration", "ms", smallStat, latency(client...)...)).
-		WithPanel(statPanel("TCP Received Bytes", "Bps", smallStat, q(sumRate(nil, wl(tcpReceived), client...), ""))).
+		WithPanel(statPanel("TCP Received Bytes", "Bps", smallStat, q(rated(nil, tcpReceived, client...), ""))).
 		WithPanel(statPanel("Server Request Volume", "reqps", smallStat, q(requestVolume(server...), ""))).
 		WithPanel(statPanel("Server Success Rate (non-5xx responses)", "percentunit", smallStat, q(successRate(nil, server...), ""))).
 		WithPanel(timeseriesPanel("Server Request Duration", "ms", smallStat, latency(server...)...)).
-		WithPanel(statPanel("TCP Sent Bytes", "Bps", smallStat, q(sumRate(nil, wl(tcpSent), client...), "")))
+		WithPanel(statPanel("TCP Sent Bytes", "Bps", smallStat, q(rated(nil, tcpSent, client...), "")))
 	d = addBreakdown(d, "Client Workloads", "# CLIENT WORKLOADS", breakdown{
 		base:     with(client, `source_workload=~"$srcwl"`, `source_workload_namespace=~"$srcns"`),
 		labels:   []string{"source_workload", "source_workload_namespace"},

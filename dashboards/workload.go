@@ -10,7 +10,7 @@ func workload() *dashboard.DashboardBuilder {
 	inbound := []string{`reporter=~"$qrep"`, `destination_workload_namespace=~"$namespace"`, `destination_workload=~"$workload"`}
 	outbound := []string{`reporter="source"`, `source_workload_namespace=~"$namespace"`, `source_workload=~"$workload"`}
 	tcpBoth := func(m ...string) string {
-		return sumRate(nil, wl(tcpSent), m...) + " + " + sumRate(nil, wl(tcpReceived), m...)
+		return rated(nil, tcpSent, m...) + " + " + rated(nil, tcpReceived, m...)
 	}
 	d := dashboard.NewDashboardBuilder("Istio Workload Dashboard").
 		WithVariable(datasourceVar()).

@@ -14,8 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// GroupName is the rule group every recording rule lives in.
-const GroupName = "istio.workload.recording-rules"
+// Rule group names. The sums are Istio's documented rules (for federation
+// and long-term storage); the rates are what dashboards read.
+const (
+	GroupName     = "istio.workload.recording-rules"
+	RateGroupName = "istio.workload.rates"
+)
+
+// RateWindow is the rate() window of the rate rules: four scrape intervals,
+// Grafana's $__rate_interval for a 15s scrape.
+const RateWindow = "1m"
 
 // EvaluationInterval matches the scrape interval of PodMonitor: evaluating a
 // sum of counters more often than the counters change only burns CPU (Istio's
@@ -52,8 +60,20 @@ var istioMetrics = []string{
 }
 
 // RecordName is the series name a recording rule writes for an Istio metric:
-// Istio's `workload:` prefix. Dashboards query these names.
+// Istio's `workload:` prefix.
 func RecordName(metric string) string { return "workload:" + metric }
+
+// RateRecordName is the per-second rate of an Istio counter per workload,
+// named level:metric:operation as Prometheus' naming practice asks
+// (`_total` dropped once rated). Dashboards query these.
+//
+// Why not rate(workload:<metric>[...])? A sum of counters drops when a pod
+// goes away or restarts; rate() reads the drop as a counter reset and shows
+// a spike as large as the surviving pods' whole history. Rating each pod's
+// counter first, then summing, is immune to that.
+func RateRecordName(metric string) string {
+	return "workload:" + strings.TrimSuffix(metric, "_total") + ":rate" + RateWindow
+}
 
 // Metrics lists the Istio metrics that have a workload recording rule.
 func Metrics() []string { return append([]string(nil), istioMetrics...) }
@@ -71,20 +91,32 @@ func RecordingRules() []monitoringv1.Rule {
 	return out
 }
 
+// RateRules returns one rule per Istio counter: the rate of each pod's
+// series, summed without the per-instance labels.
+func RateRules() []monitoringv1.Rule {
+	out := make([]monitoringv1.Rule, 0, len(istioMetrics))
+	for _, m := range istioMetrics {
+		out = append(out, monitoringv1.Rule{
+			Record: RateRecordName(m),
+			Expr:   intstr.FromString(aggregate(fmt.Sprintf("rate(%s[%s])", m, RateWindow))),
+		})
+	}
+	return out
+}
+
 // aggregate is the expression a recording rule evaluates.
-func aggregate(metric string) string {
-	return fmt.Sprintf("sum without(%s) (%s)", strings.Join(DroppedLabels, ", "), metric)
+func aggregate(expr string) string {
+	return fmt.Sprintf("sum without(%s) (%s)", strings.Join(DroppedLabels, ", "), expr)
 }
 
 // RuleGroups is the rule file content: a Prometheus rule file and the spec of
 // a PrometheusRule have the same `groups:` shape, so both are generated from it.
 func RuleGroups() monitoringv1.PrometheusRuleSpec {
 	interval := monitoringv1.Duration(EvaluationInterval)
-	return monitoringv1.PrometheusRuleSpec{Groups: []monitoringv1.RuleGroup{{
-		Name:     GroupName,
-		Interval: &interval,
-		Rules:    RecordingRules(),
-	}}}
+	return monitoringv1.PrometheusRuleSpec{Groups: []monitoringv1.RuleGroup{
+		{Name: GroupName, Interval: &interval, Rules: RecordingRules()},
+		{Name: RateGroupName, Interval: &interval, Rules: RateRules()},
+	}}
 }
 
 // Options name and place the generated objects.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
@@ -41,31 +43,52 @@ func TestGeneratedFiles(t *testing.T) {
 }
 
 func TestRecordingRulesShape(t *testing.T) {
-	seen := map[string]bool{}
-	for _, r := range RecordingRules() {
-		if seen[r.Record] {
-			t.Errorf("duplicate record %s", r.Record)
-		}
-		seen[r.Record] = true
-		expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr.String())
-		if err != nil {
-			t.Fatalf("%s: %v", r.Record, err)
-		}
-		agg, ok := expr.(*parser.AggregateExpr)
-		if !ok || agg.Op != parser.SUM || !agg.Without || !slices.Equal(agg.Grouping, DroppedLabels) {
-			t.Errorf("%s = %s: want sum without(%v)", r.Record, expr, DroppedLabels)
-			continue
-		}
-		// Each rule reads exactly the metric its name promises (Istio's docs
-		// record the closed-connections series from the opened metric).
-		vs, ok := agg.Expr.(*parser.VectorSelector)
-		if !ok || RecordName(vs.Name) != r.Record {
-			t.Errorf("%s reads %s", r.Record, agg.Expr)
-		}
+	tests := []struct {
+		name   string                     // rule set
+		rules  []monitoringv1.Rule        // the rules
+		record func(metric string) string // expected record name per metric
+		rated  bool                       // the summed expression is rate(metric[RateWindow])
+	}{
+		{name: "sums", rules: RecordingRules(), record: RecordName},
+		{name: "rates", rules: RateRules(), record: RateRecordName, rated: true},
 	}
-	for _, m := range []string{"istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total", "istio_request_bytes_bucket", "istio_response_bytes_bucket", "istio_request_duration_milliseconds_bucket"} {
-		if !seen[RecordName(m)] {
-			t.Errorf("no rule for %s", m)
+	seen := map[string]bool{}
+	for _, tc := range tests {
+		byRecord := map[string]bool{}
+		for _, r := range tc.rules {
+			if seen[r.Record] {
+				t.Errorf("duplicate record %s", r.Record)
+			}
+			seen[r.Record], byRecord[r.Record] = true, true
+			expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr.String())
+			if err != nil {
+				t.Fatalf("%s: %v", r.Record, err)
+			}
+			agg, ok := expr.(*parser.AggregateExpr)
+			if !ok || agg.Op != parser.SUM || !agg.Without || !slices.Equal(agg.Grouping, DroppedLabels) {
+				t.Errorf("%s = %s: want sum without(%v)", r.Record, expr, DroppedLabels)
+				continue
+			}
+			inner := agg.Expr
+			if tc.rated {
+				call, ok := inner.(*parser.Call)
+				if !ok || call.Func.Name != "rate" || model.Duration(call.Args[0].(*parser.MatrixSelector).Range).String() != RateWindow {
+					t.Errorf("%s = %s: want rate(<metric>[%s]) inside", r.Record, expr, RateWindow)
+					continue
+				}
+				inner = call.Args[0].(*parser.MatrixSelector).VectorSelector
+			}
+			// Each rule reads exactly the metric its name promises (Istio's
+			// docs record the closed-connections series from the opened metric).
+			vs, ok := inner.(*parser.VectorSelector)
+			if !ok || tc.record(vs.Name) != r.Record {
+				t.Errorf("%s reads %s", r.Record, inner)
+			}
+		}
+		for _, m := range Metrics() {
+			if !byRecord[tc.record(m)] {
+				t.Errorf("%s: no rule for %s", tc.name, m)
+			}
 		}
 	}
 }
@@ -92,8 +115,9 @@ func TestPromtoolCheckRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := promtool.Run(t, "check", "rules", "--lint=all", "--lint-fatal", filepath.Join("generated", FileRuleFile), fromCR)
-	if !strings.Contains(out, "SUCCESS: "+strconv.Itoa(len(istioMetrics))+" rules found") {
-		t.Errorf("promtool did not find %d rules:\n%s", len(istioMetrics), out)
+	want := 2 * len(Metrics()) // a sum and a rate per metric
+	if strings.Count(out, "SUCCESS: "+strconv.Itoa(want)+" rules found") != 2 {
+		t.Errorf("promtool did not find %d rules in both files:\n%s", want, out)
 	}
 }
 
