@@ -259,8 +259,11 @@ func checkKiali(t *testing.T, objs map[string]string) {
 				URL string `json:"url"`
 			} `json:"prometheus"`
 			Grafana struct {
-				InternalURL string              `json:"internal_url"`
-				Dashboards  []map[string]string `json:"dashboards"`
+				InternalURL string `json:"internal_url"`
+				Dashboards  []struct {
+					Name      string            `json:"name"`
+					Variables map[string]string `json:"variables"`
+				} `json:"dashboards"`
 			} `json:"grafana"`
 			Tracing struct {
 				InternalURL string `json:"internal_url"`
@@ -277,15 +280,28 @@ func checkKiali(t *testing.T, objs map[string]string) {
 	if es.Prometheus.URL == "" || es.Grafana.InternalURL == "" || es.Tracing.InternalURL == "" {
 		t.Errorf("kiali config lacks Prometheus, Grafana or Jaeger URL: %+v", es)
 	}
-	// Kiali links to Grafana by dashboard title.
-	var titles []string
+	// Kiali links to Grafana by dashboard title, passing the entity as URL
+	// variables, which must be variables of our dashboards.
+	byTitle := map[string]map[string]string{}
 	for _, d := range es.Grafana.Dashboards {
-		titles = append(titles, d["name"])
+		byTitle[d.Name] = d.Variables
 	}
 	for _, s := range dashboards.All() {
-		if !strings.Contains(strings.Join(titles, "|"), s.Title) {
-			t.Errorf("kiali grafana.dashboards %v lacks %q", titles, s.Title)
+		vars, ok := byTitle[s.Title]
+		if !ok {
+			t.Errorf("kiali grafana.dashboards lacks %q", s.Title)
+			continue
 		}
+		board, _ := s.JSON()
+		for _, urlVar := range vars {
+			name := strings.TrimPrefix(urlVar, "var-")
+			if !strings.Contains(string(board), `"name": "`+name+`"`) {
+				t.Errorf("kiali passes %s to %q, which has no variable %q", urlVar, s.Title, name)
+			}
+		}
+	}
+	if len(byTitle["Istio Service Dashboard"]) == 0 || len(byTitle["Istio Workload Dashboard"]) == 0 {
+		t.Errorf("kiali passes no variables to the service/workload dashboards: %v", byTitle)
 	}
 }
 
