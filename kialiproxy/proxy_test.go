@@ -13,8 +13,9 @@ import (
 	"testing"
 )
 
-// fakeKiali is a real HTTP server standing in for Kiali (building Kiali from
-// source needs its frontend toolchain, not available here). It behaves like
+// fakeKiali is a real HTTP server standing in for Kiali: github.com/kiali/kiali
+// is not served by the Go module proxy here (403), and Kiali's UI needs its
+// separately built frontend anyway. It behaves like
 // Kiali where the proxy cares: pages under /kiali refuse framing
 // (X-Frame-Options: DENY, CSP frame-ancestors 'none'), login cookies are
 // SameSite=Strict, the API wants a bearer token. Its pages echo what they

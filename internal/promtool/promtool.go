@@ -19,8 +19,9 @@ import (
 const pkg = "github.com/prometheus/prometheus/cmd/promtool"
 
 // Binary returns the path of a promtool built from the module's pinned
-// Prometheus. In order: $PROMTOOL; <repo>/.tools/bin/promtool (ci/tools.sh);
-// a copy built once into the user cache, keyed by Go and Prometheus versions.
+// Prometheus. In order: $PROMTOOL; promtool in $MESHBUNDLE_BIN or
+// <repo>/.tools/bin (where ci/tools.sh links what it builds); a copy built
+// once into the user cache, keyed by Go and Prometheus versions.
 // The first build takes a few minutes; a file lock keeps parallel test
 // packages from building it twice.
 func Binary() (string, error) {
@@ -31,7 +32,11 @@ func Binary() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p := filepath.Join(root, ".tools", "bin", "promtool"); isExecutable(p) {
+	binDir := os.Getenv("MESHBUNDLE_BIN")
+	if binDir == "" {
+		binDir = filepath.Join(root, ".tools", "bin")
+	}
+	if p := filepath.Join(binDir, "promtool"); isExecutable(p) {
 		return p, nil
 	}
 	key, err := buildKey(root)
