@@ -31,6 +31,11 @@ func TestRenderBadInput(t *testing.T) {
 		{name: "unknown port in fix mode", input: strings.Replace(svc, "{name: http, port: 80}", "{name: metrics, port: 9090}", 1), config: "  ports: {mode: fix}\n", want: []string{"Service web port 9090", "not a well-known port", "spec.ports.rename"}},
 		{name: "rename to an unknown protocol", input: svc, config: "  ports:\n    rename: [{service: web, port: 80, name: web}]\n", want: []string{"spec.ports.rename", `"web" does not name a protocol`}},
 		{name: "rename of a missing port", input: svc, config: "  ports:\n    rename: [{service: web, port: 81, name: http-x}]\n", want: []string{"spec.ports.rename[0]", "no Service \"web\" with port 81"}},
+		{name: "ServiceMonitor over differently renamed ports", input: strings.Replace(svc, "name: web\n", "name: a\n  labels: {tier: x}\n", 1) + "---\n" +
+			strings.Replace(strings.Replace(svc, "name: web\n", "name: b\n  labels: {tier: x}\n", 1), "{name: http, port: 80}", "{name: http, port: 443}", 1) + "---\n" +
+			"apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m}\nspec:\n  selector: {matchLabels: {tier: x}}\n  endpoints: [{port: http}]\n",
+			config: "  ports:\n    rename:\n    - {service: a, port: 80, name: http-a}\n    - {service: b, port: 443, name: https-b}\n",
+			want:   []string{"ServiceMonitor m spec.endpoints[0].port \"http\"", "http-a, https-b"}},
 		{name: "route to missing Service", input: svc, config: "  routes: [{service: webb}]\n", want: []string{"spec.routes[0].service", `no Service "webb"`, "use one of: web"}},
 		{name: "route to headless Service", input: headless, config: "  routes: [{service: db}]\n", want: []string{"spec.routes[0].service", "Service db is headless"}},
 		{name: "route to StatefulSet", input: svc + "---\n" + sts, config: "  routes: [{service: web}]\n", want: []string{"selects StatefulSet db"}},

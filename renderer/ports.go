@@ -10,6 +10,8 @@ import (
 	"istio.io/istio/pkg/config/kube"
 	"istio.io/istio/pkg/config/protocol"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshbundle/meshbundle/appmesh"
@@ -32,7 +34,8 @@ var wellKnownPorts = map[int32]protocol.Instance{
 // fails naming the Service, the port and the name to use; mode fix renames
 // from the well-known port. Only Service port names change: a named
 // targetPort points at a container port, which keeps its name, and
-// Ingress backends naming the old port are updated.
+// Ingress backends and ServiceMonitor endpoints naming the old port are
+// updated.
 type ports struct {
 	*env
 	rename map[portKey]string // spec.ports.rename
@@ -60,6 +63,7 @@ func protocolOf(p servicePort) protocol.Instance {
 func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
 	ws := workloadIndex(rs)
 	renamed := map[string]map[string]string{} // Service -> old name -> new name
+	var monitored []renamedService          // for ServiceMonitor references
 	var errs []error
 	for _, r := range rs {
 		if r.Kind != "Service" || r.Group() != "" || r.IsHook() || ws.selectsGateway(r) {
@@ -69,6 +73,11 @@ func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
 			errs = append(errs, err)
 		} else if len(m) > 0 {
 			renamed[r.Name] = m
+			monitored = append(monitored, renamedService{
+				namespace: f.namespaceOf(r),
+				labels:    labels.Set(stringMap(r.Lookup("metadata", "labels"))),
+				names:     m,
+			})
 		}
 	}
 	for i, r := range f.am.Spec.Ports.Rename {
@@ -79,14 +88,99 @@ func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if len(renamed) > 0 {
-		for _, r := range rs {
-			if r.Kind == "Ingress" && r.Group() == "networking.k8s.io" && !r.IsHook() {
-				updateIngressPorts(r, renamed)
+	if len(renamed) == 0 {
+		return rs, nil
+	}
+	for _, r := range rs {
+		switch {
+		case r.IsHook():
+		case r.Kind == "Ingress" && r.Group() == "networking.k8s.io":
+			updateIngressPorts(r, renamed)
+		case r.Kind == "ServiceMonitor" && r.Group() == "monitoring.coreos.com":
+			if err := f.updateServiceMonitorPorts(r, monitored); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
-	return rs, nil
+	return rs, errors.Join(errs...)
+}
+
+// renamedService is a Service whose port names fix mode changed.
+type renamedService struct {
+	namespace string
+	labels    labels.Set
+	names     map[string]string // old -> new
+}
+
+// updateServiceMonitorPorts rewrites spec.endpoints[].port of a Prometheus
+// Operator ServiceMonitor that selects a renamed Service: it names Service
+// ports, so a rename would otherwise silently stop the scraping.
+func (f *ports) updateServiceMonitorPorts(sm *Resource, services []renamedService) error {
+	sel, err := labelSelector(sm.Lookup("spec", "selector"))
+	if err != nil {
+		return fmt.Errorf("%s spec.selector: %w", sm, err)
+	}
+	nsSel := sm.Lookup("spec", "namespaceSelector")
+	anyNS := scalar(mapValue(nsSel, "any")) == "true"
+	namespaces := map[string]bool{}
+	if names := mapValue(nsSel, "matchNames"); names != nil && names.Kind == yaml.SequenceNode {
+		for _, n := range names.Content {
+			namespaces[scalar(n)] = true
+		}
+	} else {
+		namespaces[f.namespaceOf(sm)] = true
+	}
+	var matched []renamedService
+	for _, s := range services {
+		if (anyNS || namespaces[s.namespace]) && sel.Matches(s.labels) {
+			matched = append(matched, s)
+		}
+	}
+	eps := sm.Lookup("spec", "endpoints")
+	if len(matched) == 0 || eps == nil || eps.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for i, ep := range eps.Content {
+		portNode := mapValue(ep, "port")
+		old := scalar(portNode)
+		newNames := map[string]bool{}
+		for _, s := range matched {
+			if n, ok := s.names[old]; ok {
+				newNames[n] = true
+			}
+		}
+		switch len(newNames) {
+		case 0:
+		case 1:
+			for n := range newNames {
+				sm.setScalar(portNode, n)
+			}
+		default:
+			return fmt.Errorf("%s spec.endpoints[%d].port %q: the Services it selects renamed that port differently (%s) (fix: give them one name with spec.ports.rename in the AppMesh)",
+				sm, i, old, strings.Join(sortedKeys(newNames), ", "))
+		}
+	}
+	return nil
+}
+
+// labelSelector reads a metav1.LabelSelector node.
+func labelSelector(n *yaml.Node) (labels.Selector, error) {
+	ls := &metav1.LabelSelector{MatchLabels: stringMap(mapValue(n, "matchLabels"))}
+	if exprs := mapValue(n, "matchExpressions"); exprs != nil && exprs.Kind == yaml.SequenceNode {
+		for _, e := range exprs.Content {
+			req := metav1.LabelSelectorRequirement{
+				Key:      scalar(mapValue(e, "key")),
+				Operator: metav1.LabelSelectorOperator(scalar(mapValue(e, "operator"))),
+			}
+			if vs := mapValue(e, "values"); vs != nil && vs.Kind == yaml.SequenceNode {
+				for _, v := range vs.Content {
+					req.Values = append(req.Values, scalar(v))
+				}
+			}
+			ls.MatchExpressions = append(ls.MatchExpressions, req)
+		}
+	}
+	return metav1.LabelSelectorAsSelector(ls)
 }
 
 // service checks (and in fix mode renames) the ports of one Service and

@@ -98,6 +98,11 @@ func applied(t testing.TB, ns string, stream []byte) cluster {
 		if _, hook := u.GetAnnotations()["helm.sh/hook"]; hook {
 			continue
 		}
+		if u.GroupVersionKind().Group == "monitoring.coreos.com" {
+			// Prometheus Operator objects mean nothing to istiod and its
+			// fake kube client has no scheme for them.
+			continue
+		}
 		if u.GetNamespace() == "" && !clusterScoped[u.GetKind()] {
 			u.SetNamespace(ns)
 		}
