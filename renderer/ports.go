@@ -63,7 +63,7 @@ func protocolOf(p servicePort) protocol.Instance {
 func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
 	ws := workloadIndex(rs)
 	renamed := map[string]map[string]string{} // Service -> old name -> new name
-	var monitored []renamedService          // for ServiceMonitor references
+	var monitored []renamedService            // for ServiceMonitor references
 	var errs []error
 	for _, r := range rs {
 		if r.Kind != "Service" || r.Group() != "" || r.IsHook() || ws.selectsGateway(r) {
