@@ -145,7 +145,8 @@ type Ports struct {
 	Mode PortMode `json:"mode,omitempty"`
 	// Rename gives explicit names for ports the renderer cannot name on its
 	// own (in either mode), e.g. a database's "metrics" port on 9104 that
-	// serves HTTP. References to the old name from Ingresses are updated.
+	// serves HTTP. References to the old name from Ingresses and
+	// ServiceMonitors are updated.
 	// +optional
 	Rename []PortRename `json:"rename,omitempty"`
 }
