@@ -8,7 +8,6 @@ package installer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -287,8 +286,10 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		if err != nil {
 			return result(rel, "", nil), err
 		}
-		if planned.Manifest == last.Manifest && sameValues(planned.Config, last.Config) &&
-			planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
+		// Objects decide, not values: Istio's translation hands every chart
+		// the whole values tree, so a mesh config change would otherwise
+		// write new revisions of istio-base and istio-cni that change nothing.
+		if planned.Manifest == last.Manifest && planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
 			rr := result(rel, ActionUnchanged, last)
 			rr.Unlocked = unlocked
 			return rr, nil
@@ -323,13 +324,6 @@ func unlock(cfg *action.Configuration, name string) (bool, *release.Release, err
 		return false, nil, fmt.Errorf("unlock release stuck in %s: %w", was, err)
 	}
 	return true, last, nil
-}
-
-// sameValues compares values as stored (JSON), so 1 and 1.0 are equal.
-func sameValues(a, b map[string]any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 // ensureNamespace creates a release namespace, labelled so uninstall knows

@@ -2,6 +2,7 @@ package installer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -353,4 +354,11 @@ func TestJaegerAllInOne(t *testing.T) {
 	if without := dryRun(t, Source{})[ReleaseMesh]; len(without) != 1 {
 		t.Errorf("without --jaeger the mesh release has %d objects, want only the Telemetry", len(without))
 	}
+}
+
+// sameValues compares values as JSON, so 1 and 1.0 are equal.
+func sameValues(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }

@@ -227,6 +227,37 @@ func TestLifecycle(t *testing.T) {
 
 	step(t, "istio in the loop", func(t *testing.T) { istioInTheLoop(t, c, cl) })
 
+	// A changed setting upgrades exactly the releases it renders into.
+	step(t, "changed sampling upgrades istiod and mesh only", func(t *testing.T) {
+		opts := options(c, nil)
+		opts.Set = []string{"meshConfig.defaultConfig.tracing.sampling=10"}
+		start := time.Now()
+		res, err := installer.Install(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("upgrade took %s", time.Since(start).Round(time.Millisecond))
+		want := map[string]installer.Action{
+			installer.ReleaseBase: installer.ActionUnchanged, installer.ReleaseCNI: installer.ActionUnchanged,
+			installer.ReleaseIstiod: installer.ActionUpgraded, installer.ReleaseMesh: installer.ActionUpgraded,
+			installer.ReleaseGateway: installer.ActionUnchanged,
+		}
+		for name, r := range releaseActions(res) {
+			if r.Action != want[name] {
+				t.Errorf("release %s: %s, want %s", name, r.Action, want[name])
+			}
+		}
+		tel := schema.GroupVersionResource{Group: "telemetry.istio.io", Version: "v1", Resource: "telemetries"}
+		got, err := cl.dyn.Resource(tel).Namespace("istio-system").Get(ctx, "mesh-default", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracing, _, _ := unstructured.NestedSlice(got.Object, "spec", "tracing")
+		if len(tracing) != 1 || tracing[0].(map[string]any)["randomSamplingPercentage"] != int64(10) {
+			t.Errorf("Telemetry tracing after upgrade: %v, want randomSamplingPercentage 10", tracing)
+		}
+	})
+
 	// 5. Uninstall in reverse; istiod is stopped when its release goes (as
 	// its pod would be), so it cannot re-create what cleanup removes.
 	step(t, "uninstall leaves nothing", func(t *testing.T) {
