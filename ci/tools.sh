@@ -45,7 +45,8 @@ build() {
 	while [ "$1" != "--" ]; do keyparts+=("$1"); shift; done
 	shift
 	local key
-	key=$( { go version; printf '%s\n' "$*"; cat "${keyparts[@]}"; } | sha256sum | cut -c1-16)
+	# The key must not depend on where the clone is (CI clones elsewhere).
+	key=$( { go version; printf '%s\n' "${*//$repo/REPO}"; cat "${keyparts[@]}"; } | sha256sum | cut -c1-16)
 	local dir=$cache/$name/$key
 	if [ ! -x "$dir/$name" ]; then
 		echo "tools: building $name ($key)" >&2
