@@ -16,10 +16,10 @@ func TestRenderBadInput(t *testing.T) {
 	const sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  template:\n    metadata:\n      labels: {app: web}\n"
 	const chartVS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: web-chart\n  namespace: shop\nspec:\n  hosts: [web]\n"
 	tests := []struct {
-		name   string // what is wrong
-		input  string // the rendered chart
-		config string // AppMesh spec (indented under spec:), "" for defaults
-		want   []string
+		name   string   // what is wrong
+		input  string   // the rendered chart
+		config string   // AppMesh spec (indented under spec:), "" for defaults
+		want   []string // substrings the error must contain
 	}{
 		{name: "malformed YAML", input: "apiVersion: v1\nkind: [\n", want: []string{"document 1", "malformed YAML"}},
 		{name: "not an object: sequence", input: "- a\n- b\n", want: []string{"document 1", "not a Kubernetes object", "sequence"}},

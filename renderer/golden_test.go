@@ -147,6 +147,32 @@ func TestChartGolden(t *testing.T) {
 				t.Error("two renders of the same input differ")
 			}
 			compareGolden(t, in, out.Bytes())
+			checkFilenames(t, data, out.Bytes())
 		})
+	}
+}
+
+// checkFilenames: when every input document carries Helm 4's post-render
+// filename, so must every output document (generated ones included), or
+// Helm 4 cannot regroup them.
+func checkFilenames(t *testing.T, in, out []byte) {
+	t.Helper()
+	ins, err := Reader{}.Read(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ins {
+		if r.Filename() == "" {
+			return // a Helm 3 stream
+		}
+	}
+	outs, err := Reader{}.Read(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range outs {
+		if r.Filename() == "" {
+			t.Errorf("%s has no %s annotation", r, postRenderFilenameAnnotation)
+		}
 	}
 }
