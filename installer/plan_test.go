@@ -362,3 +362,36 @@ func sameValues(a, b map[string]any) bool {
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
+
+// The addons phase installs the observability chart when its directory
+// exists and says why it skipped otherwise.
+func TestAddonsPhase(t *testing.T) {
+	cases := []struct {
+		name      string // test name
+		chart     string // Source.AddonsChart
+		wantState State  // state of the addons phase
+		wantMsg   string // substring of its message
+	}{
+		{name: "chart present", chart: "../charts/meshbundle-addons", wantState: StateDone},
+		{name: "chart absent", chart: "testdata/no-such-chart", wantState: StateSkipped, wantMsg: "skipped: chart not present"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Install(context.Background(), Options{Source: Source{AddonsChart: tc.chart}, DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range res.Phases {
+				if p.Phase != PhaseAddons {
+					continue
+				}
+				if p.State != tc.wantState || !strings.Contains(p.Message, tc.wantMsg) {
+					t.Errorf("addons phase %s %q, want %s %q", p.State, p.Message, tc.wantState, tc.wantMsg)
+				}
+				if tc.wantState == StateDone && (len(p.Releases) != 1 || p.Releases[0].Name != ReleaseAddons || p.Objects == 0) {
+					t.Errorf("addons releases %+v", p.Releases)
+				}
+			}
+		})
+	}
+}

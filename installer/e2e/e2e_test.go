@@ -61,9 +61,16 @@ func newClients(t *testing.T, c *testcluster.Cluster) clients {
 	return clients{kube: kube, dyn: dyn, apiext: apiext}
 }
 
+// addonsChart is the observability worker's chart, installed by the addons
+// phase like the CLI does from the repository root.
+const addonsChart = "../../charts/meshbundle-addons"
+
 // options for a run against the shared cluster, waiting for readiness.
 func options(c *testcluster.Cluster, progress func(installer.Event)) installer.Options {
-	return installer.Options{Kubeconfig: c.Kubeconfig, Wait: true, Timeout: 3 * time.Minute, Progress: progress}
+	return installer.Options{
+		Source:     installer.Source{AddonsChart: addonsChart},
+		Kubeconfig: c.Kubeconfig, Wait: true, Timeout: 3 * time.Minute, Progress: progress,
+	}
 }
 
 func phaseStates(res *installer.Result) map[installer.Phase]installer.State {
@@ -165,13 +172,14 @@ func TestLifecycle(t *testing.T) {
 		if r := acts[installer.ReleaseBase]; r.Action != installer.ActionUnchanged {
 			t.Errorf("istio-base: %+v, want unchanged (installed by the interrupted run)", r)
 		}
-		for _, name := range []string{installer.ReleaseIstiod, installer.ReleaseMesh, installer.ReleaseGateway} {
+		for _, name := range []string{installer.ReleaseIstiod, installer.ReleaseMesh, installer.ReleaseGateway, installer.ReleaseAddons} {
 			if acts[name].Action != installer.ActionInstalled {
 				t.Errorf("%s: %+v, want installed", name, acts[name])
 			}
 		}
 		for _, ref := range []struct{ ns, name string }{{"istio-system", installer.ReleaseBase}, {"istio-system", installer.ReleaseCNI},
-			{"istio-system", installer.ReleaseIstiod}, {"istio-system", installer.ReleaseMesh}, {installer.DefaultGatewayNamespace, installer.ReleaseGateway}} {
+			{"istio-system", installer.ReleaseIstiod}, {"istio-system", installer.ReleaseMesh}, {installer.DefaultGatewayNamespace, installer.ReleaseGateway},
+			{"istio-system", installer.ReleaseAddons}} {
 			if rel := lastRelease(t, c, ref.ns, ref.name); rel == nil || rel.Info.Status != release.StatusDeployed {
 				t.Errorf("release %s/%s not deployed: %v", ref.ns, ref.name, rel)
 			}
@@ -240,7 +248,7 @@ func TestLifecycle(t *testing.T) {
 		want := map[string]installer.Action{
 			installer.ReleaseBase: installer.ActionUnchanged, installer.ReleaseCNI: installer.ActionUnchanged,
 			installer.ReleaseIstiod: installer.ActionUpgraded, installer.ReleaseMesh: installer.ActionUpgraded,
-			installer.ReleaseGateway: installer.ActionUnchanged,
+			installer.ReleaseGateway: installer.ActionUnchanged, installer.ReleaseAddons: installer.ActionUnchanged,
 		}
 		for name, r := range releaseActions(res) {
 			if r.Action != want[name] {
