@@ -18,6 +18,9 @@ func lookup(n *yaml.Node, path ...string) *yaml.Node {
 
 // mapValue returns the value of key in mapping m, or nil.
 func mapValue(m *yaml.Node, key string) *yaml.Node {
+	if m != nil && m.Kind == yaml.AliasNode {
+		m = m.Alias // read through YAML aliases (*labels)
+	}
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
@@ -37,50 +40,27 @@ func scalar(n *yaml.Node) string {
 	return n.Value
 }
 
-// isMap reports whether n is a mapping node.
-func isMap(n *yaml.Node) bool { return n != nil && n.Kind == yaml.MappingNode }
-
-// ensureMap returns the mapping under key in m, creating it (or replacing a
-// null value) when needed. It returns nil when the key holds something else.
-func ensureMap(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			v := m.Content[i+1]
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-				*v = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-			}
-			if v.Kind != yaml.MappingNode {
-				return nil
-			}
-			return v
-		}
+// isMap reports whether n is a mapping node (or an alias of one).
+func isMap(n *yaml.Node) bool {
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
-	v := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	m.Content = append(m.Content, strNode(key), v)
-	return v
+	return n != nil && n.Kind == yaml.MappingNode
 }
 
-// ensurePath is ensureMap along a path.
-func ensurePath(m *yaml.Node, path ...string) *yaml.Node {
-	for _, key := range path {
-		if m = ensureMap(m, key); m == nil {
-			return nil
-		}
+// deepCopy copies a node tree, so that expanding an alias before an edit
+// leaves the anchored original (e.g. a selector) untouched.
+func deepCopy(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
 	}
-	return m
-}
-
-// setString sets key to a string value in mapping m (quoted when YAML would
-// read it as another type, e.g. "true").
-func setString(m *yaml.Node, key, value string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			v := m.Content[i+1]
-			*v = *strNode(value)
-			return
-		}
+	c := *n
+	c.Anchor = ""
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, ch := range n.Content {
+		c.Content[i] = deepCopy(ch)
 	}
-	m.Content = append(m.Content, strNode(key), strNode(value))
+	return &c
 }
 
 // strNode is a string scalar; yaml.v3 quotes it when it would otherwise
@@ -93,6 +73,9 @@ func strNode(s string) *yaml.Node {
 func stringMap(n *yaml.Node) map[string]string {
 	if !isMap(n) {
 		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
 	out := make(map[string]string, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {

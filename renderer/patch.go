@@ -76,6 +76,11 @@ func (r *Resource) setIn(m *yaml.Node, path []string, key, value string) {
 			r.insert(cur, append(path[i:len(path):len(path)], key), value)
 			return
 		}
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			// "labels: *common": edit a private copy, not the anchor.
+			*v = *deepCopy(v.Alias)
+			r.markDirty()
+		}
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			// "annotations:" with nothing: no anchor for a patch.
 			*v = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}

@@ -85,3 +85,38 @@ func TestPatchesMatchTree(t *testing.T) {
 		})
 	}
 }
+
+// TestAliasedLabelsStayLocal: a pod template whose labels are a YAML alias
+// of the selector gets its own copy; the selector keeps only its label.
+func TestAliasedLabelsStayLocal(t *testing.T) {
+	doc := "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\nspec:\n  selector:\n    matchLabels: &l {app: a}\n  template:\n    metadata:\n      labels: *l\n"
+	rs, err := runFilters(appmesh.Default(), []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := (Writer{}).Write(&out, rs); err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Spec struct {
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"selector"`
+			Template struct {
+				Metadata struct {
+					Labels map[string]string `yaml:"labels"`
+				} `yaml:"metadata"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(out.Bytes()[4:], &obj); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(obj.Spec.Selector.MatchLabels) != 1 {
+		t.Errorf("selector changed: %v\n%s", obj.Spec.Selector.MatchLabels, out.String())
+	}
+	if obj.Spec.Template.Metadata.Labels["sidecar.istio.io/inject"] != "true" || obj.Spec.Template.Metadata.Labels["app"] != "a" {
+		t.Errorf("template labels = %v\n%s", obj.Spec.Template.Metadata.Labels, out.String())
+	}
+}

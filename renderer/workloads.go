@@ -32,6 +32,11 @@ func podTemplate(r *Resource) *yaml.Node {
 	if !isMap(n) {
 		return nil
 	}
+	if n.Kind == yaml.AliasNode {
+		// A template that is a YAML alias: expand it so edits stay local.
+		*n = *deepCopy(n.Alias)
+		r.markDirty()
+	}
 	return n
 }
 
