@@ -6,7 +6,7 @@
 #
 #   ci/tools.sh            build what is missing (all tools)
 #   ci/tools.sh NAME...    only these (kube-apiserver etcd kube-controller-manager
-#                          kube-scheduler kwok helm pilot-discovery promtool staticcheck)
+#                          kube-scheduler kwok helm helm4 pilot-discovery promtool staticcheck)
 #
 # Environment:
 #   MESHBUNDLE_TOOLS_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/meshbundle/tools)
@@ -107,6 +107,16 @@ build_helm() {
 		-o \"\$out/helm\" helm.sh/helm/v3/cmd/helm"
 }
 
+build_helm4() {
+	# Helm 4 accepts only plugins as post-renderers; tests drive the real CLI.
+	# It reads the Kubernetes version from its client-go build info.
+	local v
+	v=$(modversion "$repo" helm.sh/helm/v4)
+	build helm4 "$(depsfile "$repo" helm.sh/helm/v4/cmd/helm)" -- bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w \
+		-X helm.sh/helm/v4/internal/version.version=$v -X helm.sh/helm/v4/internal/version.gitTreeState=clean' \
+		-o \"\$out/helm4\" helm.sh/helm/v4/cmd/helm"
+}
+
 build_pilot() {
 	build pilot-discovery "$(depsfile "$repo" istio.io/istio/pilot/cmd/pilot-discovery)" -- \
 		bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w' -o \"\$out/pilot-discovery\" istio.io/istio/pilot/cmd/pilot-discovery"
@@ -125,7 +135,7 @@ build_staticcheck() {
 		"GOBIN=\"\$out\" go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" "$STATICCHECK_VERSION"
 }
 
-all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm pilot-discovery promtool staticcheck)
+all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm helm4 pilot-discovery promtool staticcheck)
 [ $# -gt 0 ] || set -- "${all[@]}"
 for tool in "$@"; do
 	case $tool in
@@ -133,6 +143,7 @@ for tool in "$@"; do
 	etcd) build_etcd ;;
 	kwok) build_kwok ;;
 	helm) build_helm ;;
+	helm4) build_helm4 ;;
 	pilot-discovery) build_pilot ;;
 	promtool) build_promtool ;;
 	staticcheck) build_staticcheck ;;
