@@ -1,12 +1,16 @@
 package meshcheck
 
 import (
+	"slices"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/proto"
 	"testing"
 
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pilot/test/xdstest"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
@@ -119,17 +123,38 @@ func TestAliasCost(t *testing.T) {
 		{"serviceentry-eds", "api.alias.internal", 2},
 		{"serviceentry-dns", "api.alias.internal", 2},
 	}
-	baseline := sidecarConfigSize(t, base)
+	baseline, _ := sidecarConfigSize(t, base)
 	t.Logf("baseline: %d clusters, %d listeners, %d bytes", baseline.clusters, baseline.listeners, baseline.bytes)
 	for _, v := range variants {
 		t.Run(v.variant, func(t *testing.T) {
 			c := loadChart(t, "example-app")
 			c.am.Spec.Aliases = []appmesh.Alias{aliasOf(v.name, "api", v.variant)}
-			got := sidecarConfigSize(t, c)
+			got, sim := sidecarConfigSize(t, c)
 			d := got.minus(baseline)
 			t.Logf("%s: +%d clusters, +%d listeners, +%d routes, +%d bytes of xDS", v.variant, d.clusters, d.listeners, d.routes, d.bytes)
 			if d.clusters != v.wantClusters {
 				t.Errorf("%s adds %d clusters, want %d", v.variant, d.clusters, v.wantClusters)
+			}
+			if v.variant == "serviceentry-dns" {
+				// The seed's DNS ServiceEntry is plaintext unless its endpoint
+				// says the other side is a sidecar: check the label made it to
+				// Envoy, so the cluster really uses Istio mTLS.
+				cl := xdstest.ExtractCluster("outbound|9000||"+v.name, sim.Clusters)
+				if cl == nil {
+					t.Fatalf("no cluster for %s", v.name)
+				}
+				if !slices.ContainsFunc(cl.TransportSocketMatches, func(m *clusterv3.Cluster_TransportSocketMatch) bool { return m.Name == "tlsMode-istio" }) {
+					t.Errorf("cluster %s has no Istio mTLS transport socket", cl.Name)
+				}
+				var modes []string
+				for _, le := range cl.GetLoadAssignment().GetEndpoints() {
+					for _, ep := range le.LbEndpoints {
+						modes = append(modes, ep.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"].GetFields()["tlsMode"].GetStringValue())
+					}
+				}
+				if len(modes) == 0 || slices.ContainsFunc(modes, func(m string) bool { return m != "istio" }) {
+					t.Errorf("DNS endpoints' tlsMode = %v, want all istio (mTLS)", modes)
+				}
 			}
 		})
 	}
@@ -142,7 +167,7 @@ func (a sizes) minus(b sizes) sizes {
 	return sizes{a.clusters - b.clusters, a.listeners - b.listeners, a.routes - b.routes, a.bytes - b.bytes}
 }
 
-func sidecarConfigSize(t *testing.T, c chart) sizes {
+func sidecarConfigSize(t *testing.T, c chart) (sizes, *simulation.Simulation) {
 	t.Helper()
 	ns := c.am.Metadata.Namespace
 	out := applied(t, ns, c.render(t))
@@ -162,7 +187,7 @@ func sidecarConfigSize(t *testing.T, c chart) sizes {
 	for _, m := range sim.Routes {
 		n.bytes += proto.Size(m)
 	}
-	return n
+	return n, sim
 }
 
 func aliasOf(name, service, variant string) appmesh.Alias {
