@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 )
 
 // DefaultTimeout bounds a whole install/uninstall run.
@@ -36,6 +37,9 @@ type Options struct {
 	// Kubeconfig and Context select the cluster (kubectl's defaults when empty).
 	Kubeconfig string
 	Context    string
+	// RESTConfig, if set, is used instead of Kubeconfig/Context: for an
+	// install operator calling the installer in-process.
+	RESTConfig *rest.Config
 	// DryRun renders every release and returns the manifests in
 	// Result.Manifests; it never contacts a cluster.
 	DryRun bool
@@ -144,7 +148,7 @@ func (r *run) install(ctx context.Context) error {
 		if r.opts.DryRun {
 			return nil
 		}
-		r.cl, err = connect(ctx, r.opts.Kubeconfig, r.opts.Context)
+		r.cl, err = connect(r.opts)
 		return err
 	}); err != nil {
 		return err

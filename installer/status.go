@@ -47,7 +47,7 @@ func Status(ctx context.Context, opts Options) (*StatusReport, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	cl, err := connect(ctx, opts.Kubeconfig, opts.Context)
+	cl, err := connect(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (r *run) uninstall(ctx context.Context) error {
 		if r.opts.DryRun {
 			return nil
 		}
-		r.cl, err = connect(ctx, r.opts.Kubeconfig, r.opts.Context)
+		r.cl, err = connect(r.opts)
 		return err
 	}); err != nil {
 		return err
