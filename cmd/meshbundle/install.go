@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	istiolog "istio.io/istio/pkg/log"
 
 	"github.com/meshbundle/meshbundle/installer"
 )
@@ -59,6 +60,12 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 }
 
 func (f *installFlags) options(progress func(installer.Event)) (installer.Options, error) {
+	// Istio's mesh validation logs an invalid extension provider as a
+	// warning (several times); the installer reports it as an error itself,
+	// so keep stderr to that one message.
+	if s := istiolog.FindScope("validation"); s != nil {
+		s.SetOutputLevel(istiolog.ErrorLevel)
+	}
 	switch f.output {
 	case "", "json":
 	default:
