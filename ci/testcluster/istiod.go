@@ -4,21 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"istio.io/istio/manifests"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/meshbundle/meshbundle/installer"
 )
 
 // IstioNamespace is where the local istiod and Istio's charts live.
@@ -89,28 +87,10 @@ func (c *Cluster) HelmConfig(namespace string) (*action.Configuration, error) {
 }
 
 // LoadIstioChart loads a chart from the charts embedded in istio.io/istio
-// (dir relative to its manifests/, e.g. "charts/base").
+// (dir relative to its manifests/, e.g. "charts/base") the way the installer
+// does, so the harness installs exactly what the product installs.
 func LoadIstioChart(dir string) (*chart.Chart, error) {
-	var files []*loader.BufferedFile
-	err := fs.WalkDir(manifests.FS, dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(manifests.FS, p)
-		if err != nil {
-			return err
-		}
-		files = append(files, &loader.BufferedFile{Name: strings.TrimPrefix(p, dir+"/"), Data: data})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read Istio chart %s: %w", dir, err)
-	}
-	ch, err := loader.LoadFiles(files)
-	if err != nil {
-		return nil, fmt.Errorf("load Istio chart %s: %w", path.Base(dir), err)
-	}
-	return ch, nil
+	return installer.IstioChart(strings.TrimPrefix(dir, "charts/"))
 }
 
 // waitCRDsEstablished waits until every CRD of the group suffix is Established
