@@ -1,14 +1,17 @@
 package installer
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -264,7 +267,7 @@ func (p *Plan) validate() error {
 		return badInput("invalid IstioOperator: %w; fix the field named above in your -f file or --set", err)
 	}
 	for _, w := range warnings {
-		p.Warnings = append(p.Warnings, w.Error())
+		p.warn(w)
 	}
 	mc, err := p.MeshConfig()
 	if err != nil {
@@ -273,7 +276,7 @@ func (p *Plan) validate() error {
 	if w, err := agent.ValidateMeshConfig(mc); err != nil {
 		return badInput("invalid IstioOperator spec.meshConfig: %w", err)
 	} else if w != nil {
-		p.Warnings = append(p.Warnings, w.Error())
+		p.warn(w)
 	}
 	// By name: Istio's defaults add providers, so indexes shift.
 	for _, ep := range mc.GetExtensionProviders() {
@@ -285,6 +288,22 @@ func (p *Plan) validate() error {
 		}
 	}
 	return nil
+}
+
+// warn records a validation warning once, one line per underlying problem
+// (Istio's validators return multierrors and report some twice).
+func (p *Plan) warn(err error) {
+	var me *multierror.Error
+	if errors.As(err, &me) {
+		for _, e := range me.Errors {
+			p.warn(e)
+		}
+		return
+	}
+	msg := err.Error()
+	if !slices.Contains(p.Warnings, msg) {
+		p.Warnings = append(p.Warnings, msg)
+	}
 }
 
 // MeshConfig parses the mesh config istiod will read, with Istio's defaults.

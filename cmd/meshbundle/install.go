@@ -121,6 +121,11 @@ changed), 4 timeout (re-run to finish). See docs/installer.md.`,
 			} else {
 				res, err = installer.Install(ctx, opts)
 			}
+			if res != nil {
+				for _, w := range res.Warnings {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Warning: %s\n", w)
+				}
+			}
 			if werr := writeResult(cmd.OutOrStdout(), f, res, err); werr != nil && err == nil {
 				err = werr
 			}
