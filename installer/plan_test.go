@@ -395,3 +395,18 @@ func TestAddonsPhase(t *testing.T) {
 		})
 	}
 }
+
+// Istio's validation warnings reach the result once each (Istio's validators
+// report the deprecated proxy-side auto-allocation switch more than once).
+func TestWarningsOncePerProblem(t *testing.T) {
+	p, err := NewPlan(Source{Set: []string{"meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_AUTO_ALLOCATE=true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "ISTIO_META_DNS_AUTO_ALLOCATE' is deprecated") {
+		t.Errorf("warnings %q, want one about the deprecated switch", p.Warnings)
+	}
+	if p, err = NewPlan(Source{}); err != nil || len(p.Warnings) != 0 {
+		t.Errorf("default configuration: warnings %q, err %v; want none", p.Warnings, err)
+	}
+}
