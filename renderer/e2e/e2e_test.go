@@ -59,8 +59,14 @@ func setup(t *testing.T) (*testcluster.Cluster, tools) {
 // helm runs the helm CLI against the cluster; it returns stdout+stderr.
 func (tl tools) helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(tl.helmBin, append(args, "--kubeconfig", tl.kubeconfig)...)
+	return runHelm(t, tl.helmBin, tl.kubeconfig, nil, args...)
+}
+
+func runHelm(t *testing.T, bin, kubeconfig string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, append(args, "--kubeconfig", kubeconfig)...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
