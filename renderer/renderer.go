@@ -20,6 +20,7 @@ import (
 	"io"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/gatewayconfig"
 )
 
 // Filter edits the resource list. Implementations are single pass (O(n)).
@@ -33,6 +34,8 @@ type Renderer struct {
 	// warn receives notes about values the renderer kept from the chart
 	// instead of overwriting them (e.g. an explicit inject annotation).
 	warn io.Writer
+	// gateways, when set, are the only gateways routes may bind to.
+	gateways map[string]*gatewayconfig.GatewayConfig
 }
 
 // New returns a Renderer for a defaulted, validated AppMesh (appmesh.Load or
@@ -45,13 +48,28 @@ func New(config *appmesh.AppMesh, warn io.Writer) *Renderer {
 	return &Renderer{config: config, warn: warn}
 }
 
+// WithGateways makes the routes filter check every route's gateway
+// ("namespace/name") and hosts against these GatewayConfigs: a route to any
+// other gateway, or with a host none of its servers accepts, is an error.
+func (r *Renderer) WithGateways(gcs ...*gatewayconfig.GatewayConfig) *Renderer {
+	if r.gateways == nil {
+		r.gateways = map[string]*gatewayconfig.GatewayConfig{}
+	}
+	for _, gc := range gcs {
+		r.gateways[gc.Ref()] = gc
+	}
+	return r
+}
+
 // Filters returns the pipeline, in order.
 func (r *Renderer) Filters() []Filter {
-	e := &env{am: r.config, warn: r.warn}
+	e := &env{am: r.config, warn: r.warn, gateways: r.gateways}
 	return []Filter{
 		newInject(e),
 		newPorts(e),
+		newCanaryWorkloads(e), // canary.go: copy + version labels, before routes sees them
 		newRoutes(e),
+		newCanaryRoutes(e), // canary.go: weights on the routes' VirtualService
 		newAlias(e),
 		newState(e),
 	}
@@ -98,10 +116,12 @@ func (r *Renderer) Run(renderedManifests *bytes.Buffer) (*bytes.Buffer, error) {
 	return &out, nil
 }
 
-// env is what filters share: the AppMesh and the warning sink.
+// env is what filters share: the AppMesh, the warning sink and the known
+// gateways (nil: not checked).
 type env struct {
-	am   *appmesh.AppMesh
-	warn io.Writer
+	am       *appmesh.AppMesh
+	warn     io.Writer
+	gateways map[string]*gatewayconfig.GatewayConfig
 }
 
 func (e *env) warnf(format string, args ...any) {

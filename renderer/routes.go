@@ -182,6 +182,9 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "VirtualService"},
 		ObjectMeta: meta(),
 	}
+	if err := f.checkGateway(i, route, f.namespaceOf(svc)); err != nil {
+		return nil, nil, err
+	}
 	vs.Spec.Hosts = append([]string{host}, route.Hosts...)
 	if route.Gateway != "" {
 		vs.Spec.Gateways = []string{route.Gateway, "mesh"}
@@ -300,4 +303,24 @@ func routeName(p servicePort) string {
 		return p.Name
 	}
 	return "port-" + strconv.Itoa(int(p.Port))
+}
+
+// checkGateway checks the route's gateway reference and hosts against the
+// GatewayConfigs the renderer was given (none given: nothing to check).
+func (f *routes) checkGateway(i int, route appmesh.Route, vsNamespace string) error {
+	if route.Gateway == "" || f.gateways == nil {
+		return nil
+	}
+	gc, ok := f.gateways[route.Gateway]
+	if !ok {
+		return fmt.Errorf("AppMesh spec.routes[%d].gateway: no GatewayConfig for gateway %q (fix: use one of: %s, or pass its GatewayConfig with --gateway-config)",
+			i, route.Gateway, strings.Join(sortedKeys(f.gateways), ", "))
+	}
+	for j, h := range route.Hosts {
+		if !gc.ServesHost(vsNamespace, h) {
+			return fmt.Errorf("AppMesh spec.routes[%d].hosts[%d]: gateway %s serves no host %q to namespace %q (its hosts: %s) (fix: add the host to a server of the GatewayConfig and apply it, or correct the route)",
+				i, j, route.Gateway, h, vsNamespace, strings.Join(gc.Hosts(), ", "))
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/gatewayconfig"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -26,6 +27,7 @@ func (e *BadInputError) Unwrap() error { return e.Err }
 // Helm applies nothing on error.
 func NewCommand(use string) *cobra.Command {
 	var config string
+	var gatewayConfigs []string
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: "Helm post-renderer: put a chart's manifests into the Istio mesh as its AppMesh file says",
@@ -53,8 +55,16 @@ See docs/renderer.md.`,
 					return &BadInputError{err}
 				}
 			}
+			r := renderer.New(am, cmd.ErrOrStderr())
+			for _, path := range gatewayConfigs {
+				gc, err := gatewayconfig.Load(path)
+				if err != nil {
+					return &BadInputError{err}
+				}
+				r = r.WithGateways(gc)
+			}
 			var out bytes.Buffer
-			if err := renderer.New(am, cmd.ErrOrStderr()).Render(cmd.InOrStdin(), &out); err != nil {
+			if err := r.Render(cmd.InOrStdin(), &out); err != nil {
 				return &BadInputError{fmt.Errorf("post-render: %w", err)}
 			}
 			_, err := io.Copy(cmd.OutOrStdout(), &out)
@@ -63,6 +73,7 @@ See docs/renderer.md.`,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &BadInputError{err} })
 	cmd.Flags().StringVar(&config, "config", "", "AppMesh file (default: injection on, port names enforced)")
+	cmd.Flags().StringArrayVar(&gatewayConfigs, "gateway-config", nil, "GatewayConfig file (repeatable): routes may only bind to these gateways and hosts they serve")
 	return cmd
 }
 
