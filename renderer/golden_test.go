@@ -60,13 +60,12 @@ func lineDiff(want, got string) string {
 			gl = g[i]
 		}
 		if wl != gl {
-			return "line " + itoa(i+1) + ":\n- " + wl + "\n+ " + gl
+			return "line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl
 		}
 	}
 	return "(same lines, different bytes)"
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // filterByName builds one filter of the pipeline for the golden tests.
 func filterByName(name string, e *env) Filter {
