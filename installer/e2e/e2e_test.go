@@ -440,13 +440,27 @@ func istioInTheLoop(t *testing.T, c *testcluster.Cluster, cl clients) {
 	if proxy.Image != installer.PinnedHub+"/proxyv2:"+installer.PinnedTag {
 		t.Errorf("sidecar image %q, want the pinned proxyv2", proxy.Image)
 	}
+	// CNI mode: Istio's template swaps istio-init (which programs iptables
+	// from the pod, needing NET_ADMIN) for istio-validation, which only checks
+	// the redirection the CNI plugin set up.
+	validation := false
 	for _, ic := range got.Spec.InitContainers {
-		if ic.Name == "istio-init" {
+		switch ic.Name {
+		case "istio-init":
 			t.Errorf("init container istio-init present (args %v): CNI mode must not program iptables from the pod", ic.Args)
+		case "istio-validation":
+			validation = true
+			args := strings.Join(ic.Args, " ")
+			if !strings.Contains(args, "--run-validation") || !strings.Contains(args, "--skip-rule-apply") {
+				t.Errorf("istio-validation args %q: want --run-validation --skip-rule-apply", args)
+			}
+			if c := ic.SecurityContext.Capabilities; c != nil && len(c.Add) > 0 {
+				t.Errorf("istio-validation adds capabilities %v; CNI mode needs none", c.Add)
+			}
 		}
-		if ic.Name == "istio-validation" && !strings.Contains(strings.Join(ic.Args, " "), "--run-validation") {
-			t.Errorf("istio-validation does more than validate the CNI redirection: %v", ic.Args)
-		}
+	}
+	if !validation {
+		t.Errorf("no istio-validation init container (CNI-mode template): %v", got.Spec.InitContainers)
 	}
 	if got.Annotations["sidecar.istio.io/status"] == "" {
 		t.Errorf("no sidecar.istio.io/status annotation: %v", got.Annotations)
