@@ -69,7 +69,9 @@ func dryRunObjects(t *testing.T, src Source) map[string]object {
 	return out
 }
 
-// istioctlObjects renders the same files with istioctl's code path.
+// istioctlObjects renders the same files with istioctl's code path. The
+// installer package's init stamps Istio's DockerInfo with the pinned hub/tag,
+// so this is exactly what a released istioctl 1.31.0 generates.
 func istioctlObjects(t *testing.T, files []string, sets []string) map[string]object {
 	t.Helper()
 	sets2, _ := splitSets(sets)
