@@ -66,7 +66,6 @@ func lineDiff(want, got string) string {
 	return "(same lines, different bytes)"
 }
 
-
 // filterByName builds one filter of the pipeline for the golden tests.
 func filterByName(name string, e *env) Filter {
 	switch name {
