@@ -81,6 +81,9 @@ type Spec struct {
 	// `meshbundle canary` and validated here; see docs/canary.md.
 	// +optional
 	Canary *Canary `json:"canary,omitempty"`
+	// Promoted lists the canaries promoted so far (see Promotion).
+	// +optional
+	Promoted []Promotion `json:"promoted,omitempty"`
 }
 
 // Injection switches.
@@ -226,34 +229,90 @@ type Alias struct {
 	Variant AliasVariant `json:"variant,omitempty"`
 }
 
-// CanaryPhase is the step a canary rollout is in.
+// CanaryPhase is the step a canary rollout is in. `meshbundle canary` moves
+// through them in this order, one change (one git commit or one helm
+// upgrade) per phase, so that no request is ever routed to a subset without
+// ready endpoints (docs/canary.md explains each step):
+//
+//	start:   Labelling → Starting
+//	weight:  Progressing (weight N)
+//	abort:   Aborting → Removing → Unlabelling → (canary removed)
+//	promote: Promoting → Stabilizing → (canary removed, spec.promoted written)
 type CanaryPhase string
 
 const (
+	// CanaryLabelling: the stable Deployment's pod template gets its
+	// "version" label (only the template: its selector never changes);
+	// routing stays on the Service host while the stable pods roll. Weight 0.
+	CanaryLabelling CanaryPhase = "Labelling"
 	// CanaryStarting: the copy exists at weight 0 and is becoming Ready.
 	CanaryStarting CanaryPhase = "Starting"
 	// CanaryProgressing: the copy receives Weight percent of the traffic.
 	CanaryProgressing CanaryPhase = "Progressing"
-	// CanaryPromoting: the stable workload is moving to the new version.
+	// CanaryPromoting: all traffic goes to the copy (weight 100).
 	CanaryPromoting CanaryPhase = "Promoting"
-	// CanaryAborting: traffic is back on stable; the copy is being removed.
+	// CanaryStabilizing: traffic stays on the new version while the stable
+	// Deployment moves to the new image and version label. Weight 100.
+	CanaryStabilizing CanaryPhase = "Stabilizing"
+	// CanaryAborting: traffic is back on stable (weight 0); the copy still runs.
 	CanaryAborting CanaryPhase = "Aborting"
+	// CanaryRemoving: the copy and its subset are removed; traffic on the
+	// stable subset. Weight 0.
+	CanaryRemoving CanaryPhase = "Removing"
+	// CanaryUnlabelling: routing goes back to the Service host so that the
+	// next change can take the stable's version label away again. Weight 0.
+	CanaryUnlabelling CanaryPhase = "Unlabelling"
 )
+
+// CanaryPhases lists the phases in lifecycle order.
+var CanaryPhases = []CanaryPhase{CanaryLabelling, CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryAborting, CanaryRemoving, CanaryUnlabelling}
+
+// CopyRuns reports whether the canary copy Deployment exists in the phase.
+func (p CanaryPhase) CopyRuns() bool {
+	switch p {
+	case CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryAborting:
+		return true
+	}
+	return false
+}
 
 // Canary describes a canary rollout of one Deployment of the app.
 type Canary struct {
-	// Target is the name of the Deployment to canary. Required.
+	// Target is the name of the Deployment to canary (the stable one). It
+	// keeps its name throughout. Required.
 	Target string `json:"target"`
 	// Version is the version label of the copy ("<target>-<version>").
-	// Required; a DNS-1123 label.
+	// Required; a DNS-1123 label, different from the stable's version.
 	Version string `json:"version"`
 	// Image is the container image of the copy. Required.
 	Image string `json:"image"`
-	// Weight is the percentage of traffic sent to the copy, 0-100.
-	// Default: 0.
+	// Container is the container of the pod template that gets Image.
+	// Default: the first container.
+	// +optional
+	Container string `json:"container,omitempty"`
+	// Weight is the percentage of traffic sent to the copy, 0-100. It must
+	// be 0 in Labelling, Starting, Aborting, Removing and Unlabelling and
+	// 100 in Promoting and Stabilizing. Default: 0.
 	// +optional
 	Weight int32 `json:"weight,omitempty"`
 	// Phase is the current step. Default: Starting.
 	// +optional
 	Phase CanaryPhase `json:"phase,omitempty"`
+}
+
+// Promotion records a promoted canary: the renderer sets the image (and the
+// version label, unless the Deployment's selector pins it) on the stable
+// Deployment, because the chart still renders the old image. Written by
+// `meshbundle canary promote`; remove the entry once the chart's own values
+// carry the new image.
+type Promotion struct {
+	// Deployment is the stable Deployment. Required.
+	Deployment string `json:"deployment"`
+	// Container that runs Image. Default: the first container.
+	// +optional
+	Container string `json:"container,omitempty"`
+	// Version is the version label of the pod template. Required.
+	Version string `json:"version"`
+	// Image of Container. Required.
+	Image string `json:"image"`
 }

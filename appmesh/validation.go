@@ -33,6 +33,7 @@ func Validate(am *AppMesh) field.ErrorList {
 	if am.Spec.Canary != nil {
 		errs = append(errs, validateCanary(am.Spec.Canary, spec.Child("canary"))...)
 	}
+	errs = append(errs, validatePromoted(am.Spec.Promoted, spec.Child("promoted"))...)
 	return errs
 }
 
@@ -198,10 +199,40 @@ func validateCanary(c *Canary, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, "must be between 0 and 100"))
 	}
 	switch c.Phase {
-	case CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryAborting:
+	case CanaryLabelling, CanaryStarting, CanaryAborting, CanaryRemoving, CanaryUnlabelling:
+		if c.Weight != 0 {
+			errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, fmt.Sprintf("must be 0 in phase %s (use phase Progressing for traffic on the copy)", c.Phase)))
+		}
+	case CanaryPromoting, CanaryStabilizing:
+		if c.Weight != 100 {
+			errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, fmt.Sprintf("must be 100 in phase %s", c.Phase)))
+		}
+	case CanaryProgressing:
 	default:
-		errs = append(errs, field.NotSupported(p.Child("phase"), c.Phase,
-			[]CanaryPhase{CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryAborting}))
+		errs = append(errs, field.NotSupported(p.Child("phase"), c.Phase, CanaryPhases))
+	}
+	return errs
+}
+
+func validatePromoted(ps []Promotion, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := sets.New[string]()
+	for i, pr := range ps {
+		ip := p.Index(i)
+		if pr.Deployment == "" {
+			errs = append(errs, field.Required(ip.Child("deployment"), "the stable Deployment"))
+		} else if seen.Has(pr.Deployment) {
+			errs = append(errs, field.Duplicate(ip.Child("deployment"), pr.Deployment))
+		}
+		seen.Insert(pr.Deployment)
+		if pr.Version == "" {
+			errs = append(errs, field.Required(ip.Child("version"), "the version label"))
+		} else {
+			errs = append(errs, dns1123Label(ip.Child("version"), pr.Version)...)
+		}
+		if pr.Image == "" {
+			errs = append(errs, field.Required(ip.Child("image"), "the promoted image"))
+		}
 	}
 	return errs
 }
