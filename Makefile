@@ -9,6 +9,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/meshbundle/meshbundle/version.Version=$(VERSION)
 # Go test flags; e.g. make test TESTFLAGS='-run TestHelm -v'.
 TESTFLAGS ?=
+# How long `make test` fuzzes the post-renderer (`make fuzz FUZZTIME=10m` for more).
+FUZZTIME ?= 15s
+FUZZLONG ?= 5m
 # Every Go module in the repository (the control-plane tools are their own).
 MODULES := . ci/tools/kube ci/tools/etcd
 
@@ -28,8 +31,13 @@ demo: tools ## Start a local control plane, install the example app, show it Ava
 
 ##@ Test
 .PHONY: test
-test: tools ## Run every test, end-to-end ones on local control planes included
+test: tools ## Run every test, end-to-end ones on local control planes included, and a short fuzz run
 	go test -timeout 30m $(TESTFLAGS) ./...
+	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./renderer
+
+.PHONY: fuzz
+fuzz: ## Fuzz the post-renderer for longer (FUZZLONG=5m by default)
+	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZLONG) ./renderer
 
 .PHONY: bench
 bench: tools ## Run the benchmarks
