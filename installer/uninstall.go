@@ -148,8 +148,17 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 	if !r.opts.Wait {
 		return nil
 	}
-	// Namespaces go away once the namespace controller has emptied them.
-	return wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+	// CRDs go once their objects are removed, namespaces once the namespace
+	// controller has emptied them: with --wait, return when they are gone.
+	err = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if !r.opts.KeepCRDs {
+			for _, name := range crds {
+				_, err := r.cl.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+				if !apierrors.IsNotFound(err) {
+					return false, nil
+				}
+			}
+		}
 		for _, ns := range nss.Items {
 			_, err := r.cl.kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
@@ -158,6 +167,10 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 		}
 		return true, nil
 	})
+	if err != nil {
+		return &TimeoutError{Err: fmt.Errorf("waiting for CRDs and namespaces to be deleted: %w", err)}
+	}
+	return nil
 }
 
 // crdNamesOfPlan renders the base release to list the CRDs it owns.

@@ -275,25 +275,30 @@ func TestLifecycle(t *testing.T) {
 	step(t, "uninstall leaves nothing", func(t *testing.T) {
 		start := time.Now()
 		var stopErr error
-		res, err := installer.Uninstall(ctx, options(c, func(e installer.Event) {
+		keep := options(c, func(e installer.Event) {
 			if e.Phase == installer.PhaseIstiod && e.State != "" {
 				stopErr = c.StopIstiod()
 			}
-		}))
+		})
+		keep.KeepCRDs = true
+		res, err := installer.Uninstall(ctx, keep)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if stopErr != nil {
 			t.Errorf("stop istiod: %v", stopErr)
 		}
-		t.Logf("uninstall took %s", time.Since(start).Round(time.Millisecond))
+		t.Logf("uninstall --keep-crds took %s", time.Since(start).Round(time.Millisecond))
 		for name, r := range releaseActions(res) {
 			if r.Action != installer.ActionUninstalled {
 				t.Errorf("release %s: %s, want uninstalled", name, r.Action)
 			}
 		}
-		assertNothingLeft(t, c, cl)
-		// A second uninstall finds nothing and succeeds.
+		if crds := istioCRDs(t, cl); len(crds) < 10 {
+			t.Errorf("--keep-crds left %d Istio CRDs, want all", len(crds))
+		}
+		// A second uninstall finds no release and removes the CRDs (names
+		// from the base chart, since the release that listed them is gone).
 		res, err = installer.Uninstall(ctx, options(c, nil))
 		if err != nil {
 			t.Fatalf("second uninstall: %v", err)
@@ -303,6 +308,7 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("second uninstall, release %s: %s, want absent", name, r.Action)
 			}
 		}
+		assertNothingLeft(t, c, cl)
 	})
 }
 
