@@ -44,6 +44,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(),
 		newPostrenderCmd(),
 		newDashboardsCmd(), newRulesCmd(), newKialiProxyCmd(),
+		newArgoCDCmd(),
+		newGatewayCmd(),
 	)
 	return root
 }

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	istiolog "istio.io/istio/pkg/log"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/gateway"
+	"github.com/meshbundle/meshbundle/gatewayconfig"
+)
+
+// gatewayFlags are shared by the gateway subcommands.
+type gatewayFlags struct {
+	kubeconfig, context, namespace string
+	timeout                        time.Duration
+	output                         string
+	dryRun                         bool
+}
+
+func (f *gatewayFlags) register(cmd *cobra.Command, dryRun bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the gateway")
+	fl.DurationVar(&f.timeout, "timeout", gateway.DefaultTimeout, "give up after this long (exit code 4)")
+	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json or yaml (default: a table)")
+	if dryRun {
+		fl.BoolVar(&f.dryRun, "dry-run", false, "render and analyze against the cluster, print the manifests, change nothing")
+	}
+}
+
+func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
+	switch f.output {
+	case "", "json", "yaml":
+	default:
+		return gateway.Target{}, &exitError{code: exitBadInput, err: fmt.Errorf("--output %q: use json, yaml or leave it empty", f.output)}
+	}
+	if f.timeout <= 0 {
+		return gateway.Target{}, &exitError{code: exitBadInput, err: fmt.Errorf("--timeout %s: must be positive", f.timeout)}
+	}
+	// Istio's analyzers and kube client log to stderr on their own; the
+	// command reports what matters itself.
+	for _, s := range istiolog.Scopes() {
+		s.SetOutputLevel(istiolog.NoneLevel)
+	}
+	return gateway.Target{
+		Kubeconfig: f.kubeconfig, Context: f.context, Timeout: f.timeout,
+		Progress: func(line string) { fmt.Fprintln(stderr, line) },
+	}, nil
+}
+
+// gatewayExit maps gateway errors to exit codes: an analyzer refusal is bad
+// input (nothing was changed).
+func gatewayExit(err error) error {
+	var ae *gateway.AnalysisError
+	if errors.As(err, &ae) {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	return exitFor(err)
+}
+
+func newGatewayCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Add, configure, list, inspect and delete Istio gateways (one Helm release each)",
+		Long: `Each gateway is its own Helm release of Istio's gateway chart (injected with
+the "gateway" template, Role/RoleBinding for TLS Secrets, HPA, optional PDB)
+carrying the Istio Gateway rendered from its GatewayConfig. Changes are
+checked with Istio's analyzers before anything is written. See docs/gateways.md.`,
+	}
+	cmd.AddCommand(newGatewayAddCmd(), newGatewayConfigCmd(), newGatewayListCmd(), newGatewayStatusCmd(), newGatewayDeleteCmd())
+	return cmd
+}
+
+func newGatewayAddCmd() *cobra.Command {
+	var f gatewayFlags
+	var o gateway.AddOptions
+	var class, configFile string
+	cmd := &cobra.Command{
+		Use:   "add NAME -n NAMESPACE",
+		Short: "Install a gateway (Deployment, Service, Role, HPA, Gateway) as Helm release NAME",
+		Example: `  meshbundle gateway add public -n istio-ingress
+  meshbundle gateway add istio-eastwestgateway -n istio-system --class east-west --network network1
+  meshbundle gateway add egress -n istio-egress --class egress --replicas 2 --pdb-min-available 1`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := f.target(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if o.Class, err = gateway.ParseClass(class); err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
+			o.Name, o.Namespace, o.DryRun = args[0], f.namespace, f.dryRun
+			if o.Namespace == "" {
+				return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required: the namespace of the gateway")}
+			}
+			if configFile != "" {
+				if o.Config, err = gatewayconfig.Load(configFile); err != nil {
+					return &exitError{code: exitBadInput, err: err}
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := gateway.Add(ctx, t, o)
+			return writeGatewayResult(cmd, f, res, err)
+		},
+	}
+	f.register(cmd, true)
+	fl := cmd.Flags()
+	fl.StringVar(&class, "class", string(gateway.ClassIngress), "ingress, egress or east-west")
+	fl.StringVar(&o.ServiceType, "service-type", "", "gateway Service type: LoadBalancer (default for ingress, east-west), ClusterIP (default for egress), NodePort, None")
+	fl.StringVar(&o.Network, "network", "", "east-west only: the network of this cluster (the installer's values.global.network)")
+	fl.IntVar(&o.Replicas, "replicas", 0, "fixed replica count (turns the HPA off)")
+	fl.IntVar(&o.MinReplicas, "min-replicas", 0, "HPA minimum replicas (chart default 1)")
+	fl.IntVar(&o.MaxReplicas, "max-replicas", 0, "HPA maximum replicas (chart default 5)")
+	fl.StringVar(&o.PDBMinAvailable, "pdb-min-available", "", `add a PodDisruptionBudget with this minAvailable ("1", "50%")`)
+	fl.StringArrayVar(&o.Set, "set", nil, "a value of Istio's gateway chart, Helm --set syntax (repeatable)")
+	fl.StringVarP(&configFile, "filename", "f", "", "GatewayConfig to start with (default: HTTP port 80 for every host; east-west: 15443 AUTO_PASSTHROUGH)")
+	fl.BoolVar(&o.Wait, "wait", false, "wait until the gateway Deployment is Available")
+	return cmd
+}
+
+func newGatewayConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Change a gateway's Istio Gateway from a GatewayConfig file"}
+	var f gatewayFlags
+	var file string
+	apply := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Helm-upgrade the gateway's release with the GatewayConfig (history and rollback work)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := f.target(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if file == "" {
+				return &exitError{code: exitBadInput, err: errors.New("-f/--filename is required: the GatewayConfig file")}
+			}
+			gc, err := gatewayconfig.Load(file)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
+			if f.namespace != "" && f.namespace != gc.Metadata.Namespace {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("-n %s disagrees with the GatewayConfig's metadata.namespace %s; drop -n or fix the file", f.namespace, gc.Metadata.Namespace)}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := gateway.ApplyConfig(ctx, t, gc, f.dryRun)
+			return writeGatewayResult(cmd, f, res, err)
+		},
+	}
+	f.register(apply, true)
+	apply.Flags().StringVarP(&file, "filename", "f", "", "GatewayConfig file")
+	cmd.AddCommand(apply)
+	return cmd
+}
+
+func newGatewayListCmd() *cobra.Command {
+	var f gatewayFlags
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List gateways (in -n, or in every namespace with -A)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := f.target(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			ns := f.namespace
+			if all {
+				ns = ""
+			} else if ns == "" {
+				return &exitError{code: exitBadInput, err: errors.New("give -n NAMESPACE or -A (all namespaces)")}
+			}
+			infos, err := gateway.List(cmd.Context(), t, ns)
+			if err != nil {
+				return gatewayExit(err)
+			}
+			if infos == nil {
+				infos = []gateway.Info{}
+			}
+			return writeInfos(cmd.OutOrStdout(), f.output, infos, infos)
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list gateways in every namespace")
+	return cmd
+}
+
+func newGatewayStatusCmd() *cobra.Command {
+	var f gatewayFlags
+	cmd := &cobra.Command{
+		Use:   "status NAME -n NAMESPACE",
+		Short: "Show a gateway's release, readiness, addresses and served hosts; exit 1 when not ready",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := f.target(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if f.namespace == "" {
+				return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required")}
+			}
+			info, err := gateway.Status(cmd.Context(), t, f.namespace, args[0])
+			if err != nil {
+				return gatewayExit(err)
+			}
+			if err := writeInfos(cmd.OutOrStdout(), f.output, []gateway.Info{*info}, info); err != nil {
+				return err
+			}
+			if !info.Ready || info.Status != "deployed" {
+				return &exitError{code: exitFailure, err: fmt.Errorf("gateway %s/%s is not ready (%s, %s)", info.Namespace, info.Name, info.Status, info.Message)}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+func newGatewayDeleteCmd() *cobra.Command {
+	var f gatewayFlags
+	cmd := &cobra.Command{
+		Use:   "delete NAME -n NAMESPACE",
+		Short: "Uninstall the gateway's release and wait until its objects are gone",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := f.target(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if f.namespace == "" {
+				return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required")}
+			}
+			res, err := gateway.Delete(cmd.Context(), t, f.namespace, args[0])
+			return writeGatewayResult(cmd, f, res, err)
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+// exactArgs is cobra.ExactArgs with the bad-input exit code.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		return nil
+	}
+}
+
+// writeGatewayResult prints warnings to stderr and the result (or, dry run,
+// the manifests) to stdout; on error nothing goes to stdout.
+func writeGatewayResult(cmd *cobra.Command, f gatewayFlags, res *gateway.Result, err error) error {
+	if res != nil {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(cmd.ErrOrStderr(), "Warning: %s\n", w)
+		}
+	}
+	if err != nil {
+		return gatewayExit(err)
+	}
+	w := cmd.OutOrStdout()
+	switch {
+	case f.output != "":
+		return encode(w, f.output, res)
+	case res.Manifest != "":
+		_, err := io.WriteString(w, res.Manifest)
+		return err
+	}
+	fmt.Fprintf(w, "gateway %s/%s %s", res.Namespace, res.Name, res.Action)
+	if res.Revision > 0 {
+		fmt.Fprintf(w, " (revision %d)", res.Revision)
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+func encode(w io.Writer, format string, v any) error {
+	if format == "yaml" {
+		out, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(out)
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeInfos(w io.Writer, format string, infos []gateway.Info, v any) error {
+	if format != "" {
+		return encode(w, format, v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tCLASS\tSTATUS\tREVISION\tREADY\tADDRESSES\tSERVERS")
+	for _, i := range infos {
+		var servers []string
+		for port, hosts := range i.Servers {
+			servers = append(servers, port+"="+strings.Join(hosts, ","))
+		}
+		sort.Strings(servers)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\t%s\n", i.Namespace, i.Name, i.Class, i.Status, i.Revision, i.Ready,
+			strings.Join(i.Addresses, ","), strings.Join(servers, " "))
+	}
+	return tw.Flush()
+}

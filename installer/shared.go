@@ -1,0 +1,70 @@
+package installer
+
+import (
+	"context"
+	"helm.sh/helm/v3/pkg/chart"
+	"io/fs"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// This file exposes the installer's cluster connection and release handling
+// to the other packages that manage Helm releases of Istio's charts (the
+// gateway package), so there is one implementation of connecting, unlocking
+// and readiness.
+
+// Cluster is a checked connection to one cluster (see Connect).
+type Cluster struct{ c *cluster }
+
+// Connect resolves opts.Kubeconfig/Context (or opts.RESTConfig) and checks
+// the API server answers; errors are BadInputError or ClusterUnreachableError.
+func Connect(opts Options) (*Cluster, error) {
+	c, err := connect(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{c: c}, nil
+}
+
+// Helm is the Helm SDK configuration for releases in namespace.
+func (c *Cluster) Helm(namespace string) (*action.Configuration, error) {
+	return c.c.helmConfig(namespace)
+}
+
+// Kube is the Kubernetes client.
+func (c *Cluster) Kube() kubernetes.Interface { return c.c.kube }
+
+// RESTConfig is the resolved REST config.
+func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.c.rest) }
+
+// KubeVersion and APIVersions are what the API server serves, for
+// client-side renders that match Helm's.
+func (c *Cluster) KubeVersion() *chartutil.KubeVersion { return c.c.kubeVersion }
+func (c *Cluster) APIVersions() chartutil.VersionSet   { return c.c.apiVersions }
+
+// EnsureNamespace creates a namespace labelled ManagedLabel if it is missing.
+func (c *Cluster) EnsureNamespace(ctx context.Context, name string) error {
+	return (&run{cl: c.c}).ensureNamespace(ctx, name)
+}
+
+// Unlock marks a release a killed run left pending-* as failed, so the next
+// Helm action proceeds; it returns the newest release record (nil if none).
+func Unlock(cfg *action.Configuration, name string) (unlocked bool, last *release.Release, err error) {
+	return unlock(cfg, name)
+}
+
+// DeploymentAvailable says whether a Deployment's rollout is complete, and if
+// not, why.
+func DeploymentAvailable(d *appsv1.Deployment) (bool, string) { return deploymentAvailable(d) }
+
+// Classify turns a context deadline into a TimeoutError naming what timed out.
+func Classify(err error, what string) error { return classify(err, what) }
+
+// LoadChartFS loads a chart from an embedded file system (root is the chart
+// directory in fsys).
+func LoadChartFS(fsys fs.FS, root string) (*chart.Chart, error) { return loadFS(fsys, root) }
