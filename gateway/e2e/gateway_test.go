@@ -203,7 +203,9 @@ func TestIngressLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.ContainsFunc(dry.Warnings, func(w string) bool { return strings.Contains(w, "IST0132") && strings.Contains(w, "VirtualService "+app+"/web") }) {
+		if !slices.ContainsFunc(dry.Warnings, func(w string) bool {
+			return strings.Contains(w, "IST0132") && strings.Contains(w, "VirtualService "+app+"/web")
+		}) {
 			t.Errorf("dry run warnings %v lack IST0132 for VirtualService %s/web", dry.Warnings, app)
 		}
 		if dry.Action != "rendered" || !strings.Contains(dry.Manifest, "blog.example.com") {
