@@ -291,12 +291,7 @@ func (f *canaryRoutes) Filter(rs []*Resource) ([]*Resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The stable's version before Stabilizing moved it: the subset the
-	// weights split away from.
 	s := stableVersion(stable)
-	if c.Phase == appmesh.CanaryStabilizing && !selectorPinsVersion(stable) {
-		s = f.previousStableVersion(stable)
-	}
 	routed := map[string]bool{}
 	for _, r := range f.am.Spec.Routes {
 		routed[r.Service] = true
@@ -316,6 +311,12 @@ func (f *canaryRoutes) Filter(rs []*Resource) ([]*Resource, error) {
 			c.Target, strings.Join(unrouted, ", "), unrouted[0])
 	}
 	dests := canaryDestinations(c, s)
+	if c.Phase == appmesh.CanaryStabilizing && s == c.Version {
+		// The stable moved to the canary's version label: both Deployments
+		// serve the one subset, and the old subset has no pods left (a
+		// subset without pods is analyzer error IST0173).
+		dests = []destination{{subset: c.Version}}
+	}
 	for _, host := range hosts {
 		vss, drs := vsByHost[host], drByHost[host]
 		if len(vss) != 1 || len(drs) != 1 {
@@ -327,24 +328,6 @@ func (f *canaryRoutes) Filter(rs []*Resource) ([]*Resource, error) {
 		f.ensureSubsets(drs[0].res, dests)
 	}
 	return rs, nil
-}
-
-// previousStableVersion is the version label the stable had before
-// Stabilizing set the canary's: the chart's own or DefaultStableVersion
-// (or an earlier promotion's).
-func (f *canaryRoutes) previousStableVersion(stable *Resource) string {
-	for _, p := range f.am.Spec.Promoted {
-		if p.Deployment == stable.Name {
-			return p.Version
-		}
-	}
-	// The chart's template label is gone from the tree (moveStable replaced
-	// it); the original bytes still have it.
-	orig, err := parseResource(stable.raw)
-	if err == nil && orig != nil {
-		return stableVersion(orig)
-	}
-	return DefaultStableVersion
 }
 
 // setDestinations replaces the destinations of every HTTP and TCP route of

@@ -1,0 +1,283 @@
+// Package canary runs the canary lifecycle of docs/canary.md as an explicit
+// state machine: every command (start, weight, abort, promote) is planned
+// as a list of named steps, each one change of the app's AppMesh (one git
+// commit, or one helm upgrade), and each step waits for what the next one
+// needs (make-before-break, DESIGN §3). The state is the AppMesh itself, so
+// an interrupted command (or one run with --no-wait) continues where it
+// stopped when run again.
+package canary
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/renderer"
+)
+
+// Op is a canary command.
+type Op string
+
+const (
+	OpStart   Op = "start"
+	OpWeight  Op = "weight"
+	OpAbort   Op = "abort"
+	OpPromote Op = "promote"
+)
+
+// Request is what the user asked for.
+type Request struct {
+	Op Op
+	// Start: the Deployment, the copy's version label, image and container.
+	Target, Version, Image, Container string
+	// Weight: the percentage for the copy.
+	Weight int32
+}
+
+// BadInputError is an error in the request or the AppMesh: nothing was
+// changed (exit code 2).
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error { return e.Err }
+
+func badInput(format string, args ...any) error {
+	return &BadInputError{Err: fmt.Errorf(format, args...)}
+}
+
+// CondKind is what a condition waits for in the cluster.
+type CondKind string
+
+const (
+	// DeploymentReady: the Deployment observed its latest spec and all
+	// replicas are updated and ready; with Label, its pod template carries
+	// that label key; with Image, its container runs that image.
+	DeploymentReady CondKind = "DeploymentReady"
+	// DeploymentGone: the Deployment does not exist.
+	DeploymentGone CondKind = "DeploymentGone"
+)
+
+// Condition must hold in the cluster before the next step.
+type Condition struct {
+	Kind       CondKind
+	Deployment string
+	Label      string // DeploymentReady: the template has this label key
+	Image      string // DeploymentReady: some container runs this image
+}
+
+func (c Condition) String() string {
+	switch c.Kind {
+	case DeploymentGone:
+		return "Deployment " + c.Deployment + " removed"
+	default:
+		s := "Deployment " + c.Deployment + " Ready"
+		if c.Image != "" {
+			s += " with image " + c.Image
+		}
+		return s
+	}
+}
+
+// Step is one change of the AppMesh.
+type Step struct {
+	// Name says what the step does ("start copy at weight 0").
+	Name string
+	// Message is the commit message / helm description, a timeline entry:
+	// "canary reviews v2: weight 10%".
+	Message string
+	// Config is the whole AppMesh after the step.
+	Config *appmesh.AppMesh
+	// After must hold in the cluster before the next step (or command).
+	After []Condition
+}
+
+// Plan is the steps from the current AppMesh to the request's goal.
+type Plan struct {
+	// Pending must hold before the first step: what the last applied step
+	// is waiting for (a command run again after --no-wait or a timeout
+	// continues here).
+	Pending []Condition
+	Steps   []Step
+}
+
+// conditions is what a phase needs in the cluster before the next phase.
+func conditions(c *appmesh.Canary) []Condition {
+	cp := renderer.CopyName(c.Target, c.Version)
+	switch c.Phase {
+	case appmesh.CanaryLabelling:
+		return []Condition{{Kind: DeploymentReady, Deployment: c.Target, Label: "version"}}
+	case appmesh.CanaryStarting, appmesh.CanaryProgressing, appmesh.CanaryPromoting:
+		// No traffic on the copy before it is Ready, and no more traffic
+		// while it is not.
+		return []Condition{{Kind: DeploymentReady, Deployment: cp, Image: c.Image}}
+	case appmesh.CanaryStabilizing:
+		return []Condition{{Kind: DeploymentReady, Deployment: c.Target, Image: c.Image}}
+	case appmesh.CanaryRemoving:
+		return []Condition{{Kind: DeploymentGone, Deployment: cp}}
+	}
+	return nil
+}
+
+// NewPlan plans req against the current AppMesh (which it does not modify).
+func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
+	c := cur.Spec.Canary
+	p := &Plan{}
+	if c != nil {
+		p.Pending = conditions(c)
+	}
+	b := builder{cur: cur, plan: p}
+	switch req.Op {
+	case OpStart:
+		if err := checkStart(cur, req); err != nil {
+			return nil, err
+		}
+		if c != nil {
+			same := c.Target == req.Target && c.Version == req.Version && c.Image == req.Image && c.Container == req.Container
+			if !same || c.Phase != appmesh.CanaryLabelling {
+				return nil, badInput("a canary of Deployment %s (version %s) is already running, phase %s: only one canary per app (fix: `meshbundle canary abort` or `promote` it first)", c.Target, c.Version, c.Phase)
+			}
+		} else {
+			p.Pending = nil
+			b.step("label stable version", "label the stable pods", &appmesh.Canary{Target: req.Target, Version: req.Version, Image: req.Image, Container: req.Container, Phase: appmesh.CanaryLabelling})
+		}
+		b.phase("start copy at weight 0", "start "+renderer.CopyName(req.Target, req.Version)+" at weight 0", appmesh.CanaryStarting, 0)
+	case OpWeight:
+		if req.Weight < 0 || req.Weight > 100 {
+			return nil, badInput("weight %d: must be between 0 and 100", req.Weight)
+		}
+		if c == nil {
+			return nil, badInput("no canary is running for app %s (fix: `meshbundle canary start` first)", cur.Metadata.Name)
+		}
+		if c.Phase != appmesh.CanaryStarting && c.Phase != appmesh.CanaryProgressing {
+			return nil, badInput("canary %s %s is in phase %s; the weight can change only in Starting or Progressing (fix: finish the running abort or promote)", c.Target, c.Version, c.Phase)
+		}
+		b.phase(fmt.Sprintf("weight %d%%", req.Weight), fmt.Sprintf("weight %d%%", req.Weight), appmesh.CanaryProgressing, req.Weight)
+	case OpAbort:
+		if c == nil {
+			return nil, badInput("no canary is running for app %s: nothing to abort", cur.Metadata.Name)
+		}
+		switch c.Phase {
+		case appmesh.CanaryStabilizing:
+			return nil, badInput("canary %s %s is in phase Stabilizing: the stable Deployment already runs the new version (fix: finish with `meshbundle canary promote`)", c.Target, c.Version)
+		case appmesh.CanaryLabelling:
+			// No copy yet and routing on the Service host: one step back.
+			b.remove("abort", "aborted, stable unchanged", nil)
+		default:
+			if c.Phase.CopyRuns() && c.Phase != appmesh.CanaryAborting {
+				b.phase("abort: weight 0", "abort, all traffic to stable", appmesh.CanaryAborting, 0)
+			}
+			if c.Phase.CopyRuns() {
+				b.phase("abort: remove copy", "abort, remove "+renderer.CopyName(c.Target, c.Version), appmesh.CanaryRemoving, 0)
+			}
+			if c.Phase != appmesh.CanaryUnlabelling {
+				b.phase("abort: route to the Service", "abort, route to the Service host", appmesh.CanaryUnlabelling, 0)
+			}
+			b.remove("abort: unlabel stable", "aborted", []Condition{{Kind: DeploymentReady, Deployment: c.Target}})
+		}
+	case OpPromote:
+		if c == nil {
+			return nil, badInput("no canary is running for app %s: nothing to promote (fix: `meshbundle canary start` first)", cur.Metadata.Name)
+		}
+		switch c.Phase {
+		case appmesh.CanaryStarting, appmesh.CanaryProgressing:
+			b.phase("promote: weight 100", "promote, weight 100%", appmesh.CanaryPromoting, 100)
+			fallthrough
+		case appmesh.CanaryPromoting:
+			b.phase("promote: move stable", "promote, stable "+c.Target+" runs "+c.Version, appmesh.CanaryStabilizing, 100)
+			fallthrough
+		case appmesh.CanaryStabilizing:
+			prom := appmesh.Promotion{Deployment: c.Target, Container: c.Container, Version: c.Version, Image: c.Image}
+			b.remove("promote: route to stable, remove copy", "promoted, "+renderer.CopyName(c.Target, c.Version)+" removed", []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
+		default:
+			return nil, badInput("canary %s %s is in phase %s, being aborted: it cannot be promoted (fix: finish with `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
+		}
+	default:
+		return nil, badInput("unknown canary command %q", req.Op)
+	}
+	for _, s := range p.Steps {
+		if errs := appmesh.Validate(s.Config); len(errs) > 0 {
+			return nil, badInput("step %q: %w", s.Name, errs.ToAggregate())
+		}
+	}
+	return p, nil
+}
+
+func checkStart(cur *appmesh.AppMesh, req Request) error {
+	var errs []error
+	if req.Target == "" {
+		errs = append(errs, errors.New("the Deployment to canary is required (--deployment)"))
+	}
+	if req.Version == "" {
+		errs = append(errs, errors.New("the version label of the copy is required (--version, e.g. v2)"))
+	} else if msgs := validation.IsDNS1123Label(req.Version); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--version %q: %s", req.Version, msgs[0]))
+	}
+	if req.Image == "" {
+		errs = append(errs, errors.New("the image of the copy is required (--image)"))
+	}
+	if len(errs) > 0 {
+		return &BadInputError{Err: errors.Join(errs...)}
+	}
+	return nil
+}
+
+// builder appends steps, each from the previous step's AppMesh.
+type builder struct {
+	cur  *appmesh.AppMesh
+	plan *Plan
+}
+
+func (b *builder) last() *appmesh.AppMesh {
+	if n := len(b.plan.Steps); n > 0 {
+		return b.plan.Steps[n-1].Config
+	}
+	return b.cur
+}
+
+func clone(am *appmesh.AppMesh) *appmesh.AppMesh {
+	out := *am
+	if am.Spec.Canary != nil {
+		c := *am.Spec.Canary
+		out.Spec.Canary = &c
+	}
+	out.Spec.Promoted = slices.Clone(am.Spec.Promoted)
+	return &out
+}
+
+func message(c *appmesh.Canary, what string) string {
+	return fmt.Sprintf("canary %s %s: %s", c.Target, c.Version, what)
+}
+
+// step sets the canary section.
+func (b *builder) step(name, what string, c *appmesh.Canary) {
+	am := clone(b.last())
+	am.Spec.Canary = c
+	b.plan.Steps = append(b.plan.Steps, Step{Name: name, Message: message(c, what), Config: am, After: conditions(c)})
+}
+
+// phase moves the current canary to a phase and weight.
+func (b *builder) phase(name, what string, phase appmesh.CanaryPhase, weight int32) {
+	c := *b.last().Spec.Canary
+	c.Phase, c.Weight = phase, weight
+	b.step(name, what, &c)
+}
+
+// remove drops the canary section, recording a promotion if given.
+func (b *builder) remove(name, what string, after []Condition, prom ...appmesh.Promotion) {
+	prev := b.last()
+	am := clone(prev)
+	c := prev.Spec.Canary
+	am.Spec.Canary = nil
+	for _, p := range prom {
+		i := slices.IndexFunc(am.Spec.Promoted, func(x appmesh.Promotion) bool { return x.Deployment == p.Deployment })
+		if i >= 0 {
+			am.Spec.Promoted[i] = p
+		} else {
+			am.Spec.Promoted = append(am.Spec.Promoted, p)
+		}
+	}
+	b.plan.Steps = append(b.plan.Steps, Step{Name: name, Message: message(c, what), Config: am, After: after})
+}
