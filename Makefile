@@ -26,7 +26,7 @@ tools: ## Build the real components tests run against (kube-apiserver, etcd, kwo
 
 ##@ Use
 .PHONY: demo
-demo: tools ## Start a local control plane, install the example app, show it Available (DEMO_FLAGS=--keep to keep it running)
+demo: tools build ## Local control plane: install Istio, then the example app through the post-renderer (DEMO_FLAGS=--keep keeps it up)
 	go run ./ci/demo $(DEMO_FLAGS)
 
 ##@ Test

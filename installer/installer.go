@@ -160,6 +160,13 @@ func (r *run) install(ctx context.Context) error {
 			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.waitPhase(ctx, pr, PhaseIstiod) })
 		case PhaseVerify:
 			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.verify(ctx, pr) })
+		case PhaseBase:
+			err = r.phase(ctx, p, func(pr *PhaseResult) error {
+				if err := r.releasesPhase(ctx, pr, p); err != nil || r.opts.DryRun {
+					return err
+				}
+				return r.crdsServed(ctx)
+			})
 		default:
 			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.releasesPhase(ctx, pr, p) })
 		}

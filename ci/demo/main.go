@@ -1,8 +1,18 @@
-// Command demo is `make demo`: it starts the local control plane (etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler, kwok — all built
-// from source by ci/tools.sh), installs charts/example-app with the real helm
-// CLI, and shows its Deployments Available. With --keep it leaves the cluster
-// running until Ctrl-C so you can point kubectl or helm at it.
+// Command demo is `make demo`: meshbundle's main job on a local control plane
+// built from source (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kwok — see ci/tools.sh), with a real istiod:
+//
+//  1. start the control plane;
+//  2. install Istio with the installer (IstioOperator values/default.yaml:
+//     CNI, DNS proxy, Jaeger tracing, injected ingress gateway, addons), and
+//     start the local istiod once its chart is in, so injection and
+//     validation are real;
+//  3. install charts/example-app with the real helm CLI through the
+//     post-renderer (sidecars, port names, VirtualService, alias);
+//  4. show the Deployments Available and their pods carrying istio-proxy.
+//
+// With --keep the cluster stays up until Ctrl-C so you can point kubectl or
+// helm at it. kwok runs no containers: pods are Ready, nothing serves traffic.
 package main
 
 import (
@@ -13,19 +23,40 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/installer"
 )
+
+// appMesh is the example app's AppMesh: fix the badly named port, route web
+// through the mesh, and give api a short alias.
+const appMesh = `apiVersion: meshbundle.dev/v1alpha1
+kind: AppMesh
+metadata:
+  name: example-app
+  namespace: demo
+spec:
+  ports:
+    mode: fix
+  routes:
+    - service: web
+  aliases:
+    - name: backend
+      service: api
+`
 
 func main() {
 	keep := flag.Bool("keep", false, "keep the cluster running until Ctrl-C")
-	dir := flag.String("dir", ".demo", "directory for the kubeconfig and component logs")
+	dir := flag.String("dir", ".demo", "directory for the kubeconfig, AppMesh and component logs")
 	flag.Parse()
 	if err := run(*keep, *dir); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
@@ -33,7 +64,7 @@ func main() {
 	}
 }
 
-func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
 
 func run(keep bool, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,10 +76,18 @@ func run(keep bool, dir string) error {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
 	}
+	helm, err := testcluster.Bin("helm")
+	if err != nil {
+		return err
+	}
+	postrender := filepath.Join(root, "bin", "meshbundle-postrender")
+	if _, err := os.Stat(postrender); err != nil {
+		return fmt.Errorf("%s not built: run `make build` (make demo does): %w", postrender, err)
+	}
 
-	step("starting the local control plane (logs in %s)", dir)
+	step("1. starting the local control plane (logs in %s)", dir)
 	start := time.Now()
-	c, err := testcluster.Start(ctx, testcluster.WithPods(), testcluster.InDir(dir))
+	c, err := testcluster.Start(ctx, testcluster.WithPods(), testcluster.WithIstiodRoute(), testcluster.InDir(dir))
 	if err != nil {
 		return err
 	}
@@ -60,33 +99,113 @@ func run(keep bool, dir string) error {
 	}()
 	fmt.Printf("    up in %s; kubeconfig %s\n", time.Since(start).Round(time.Millisecond), c.Kubeconfig)
 
-	helm, err := testcluster.Bin("helm")
+	step("2. meshbundle install (values/default.yaml: CNI, DNS proxy, Jaeger tracing, ingress gateway, addons)")
+	var istiodErr error
+	res, err := installer.Install(ctx, installer.Options{
+		Source:     installer.Source{AddonsChart: filepath.Join(root, installer.DefaultAddonsChart)},
+		Kubeconfig: c.Kubeconfig, Wait: true, Timeout: 5 * time.Minute,
+		Progress: func(e installer.Event) {
+			if e.State == "" {
+				return
+			}
+			fmt.Printf("    %-8s %-9s %3d objects  %6s  %s\n", e.Phase, e.State, e.Objects, e.Elapsed.Round(10*time.Millisecond), e.Message)
+			// The real istiod is a local process: start it once its chart
+			// (mesh config, injection templates, webhooks) is installed.
+			if e.Phase == installer.PhaseIstiod && e.State == installer.StateDone && istiodErr == nil {
+				istiodErr = c.StartIstiod(ctx)
+				fmt.Println("    local istiod started (webhooks served from 127.0.0.1)")
+			}
+		},
+	})
+	if istiodErr != nil {
+		return fmt.Errorf("start istiod: %w", istiodErr)
+	}
 	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	fmt.Printf("    installed in %s\n", time.Duration(res.Elapsed).Round(time.Millisecond))
+
+	step("3. helm install example charts/example-app -n demo --post-renderer meshbundle-postrender")
+	config := filepath.Join(dir, "appmesh.yaml")
+	if err := os.WriteFile(config, []byte(appMesh), 0o644); err != nil {
 		return err
 	}
-	const ns = "demo"
-	step("helm install example charts/example-app -n %s", ns)
+	fmt.Printf("    AppMesh (%s):\n%s", config, indent(appMesh, "      "))
 	cmd := exec.CommandContext(ctx, helm, "install", "example", filepath.Join(root, "charts", "example-app"),
-		"--kubeconfig", c.Kubeconfig, "--namespace", ns, "--create-namespace", "--wait", "--timeout", "90s")
+		"--kubeconfig", c.Kubeconfig, "--namespace", "demo", "--create-namespace",
+		"--post-renderer", postrender, "--post-renderer-args", "--config="+config,
+		"--wait", "--timeout", "90s")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("helm install: %w", err)
 	}
 
-	step("waiting for the Deployments to be Available (pods run on kwok's fake node)")
+	step("4. the app, meshed")
 	for _, name := range []string{"web", "api"} {
-		if _, err := c.WaitDeploymentAvailable(ctx, ns, name, 60*time.Second); err != nil {
+		if _, err := c.WaitDeploymentAvailable(ctx, "demo", name, 60*time.Second); err != nil {
 			return err
 		}
 	}
+	return show(ctx, c, keep)
+}
+
+func show(ctx context.Context, c *testcluster.Cluster, keep bool) error {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
 	var deps appsv1.DeploymentList
-	if err := c.Client.List(ctx, &deps, client.InNamespace(ns)); err != nil {
+	if err := c.Client.List(ctx, &deps); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tREADY\tUP-TO-DATE\tAVAILABLE")
+	fmt.Fprintln(tw, "NAMESPACE\tDEPLOYMENT\tREADY\tAVAILABLE")
 	for _, d := range deps.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%d\n", d.Namespace, d.Name, d.Status.ReadyReplicas, *d.Spec.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas)
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\n", d.Namespace, d.Name, d.Status.ReadyReplicas, *d.Spec.Replicas, d.Status.AvailableReplicas)
+	}
+	tw.Flush()
+
+	var pods corev1.PodList
+	if err := c.Client.List(ctx, &pods, client.InNamespace("demo")); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Fprintln(tw, "POD\tCONTAINERS (init + app)\tSIDECAR")
+	for _, p := range pods.Items {
+		var names []string
+		for _, ctr := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+			names = append(names, ctr.Name)
+		}
+		injected := "no"
+		if p.Annotations["sidecar.istio.io/status"] != "" {
+			injected = "injected by istiod"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, strings.Join(names, ","), injected)
+	}
+	tw.Flush()
+
+	var svcs corev1.ServiceList
+	if err := c.Client.List(ctx, &svcs, client.InNamespace("demo")); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Fprintln(tw, "SERVICE\tTYPE\tPORTS")
+	for _, s := range svcs.Items {
+		var ports []string
+		for _, p := range s.Spec.Ports {
+			ports = append(ports, fmt.Sprintf("%s:%d", p.Name, p.Port))
+		}
+		if s.Spec.Type == corev1.ServiceTypeExternalName {
+			ports = append(ports, "-> "+s.Spec.ExternalName)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Spec.Type, strings.Join(ports, " "))
+	}
+	tw.Flush()
+
+	var vss networkingv1.VirtualServiceList
+	if err := c.Client.List(ctx, &vss, client.InNamespace("demo")); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Fprintln(tw, "VIRTUALSERVICE\tHOSTS\tGATEWAYS")
+	for _, vs := range vss.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", vs.Name, strings.Join(vs.Spec.Hosts, ","), strings.Join(vs.Spec.Gateways, ","))
 	}
 	tw.Flush()
 
@@ -95,4 +214,9 @@ func run(keep bool, dir string) error {
 		<-ctx.Done()
 	}
 	return nil
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
 }
