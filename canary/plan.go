@@ -66,10 +66,14 @@ type Condition struct {
 	Deployment string
 	Label      string // DeploymentReady: the template has this label key
 	Image      string // DeploymentReady: some container runs this image
+	// Config is the AppMesh the state ConfigMap must show (Applied).
+	Config *appmesh.AppMesh
 }
 
 func (c Condition) String() string {
 	switch c.Kind {
+	case Applied:
+		return "the cluster to apply canary " + describe(c.Config.Spec.Canary)
 	case DeploymentGone:
 		return "Deployment " + c.Deployment + " removed"
 	default:

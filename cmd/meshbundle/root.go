@@ -44,6 +44,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(),
 		newPostrenderCmd(),
 		newDashboardsCmd(), newRulesCmd(), newKialiProxyCmd(),
+		newCanaryCmd(),
 		newArgoCDCmd(),
 		newGatewayCmd(),
 	)

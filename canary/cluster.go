@@ -1,0 +1,138 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/renderer"
+)
+
+// Applied waits until the app's state ConfigMap (written by the renderer's
+// state filter) holds the step's canary: the step reached the cluster.
+// In GitOps mode that is the moment Argo CD synced the commit, so two
+// commits never collapse into one apply.
+const Applied CondKind = "Applied"
+
+// Cluster reads what the canary needs from the API server.
+type Cluster struct {
+	Client    kubernetes.Interface
+	Namespace string
+	App       string
+}
+
+// AppliedAppMesh reads the AppMesh from the ConfigMap meshbundle-<app>;
+// nil when there is none.
+func (c *Cluster) AppliedAppMesh(ctx context.Context) (*appmesh.AppMesh, error) {
+	cm, err := c.Client.CoreV1().ConfigMaps(c.Namespace).Get(ctx, renderer.StateConfigMapName(c.App), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	am, err := appmesh.Decode([]byte(cm.Data[renderer.StateKey]))
+	if err != nil {
+		return nil, fmt.Errorf("ConfigMap %s/%s key %s: %w", c.Namespace, cm.Name, renderer.StateKey, err)
+	}
+	return am, nil
+}
+
+// CheckTarget is bad input when the Deployment does not exist.
+func (c *Cluster) CheckTarget(ctx context.Context, name string) error {
+	_, err := c.Client.AppsV1().Deployments(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		list, lerr := c.Client.AppsV1().Deployments(c.Namespace).List(ctx, metav1.ListOptions{})
+		var names []string
+		if lerr == nil {
+			for _, d := range list.Items {
+				if d.Labels[renderer.CanaryOfLabel] == "" {
+					names = append(names, d.Name)
+				}
+			}
+		}
+		return &BadInputError{Err: fmt.Errorf("--deployment %q: no such Deployment in namespace %s (fix: use one of: %s)", name, c.Namespace, strings.Join(names, ", "))}
+	}
+	return err
+}
+
+// Check reports whether a condition holds, and if not, what it saw.
+func (c *Cluster) Check(ctx context.Context, cond Condition) (bool, string, error) {
+	switch cond.Kind {
+	case Applied:
+		am, err := c.AppliedAppMesh(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		if am == nil {
+			return false, "no state ConfigMap " + renderer.StateConfigMapName(c.App), nil
+		}
+		return sameCanary(am, cond.Config), fmt.Sprintf("applied canary %s", describe(am.Spec.Canary)), nil
+	case DeploymentGone:
+		_, err := c.Client.AppsV1().Deployments(c.Namespace).Get(ctx, cond.Deployment, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, "", nil
+		}
+		return false, "still exists", err
+	default:
+		d, err := c.Client.AppsV1().Deployments(c.Namespace).Get(ctx, cond.Deployment, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, "not created yet", nil
+		}
+		if err != nil {
+			return false, "", err
+		}
+		if cond.Label != "" {
+			if _, ok := d.Spec.Template.Labels[cond.Label]; !ok {
+				return false, "pod template has no label " + cond.Label + " yet", nil
+			}
+		}
+		if cond.Image != "" && !slices.ContainsFunc(d.Spec.Template.Spec.Containers, func(ct corev1.Container) bool { return ct.Image == cond.Image }) {
+			return false, "pod template does not run " + cond.Image + " yet", nil
+		}
+		ok, detail := RolloutDone(d)
+		return ok, detail, nil
+	}
+}
+
+// RolloutDone is `kubectl rollout status`'s notion of done: the
+// controller saw the latest spec and every replica is updated and ready.
+func RolloutDone(d *appsv1.Deployment) (bool, string) {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	detail := fmt.Sprintf("%d/%d ready, %d updated, %d total", s.ReadyReplicas, want, s.UpdatedReplicas, s.Replicas)
+	if s.ObservedGeneration < d.Generation {
+		return false, "rollout not observed yet"
+	}
+	return s.UpdatedReplicas == want && s.ReadyReplicas == want && s.AvailableReplicas == want && s.Replicas == want, detail
+}
+
+// sameCanary compares the canary state of two AppMesh documents.
+func sameCanary(a, b *appmesh.AppMesh) bool {
+	ca, cb := a.Spec.Canary, b.Spec.Canary
+	if (ca == nil) != (cb == nil) {
+		return false
+	}
+	if ca != nil && *ca != *cb {
+		return false
+	}
+	return slices.Equal(a.Spec.Promoted, b.Spec.Promoted)
+}
+
+func describe(c *appmesh.Canary) string {
+	if c == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s %s phase %s weight %d", c.Target, c.Version, c.Phase, c.Weight)
+}

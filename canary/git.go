@@ -1,0 +1,284 @@
+package canary
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// GitStore keeps the AppMesh in a git working copy, as Argo CD syncs it:
+// every step is one commit of the app's AppMesh file, so the history reads
+// as the canary's timeline and Argo CD never sees a change that is not in
+// git. It refuses to work on a dirty working copy, and each commit checks
+// that neither HEAD nor the file moved since it was read (optimistic
+// concurrency: a second operator cannot silently overwrite the first).
+type GitStore struct {
+	// Dir is the root of the working copy.
+	Dir string
+	// App is the AppMesh metadata.name.
+	App string
+	// File is the AppMesh file relative to Dir; found by App when empty.
+	File string
+	// Push pushes after every commit.
+	Push bool
+
+	repo *git.Repository
+	head plumbing.Hash // HEAD when the file was read
+	data []byte        // the file as read
+}
+
+// ConflictError: the working copy or the file changed underneath.
+type ConflictError struct{ Err error }
+
+func (e *ConflictError) Error() string { return e.Err.Error() }
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// Load opens the repository, refuses a dirty working copy and reads the
+// app's AppMesh file.
+func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
+	repo, err := git.PlainOpen(g.Dir)
+	if err != nil {
+		return nil, &BadInputError{Err: fmt.Errorf("--repo %s: %w (fix: point --repo at a git working copy)", g.Dir, err)}
+	}
+	g.repo = repo
+	if err := g.clean(); err != nil {
+		return nil, err
+	}
+	if g.File == "" {
+		if g.File, err = findAppMesh(g.Dir, g.App); err != nil {
+			return nil, err
+		}
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return nil, fmt.Errorf("--repo %s: read HEAD: %w", g.Dir, err)
+	}
+	g.head = head.Hash()
+	if g.data, err = os.ReadFile(filepath.Join(g.Dir, g.File)); err != nil {
+		return nil, &BadInputError{Err: fmt.Errorf("AppMesh file: %w", err)}
+	}
+	am, err := appmesh.Decode(g.data)
+	if err != nil {
+		return nil, &BadInputError{Err: fmt.Errorf("%s: %w", g.File, err)}
+	}
+	if am.Metadata.Name != g.App {
+		return nil, &BadInputError{Err: fmt.Errorf("%s is the AppMesh of %q, not %q", g.File, am.Metadata.Name, g.App)}
+	}
+	return am, nil
+}
+
+func (g *GitStore) clean() error {
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		return err
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return err
+	}
+	// Untracked files cannot end up in the step's commit; anything
+	// modified or staged could, or would be mixed up with it.
+	var files []string
+	for f, s := range st {
+		if (s.Worktree != git.Unmodified && s.Worktree != git.Untracked) || (s.Staging != git.Unmodified && s.Staging != git.Untracked) {
+			files = append(files, f)
+		}
+	}
+	if len(files) > 0 {
+		slices.Sort(files)
+		return &ConflictError{Err: fmt.Errorf("the working copy %s has uncommitted changes (%s): a canary step must be exactly one commit (fix: commit or discard them first)", g.Dir, strings.Join(files, ", "))}
+	}
+	return nil
+}
+
+// findAppMesh finds the AppMesh file of app below dir.
+func findAppMesh(dir, app string) (string, error) {
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || !bytes.Contains(data, []byte("kind: AppMesh")) {
+			return nil
+		}
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if sigsyaml.Unmarshal(data, &head) == nil && head.Kind == appmesh.Kind && head.Metadata.Name == app {
+			rel, _ := filepath.Rel(dir, path)
+			found = append(found, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	switch len(found) {
+	case 0:
+		return "", &BadInputError{Err: fmt.Errorf("no AppMesh file with metadata.name %q in %s (fix: check the app name, or give --file)", app, dir)}
+	case 1:
+		return found[0], nil
+	}
+	return "", &BadInputError{Err: fmt.Errorf("several AppMesh files name app %q: %s (fix: give --file)", app, strings.Join(found, ", "))}
+}
+
+// Check validates the edited file (the chart is not in reach here; the
+// renderer checks it when Argo CD renders).
+func (g *GitStore) Check(_ context.Context, am *appmesh.AppMesh) error {
+	out, err := editAppMesh(g.data, am)
+	if err != nil {
+		return err
+	}
+	_, err = appmesh.Decode(out)
+	return err
+}
+
+// Save writes the canary and promoted sections into the file, keeping the
+// rest of it (comments included), and commits it.
+func (g *GitStore) Save(ctx context.Context, am *appmesh.AppMesh, message string) (string, error) {
+	if err := g.clean(); err != nil {
+		return "", err
+	}
+	head, err := g.repo.Head()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(g.Dir, g.File)
+	now, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if head.Hash() != g.head || !bytes.Equal(now, g.data) {
+		return "", &ConflictError{Err: fmt.Errorf("%s changed underneath (HEAD %s, read at %s): someone else committed; nothing was written (fix: look at `git log`, then run the command again)", g.File, head.Hash().String()[:8], g.head.String()[:8])}
+	}
+	out, err := editAppMesh(g.data, am)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return "", err
+	}
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		return "", err
+	}
+	if _, err := wt.Add(filepath.ToSlash(g.File)); err != nil {
+		return "", err
+	}
+	opts := &git.CommitOptions{}
+	if cfg, err := g.repo.ConfigScoped(config.GlobalScope); err != nil || cfg.User.Name == "" || cfg.User.Email == "" {
+		opts.Author = &object.Signature{Name: "meshbundle", Email: "meshbundle@localhost", When: time.Now()}
+	}
+	hash, err := wt.Commit(message, opts)
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", g.File, err)
+	}
+	g.head, g.data = hash, out
+	if g.Push {
+		if err := g.repo.PushContext(ctx, &git.PushOptions{}); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return hash.String(), fmt.Errorf("push %s: %w (the commit is made locally; push it by hand)", hash.String()[:8], err)
+		}
+	}
+	return hash.String()[:8], nil
+}
+
+// editAppMesh replaces spec.canary and spec.promoted of the document with
+// am's, leaving every other line as it was.
+func editAppMesh(data []byte, am *appmesh.AppMesh) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("AppMesh file is not a YAML mapping: %v", err)
+	}
+	root := doc.Content[0]
+	spec := mapGet(root, "spec")
+	if spec == nil || spec.Kind != yaml.MappingNode {
+		spec = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		mapSet(root, "spec", spec)
+	}
+	for _, f := range []struct {
+		key   string
+		value any
+		empty bool
+	}{
+		{"canary", am.Spec.Canary, am.Spec.Canary == nil},
+		{"promoted", am.Spec.Promoted, len(am.Spec.Promoted) == 0},
+	} {
+		if f.empty {
+			mapDelete(spec, f.key)
+			continue
+		}
+		raw, err := sigsyaml.Marshal(f.value)
+		if err != nil {
+			return nil, err
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal(raw, &n); err != nil {
+			return nil, err
+		}
+		mapSet(spec, f.key, n.Content[0])
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func mapGet(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func mapSet(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = v
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+}
+
+func mapDelete(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// Store is where the AppMesh of the app lives: a git working copy (GitOps
+// mode) or a Helm release (helm mode).
+type Store interface {
+	// Load returns the current AppMesh (the committed file, or the one the
+	// release applied).
+	Load(ctx context.Context) (*appmesh.AppMesh, error)
+	// Check renders/validates a planned AppMesh without changing anything;
+	// an error is bad input.
+	Check(ctx context.Context, am *appmesh.AppMesh) error
+	// Save makes one change: a git commit or a helm upgrade, with message as
+	// the commit message or release description. It returns a reference
+	// (commit hash or release revision).
+	Save(ctx context.Context, am *appmesh.AppMesh, message string) (string, error)
+}
+
+// Options control a run.
+type Options struct {
+	// Wait for each step's conditions before the next step. Without it
+	// (--no-wait) a run applies one step when the previous one's conditions
+	// already hold, and the command is run again to continue.
+	Wait bool
+	// Timeout bounds each wait.
+	Timeout time.Duration
+	// Progress receives one line per step and wait (stderr).
+	Progress io.Writer
+	// Interval between cluster polls. Default 500ms.
+	Interval time.Duration
+}
+
+// TimeoutError: a condition did not hold in time; the steps applied so far
+// stay, and running the command again continues.
+type TimeoutError struct {
+	Cond Condition
+	Last string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("timed out waiting for %s (%s); the steps so far are applied: run the command again to continue, or abort", e.Cond, e.Last)
+}
+
+// Result lists the steps a run applied.
+type Result struct {
+	Applied []AppliedStep `json:"applied"`
+	// Remaining names the steps not applied yet (--no-wait).
+	Remaining []string `json:"remaining,omitempty"`
+}
+
+// AppliedStep is one change made.
+type AppliedStep struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
+	Ref     string `json:"ref"`
+}
+
+// Run plans req against the store's AppMesh and applies the steps,
+// make-before-break. Bad input is reported before anything changes.
+func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Options) (*Result, error) {
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	if opts.Interval == 0 {
+		opts.Interval = 500 * time.Millisecond
+	}
+	cur, err := store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := NewPlan(cur, req)
+	if err != nil {
+		return nil, err
+	}
+	if req.Op == OpStart && cl != nil && cur.Spec.Canary == nil {
+		if err := cl.CheckTarget(ctx, req.Target); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range plan.Steps {
+		if err := store.Check(ctx, s.Config); err != nil {
+			return nil, &BadInputError{Err: fmt.Errorf("step %q: %w", s.Name, err)}
+		}
+	}
+	res := &Result{}
+	if len(plan.Pending) > 0 {
+		if err := waitAll(ctx, cl, cur, plan.Pending, opts); err != nil {
+			return res, err
+		}
+	}
+	for i, s := range plan.Steps {
+		if i > 0 && !opts.Wait {
+			for _, r := range plan.Steps[i:] {
+				res.Remaining = append(res.Remaining, r.Name)
+			}
+			fmt.Fprintf(opts.Progress, "--no-wait: stopping; next: %s (run the same command again when %s)\n", s.Name, condList(plan.Steps[i-1].After))
+			break
+		}
+		fmt.Fprintf(opts.Progress, "step %d/%d: %s\n", i+1, len(plan.Steps), s.Name)
+		ref, err := store.Save(ctx, s.Config, s.Message)
+		if err != nil {
+			return res, fmt.Errorf("step %q: %w", s.Name, err)
+		}
+		res.Applied = append(res.Applied, AppliedStep{Name: s.Name, Message: s.Message, Ref: ref})
+		fmt.Fprintf(opts.Progress, "  applied %s: %s\n", ref, s.Message)
+		if opts.Wait {
+			if err := waitAll(ctx, cl, s.Config, s.After, opts); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+func condList(cs []Condition) string {
+	if len(cs) == 0 {
+		return "Argo CD (or helm) applied it"
+	}
+	s := ""
+	for i, c := range cs {
+		if i > 0 {
+			s += " and "
+		}
+		s += c.String()
+	}
+	return s
+}
+
+// waitAll waits until the cluster runs am (the state ConfigMap shows it)
+// and the conditions hold. Without Wait each is checked once.
+func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Condition, opts Options) error {
+	if cl == nil {
+		if opts.Wait {
+			return errors.New("cannot wait without access to the cluster (fix: give --kubeconfig/--context, or use --no-wait)")
+		}
+		return nil
+	}
+	all := append([]Condition{{Kind: Applied, Config: am}}, conds...)
+	for _, c := range all {
+		fmt.Fprintf(opts.Progress, "  waiting for %s\n", c)
+		deadline := time.Now().Add(opts.Timeout)
+		for {
+			ok, detail, err := cl.Check(ctx, c)
+			if err != nil {
+				return fmt.Errorf("check %s: %w", c, err)
+			}
+			if ok {
+				break
+			}
+			if !opts.Wait {
+				return &TimeoutError{Cond: c, Last: detail + "; --no-wait checks once"}
+			}
+			if time.Now().After(deadline) {
+				return &TimeoutError{Cond: c, Last: detail}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(opts.Interval):
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/action"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/canary"
+)
+
+// canaryFlags are shared by the canary subcommands.
+type canaryFlags struct {
+	kubeconfig, context, namespace string
+	repo, file                     string
+	push                           bool
+	release                        string
+	timeout                        time.Duration
+	noWait                         bool
+	output                         string
+}
+
+func newCanaryCmd() *cobra.Command {
+	var f canaryFlags
+	cmd := &cobra.Command{
+		Use:   "canary",
+		Short: "Canary releases of an app's Deployment: start, weight, abort, promote, status (docs/canary.md)",
+		Long: `Canary releases, make-before-break: every step is one change of the app's
+AppMesh file, either one git commit in a working copy Argo CD syncs (--repo)
+or one helm upgrade of the release through the meshbundle post-renderer
+(--release). Each step waits (--timeout) until the cluster applied it and
+what the next step needs is Ready; --no-wait applies one step and returns
+(run the same command again to continue). Progress goes to stderr, results
+to stdout. Exit codes: 0 done, 1 failed, 2 bad input or refused (nothing
+changed), 4 timeout (the steps so far stay; run again to continue).`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	pf.StringVar(&f.context, "context", "", "kubeconfig context to use")
+	pf.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the app (default: the AppMesh's metadata.namespace, else the kubeconfig's)")
+	pf.StringVar(&f.repo, "repo", "", "GitOps mode: the git working copy holding the app's AppMesh file")
+	pf.StringVar(&f.file, "file", "", "GitOps mode: the AppMesh file, relative to --repo (default: found by app name)")
+	pf.BoolVar(&f.push, "push", false, "GitOps mode: push after every commit")
+	pf.StringVar(&f.release, "release", "", "Helm mode: the Helm release of the app")
+	pf.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long each step may wait for the cluster")
+	pf.BoolVar(&f.noWait, "no-wait", false, "apply the next step only (when what it needs is already Ready) and return")
+	pf.StringVarP(&f.output, "output", "o", "", "output format: json or yaml (default: a table)")
+
+	var start canary.Request
+	startCmd := &cobra.Command{
+		Use:   "start APP --deployment NAME --version V --image IMAGE",
+		Short: "Start a canary: label the stable pods, then run the copy <deployment>-<version> at weight 0",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start.Op = canary.OpStart
+			return f.run(cmd, args[0], start)
+		},
+	}
+	startCmd.Flags().StringVar(&start.Target, "deployment", "", "the Deployment to canary (it keeps its name)")
+	startCmd.Flags().StringVar(&start.Version, "version", "", "version label of the copy, e.g. v2")
+	startCmd.Flags().StringVar(&start.Image, "image", "", "image of the copy")
+	startCmd.Flags().StringVar(&start.Container, "container", "", "container that gets the image (default: the first)")
+
+	weightCmd := &cobra.Command{
+		Use:   "weight APP PERCENT",
+		Short: "Send PERCENT (0-100) of the traffic to the copy; only once the copy is Ready",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := strconv.Atoi(args[1])
+			if err != nil || w < 0 || w > 100 {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("weight %q: must be a whole number between 0 and 100", args[1])}
+			}
+			return f.run(cmd, args[0], canary.Request{Op: canary.OpWeight, Weight: int32(w)})
+		},
+	}
+	abortCmd := &cobra.Command{
+		Use:   "abort APP",
+		Short: "Abort: weight 0 first, then remove the copy, then give the stable its labels back",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.run(cmd, args[0], canary.Request{Op: canary.OpAbort})
+		},
+	}
+	promoteCmd := &cobra.Command{
+		Use:   "promote APP",
+		Short: "Promote: 100% to the copy, move the stable to the new version and wait Ready, route back, remove the copy",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.run(cmd, args[0], canary.Request{Op: canary.OpPromote})
+		},
+	}
+	statusCmd := &cobra.Command{
+		Use:   "status APP",
+		Short: "Show the canary as the cluster runs it: versions, weights, phase, ready replicas, last step",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.status(cmd, args[0])
+		},
+	}
+	cmd.AddCommand(startCmd, weightCmd, abortCmd, promoteCmd, statusCmd)
+	return cmd
+}
+
+func badInputf(format string, args ...any) error {
+	return &exitError{code: exitBadInput, err: fmt.Errorf(format, args...)}
+}
+
+func (f *canaryFlags) check() error {
+	switch f.output {
+	case "", "json", "yaml":
+	default:
+		return badInputf("--output %q: use json or yaml", f.output)
+	}
+	if f.timeout <= 0 {
+		return badInputf("--timeout %s: must be positive", f.timeout)
+	}
+	return nil
+}
+
+// clients builds the API clients; nil config error is returned as is.
+func (f *canaryFlags) clients(ns string) (*genericclioptions.ConfigFlags, kubernetes.Interface, istioclient.Interface, string, error) {
+	flags := genericclioptions.NewConfigFlags(true)
+	if f.kubeconfig != "" {
+		flags.KubeConfig = &f.kubeconfig
+	}
+	if f.context != "" {
+		flags.Context = &f.context
+	}
+	if ns == "" {
+		var err error
+		if ns, _, err = flags.ToRawKubeConfigLoader().Namespace(); err != nil {
+			return nil, nil, nil, "", err
+		}
+	}
+	flags.Namespace = &ns
+	cfg, err := flags.ToRESTConfig()
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	ic, err := istioclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	return flags, kc, ic, ns, nil
+}
+
+// store picks the mode: exactly one of --repo and --release.
+func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *canary.Cluster, error) {
+	switch {
+	case f.repo != "" && f.release != "":
+		return nil, nil, badInputf("--repo and --release: choose one mode (GitOps or Helm)")
+	case f.repo != "":
+		g := &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push}
+		ns := f.namespace
+		if ns == "" {
+			// The AppMesh knows its namespace; Load is repeated by Run.
+			am, err := g.Load(cmd.Context())
+			if err != nil {
+				return nil, nil, err
+			}
+			ns = am.Metadata.Namespace
+		}
+		_, kc, _, ns, err := f.clients(ns)
+		if err != nil {
+			if f.noWait {
+				return g, nil, nil // no cluster: commit only, check nothing
+			}
+			return nil, nil, fmt.Errorf("GitOps mode waits on the cluster Argo CD syncs to: %w (fix: --kubeconfig/--context, or --no-wait)", err)
+		}
+		return g, &canary.Cluster{Client: kc, Namespace: ns, App: app}, nil
+	case f.release != "":
+		flags, kc, _, ns, err := f.clients(f.namespace)
+		if err != nil {
+			return nil, nil, fmt.Errorf("helm mode: %w", err)
+		}
+		cfg := new(action.Configuration)
+		if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+			return nil, nil, fmt.Errorf("helm: %w", err)
+		}
+		cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+		return &canary.HelmStore{Config: cfg, Release: f.release, Cluster: cl, Warn: cmd.ErrOrStderr(), Timeout: f.timeout}, cl, nil
+	}
+	return nil, nil, badInputf("give --repo DIR (GitOps: one commit per step) or --release NAME (helm upgrade per step)")
+}
+
+func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd.SetContext(ctx)
+	store, cl, err := f.store(cmd, app)
+	if err != nil {
+		return canaryExit(err)
+	}
+	res, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: !f.noWait, Timeout: f.timeout, Progress: cmd.ErrOrStderr()})
+	if res != nil && (err == nil || len(res.Applied) > 0) {
+		if werr := f.write(cmd.OutOrStdout(), res, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STEP\tREF\tMESSAGE")
+			for _, s := range res.Applied {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Ref, s.Message)
+			}
+			for _, s := range res.Remaining {
+				fmt.Fprintf(tw, "%s\t(next)\t\n", s)
+			}
+			tw.Flush()
+		}); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return canaryExit(err)
+}
+
+func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	ns := f.namespace
+	var g *canary.GitStore
+	if f.repo != "" {
+		g = &canary.GitStore{Dir: f.repo, App: app, File: f.file}
+		am, err := g.Load(cmd.Context())
+		if err != nil {
+			return canaryExit(err)
+		}
+		if ns == "" {
+			ns = am.Metadata.Namespace
+		}
+	}
+	flags, kc, ic, ns, err := f.clients(ns)
+	if err != nil {
+		return &exitError{code: exitUnreachable, err: err}
+	}
+	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+	st, err := canary.ReadStatus(cmd.Context(), cl, ic)
+	if err != nil {
+		return canaryExit(err)
+	}
+	switch {
+	case g != nil:
+		if repo, err := git.PlainOpen(f.repo); err == nil {
+			if head, err := repo.Head(); err == nil {
+				if c, err := repo.CommitObject(head.Hash()); err == nil {
+					st.LastStep = head.Hash().String()[:8] + " " + commitHeadline(c.Message)
+				}
+			}
+		}
+	case f.release != "":
+		cfg := new(action.Configuration)
+		if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err == nil {
+			if rel, err := action.NewGet(cfg).Run(f.release); err == nil {
+				st.LastStep = fmt.Sprintf("revision %d %s", rel.Version, rel.Info.Description)
+			}
+		}
+	}
+	return f.write(cmd.OutOrStdout(), st, func(w io.Writer) {
+		running := "no canary"
+		if st.Running {
+			running = "canary running"
+		}
+		fmt.Fprintf(w, "app %s/%s: %s", st.Namespace, st.App, running)
+		if st.Phase != "" {
+			fmt.Fprintf(w, ", phase %s, target %s", st.Phase, st.Target)
+		}
+		fmt.Fprintln(w)
+		if st.LastStep != "" {
+			fmt.Fprintf(w, "last step: %s\n", st.LastStep)
+		}
+		if len(st.Versions) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "VERSION\tDEPLOYMENT\tWEIGHT\tREADY\tIMAGE")
+			for _, v := range st.Versions {
+				fmt.Fprintf(tw, "%s\t%s\t%d%%\t%d/%d\t%s\n", v.Version, v.Deployment, v.Weight, v.Ready, v.Replicas, v.Image)
+			}
+			tw.Flush()
+		}
+	})
+}
+
+func commitHeadline(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func (f *canaryFlags) write(w io.Writer, v any, table func(io.Writer)) error {
+	switch f.output {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		out, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(out)
+		return err
+	}
+	table(w)
+	return nil
+}
+
+// canaryExit maps the canary package's errors to exit codes.
+func canaryExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	var bad *canary.BadInputError
+	var conflict *canary.ConflictError
+	var timeout *canary.TimeoutError
+	switch {
+	case errors.As(err, &ee):
+		return err
+	case errors.As(err, &bad), errors.As(err, &conflict):
+		return &exitError{code: exitBadInput, err: err}
+	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
+		return &exitError{code: exitTimeout, err: err}
+	}
+	return err
+}
