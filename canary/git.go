@@ -208,19 +208,12 @@ func (g *GitStore) Save(ctx context.Context, am *appmesh.AppMesh, message string
 	return hash.String()[:8], nil
 }
 
-// editAppMesh replaces spec.canary and spec.promoted of the document with
-// am's, leaving every other line as it was.
+// editAppMesh replaces the spec.canary and spec.promoted blocks of the
+// file with am's as a text splice at the lines yaml.v3 reports, so every
+// other byte (comments, indentation, order) stays as the user wrote it and
+// a finished abort leaves the file as it was before start.
 func editAppMesh(data []byte, am *appmesh.AppMesh) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("AppMesh file is not a YAML mapping: %v", err)
-	}
-	root := doc.Content[0]
-	spec := mapGet(root, "spec")
-	if spec == nil || spec.Kind != yaml.MappingNode {
-		spec = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		mapSet(root, "spec", spec)
-	}
+	out := data
 	for _, f := range []struct {
 		key   string
 		value any
@@ -229,56 +222,85 @@ func editAppMesh(data []byte, am *appmesh.AppMesh) ([]byte, error) {
 		{"canary", am.Spec.Canary, am.Spec.Canary == nil},
 		{"promoted", am.Spec.Promoted, len(am.Spec.Promoted) == 0},
 	} {
-		if f.empty {
-			mapDelete(spec, f.key)
-			continue
+		var err error
+		if out, err = spliceSpecKey(out, f.key, f.value, f.empty); err != nil {
+			return nil, err
 		}
-		raw, err := sigsyaml.Marshal(f.value)
+	}
+	return out, nil
+}
+
+// spliceSpecKey replaces (or inserts, or deletes) the block of spec.<key>.
+func spliceSpecKey(data []byte, key string, value any, del bool) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("AppMesh file is not a YAML mapping: %v", err)
+	}
+	root := doc.Content[0]
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	// The lines of spec: from its first key to the next top-level key.
+	specEnd := len(lines)
+	var spec *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "spec" {
+			spec = root.Content[i+1]
+			if i+2 < len(root.Content) {
+				specEnd = root.Content[i+2].Line - 1
+			}
+		}
+	}
+	if spec == nil || spec.Kind != yaml.MappingNode || spec.Style&yaml.FlowStyle != 0 || len(spec.Content) == 0 {
+		return nil, fmt.Errorf("the AppMesh file needs a block-style spec mapping to record the canary in (fix: write spec: as an indented block)")
+	}
+	indent := spec.Content[0].Column - 1
+	start, end := specEnd, specEnd
+	for i := 0; i+1 < len(spec.Content); i += 2 {
+		if spec.Content[i].Value == key {
+			start = spec.Content[i].Line - 1
+			end = specEnd
+			if i+2 < len(spec.Content) {
+				end = spec.Content[i+2].Line - 1
+			}
+		}
+	}
+	var block []byte
+	if !del {
+		raw, err := sigsyaml.Marshal(map[string]any{key: value})
 		if err != nil {
 			return nil, err
 		}
-		var n yaml.Node
-		if err := yaml.Unmarshal(raw, &n); err != nil {
-			return nil, err
+		// sigs.k8s.io/yaml writes block style with "- " at the key's
+		// indentation; shift it under spec.
+		for _, l := range bytes.SplitAfter(raw, []byte("\n")) {
+			if len(l) > 0 {
+				block = append(block, bytes.Repeat([]byte(" "), indent)...)
+				block = append(block, l...)
+			}
 		}
-		mapSet(spec, f.key, n.Content[0])
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
+	// Keep blank lines and comments that close the replaced range with what
+	// follows it.
+	for end > start && start != specEnd && isTrivia(lines[end-1]) {
+		end--
 	}
-	if err := enc.Close(); err != nil {
-		return nil, err
+	var out []byte
+	for _, l := range lines[:start] {
+		out = append(out, l...)
 	}
-	return buf.Bytes(), nil
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	out = append(out, block...)
+	for _, l := range lines[end:] {
+		out = append(out, l...)
+	}
+	return out, nil
 }
 
-func mapGet(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func mapSet(m *yaml.Node, key string, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = v
-			return
-		}
-	}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
-}
-
-func mapDelete(m *yaml.Node, key string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return
-		}
-	}
+func isTrivia(line []byte) bool {
+	t := bytes.TrimSpace(line)
+	return len(t) == 0 || t[0] == '#'
 }

@@ -1,0 +1,216 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+)
+
+// appMeshFile is the app's file in the test repository; its comment must
+// survive every step.
+const appMeshFile = `# The mesh config of bookinfo; Argo CD renders the chart with it.
+apiVersion: meshbundle.dev/v1alpha1
+kind: AppMesh
+metadata:
+  name: bookinfo
+  namespace: bookinfo
+spec:
+  routes:
+  - service: reviews # the canary target's Service
+`
+
+var testAuthor = &object.Signature{Name: "test", Email: "test@example.com", When: time.Unix(1700000000, 0)}
+
+// newRepo makes a git repository with the AppMesh file under apps/bookinfo
+// and a chart values file, in one commit.
+func newRepo(t *testing.T) (string, *git.Repository) {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "apps/bookinfo/appmesh.yaml", appMeshFile)
+	writeFile(t, dir, "apps/bookinfo/values.yaml", "replicas: 2\n")
+	commitAll(t, repo, "bookinfo: initial")
+	return dir, repo
+}
+
+func writeFile(t *testing.T, dir, rel, data string) {
+	t.Helper()
+	path := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func commitAll(t *testing.T, repo *git.Repository, msg string) {
+	t.Helper()
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.AddGlob("."); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wt.Commit(msg, &git.CommitOptions{Author: testAuthor}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func log(t *testing.T, repo *git.Repository) []string {
+	t.Helper()
+	iter, err := repo.Log(&git.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	_ = iter.ForEach(func(c *object.Commit) error {
+		msgs = append([]string{strings.TrimSpace(c.Message)}, msgs...)
+		return nil
+	})
+	return msgs
+}
+
+// runToEnd runs the command again and again, as a pipeline with --no-wait
+// does (no cluster here: nothing to wait for), until no step remains.
+func runToEnd(t *testing.T, dir string, req Request) {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		res, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, nil, req, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", req.Op, err)
+		}
+		if len(res.Remaining) == 0 {
+			return
+		}
+	}
+	t.Fatalf("%s did not finish", req.Op)
+}
+
+// TestGitOpsLifecycle: one commit per step with timeline messages, the
+// file keeps its comments, and the end state is the promotion.
+func TestGitOpsLifecycle(t *testing.T) {
+	dir, repo := newRepo(t)
+	runToEnd(t, dir, startReq)
+	runToEnd(t, dir, Request{Op: OpWeight, Weight: 10})
+	runToEnd(t, dir, Request{Op: OpWeight, Weight: 50})
+	runToEnd(t, dir, Request{Op: OpPromote})
+	want := []string{
+		"bookinfo: initial",
+		"canary reviews v2: label the stable pods",
+		"canary reviews v2: start reviews-v2 at weight 0",
+		"canary reviews v2: weight 10%",
+		"canary reviews v2: weight 50%",
+		"canary reviews v2: promote, weight 100%",
+		"canary reviews v2: promote, stable reviews runs v2",
+		"canary reviews v2: promoted, reviews-v2 removed",
+	}
+	if got := log(t, repo); !slices.Equal(got, want) {
+		t.Errorf("git log:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "apps/bookinfo/appmesh.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, keep := range []string{"# The mesh config of bookinfo", "# the canary target's Service"} {
+		if !strings.Contains(string(data), keep) {
+			t.Errorf("comment %q lost:\n%s", keep, data)
+		}
+	}
+	am, err := appmesh.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if am.Spec.Canary != nil || len(am.Spec.Promoted) != 1 || am.Spec.Promoted[0].Image != "reviews:2" {
+		t.Errorf("after promote: canary %+v promoted %+v", am.Spec.Canary, am.Spec.Promoted)
+	}
+}
+
+// TestGitOpsAbortRestoresFile: after abort the file is byte for byte the
+// one before start.
+func TestGitOpsAbortRestoresFile(t *testing.T) {
+	dir, repo := newRepo(t)
+	runToEnd(t, dir, startReq)
+	runToEnd(t, dir, Request{Op: OpWeight, Weight: 10})
+	runToEnd(t, dir, Request{Op: OpAbort})
+	data, err := os.ReadFile(filepath.Join(dir, "apps/bookinfo/appmesh.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != appMeshFile {
+		t.Errorf("after abort:\n%s\nwant the file before start:\n%s", data, appMeshFile)
+	}
+	if n := len(log(t, repo)); n != 1+2+1+4 {
+		t.Errorf("%d commits, want 8 (initial, 2 start, 1 weight, 4 abort)", n)
+	}
+}
+
+// TestGitOpsRefusals: a dirty working copy and a concurrent commit are
+// refused with a ConflictError and nothing is committed.
+func TestGitOpsRefusals(t *testing.T) {
+	t.Run("dirty working copy", func(t *testing.T) {
+		dir, repo := newRepo(t)
+		writeFile(t, dir, "apps/bookinfo/values.yaml", "replicas: 3\n")
+		_, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, nil, startReq, Options{})
+		var conflict *ConflictError
+		if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "apps/bookinfo/values.yaml") {
+			t.Fatalf("err = %v, want a ConflictError naming values.yaml", err)
+		}
+		if n := len(log(t, repo)); n != 1 {
+			t.Errorf("%d commits, want 1", n)
+		}
+	})
+	t.Run("untracked files are fine", func(t *testing.T) {
+		dir, repo := newRepo(t)
+		writeFile(t, dir, "notes.txt", "scratch\n")
+		runToEnd(t, dir, startReq)
+		if n := len(log(t, repo)); n != 3 {
+			t.Errorf("%d commits, want 3", n)
+		}
+	})
+	t.Run("file changed underneath", func(t *testing.T) {
+		dir, repo := newRepo(t)
+		g := &GitStore{Dir: dir, App: "bookinfo"}
+		cur, err := g.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPlan(cur, startReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second operator commits between our read and our write.
+		writeFile(t, dir, "apps/bookinfo/appmesh.yaml", appMeshFile+"  - service: ratings\n")
+		commitAll(t, repo, "bookinfo: route ratings")
+		_, err = g.Save(context.Background(), p.Steps[0].Config, p.Steps[0].Message)
+		var conflict *ConflictError
+		if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "changed underneath") {
+			t.Fatalf("err = %v, want a ConflictError", err)
+		}
+		if got := log(t, repo); got[len(got)-1] != "bookinfo: route ratings" {
+			t.Errorf("last commit %q: the other operator's commit must stay on top", got[len(got)-1])
+		}
+	})
+	t.Run("unknown app", func(t *testing.T) {
+		dir, _ := newRepo(t)
+		_, err := Run(context.Background(), &GitStore{Dir: dir, App: "shop"}, nil, startReq, Options{})
+		var bad *BadInputError
+		if !errors.As(err, &bad) || !strings.Contains(err.Error(), `no AppMesh file with metadata.name "shop"`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
