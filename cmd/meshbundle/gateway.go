@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,4 +322,12 @@ func writeInfos(w io.Writer, format string, infos []gateway.Info, v any) error {
 			strings.Join(i.Addresses, ","), strings.Join(servers, " "))
 	}
 	return tw.Flush()
+}
+
+// withTimeout bounds a command's context.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = 2 * time.Minute
+	}
+	return context.WithTimeout(ctx, d)
 }

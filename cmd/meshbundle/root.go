@@ -46,7 +46,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDashboardsCmd(), newRulesCmd(), newKialiProxyCmd(),
 		newCanaryCmd(),
 		newArgoCDCmd(),
-		newGatewayCmd(),
+		newGatewayCmd(), newClusterCmd(),
 	)
 	return root
 }
