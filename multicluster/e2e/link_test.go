@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	istiolog "istio.io/istio/pkg/log"
 	istiomc "istio.io/istio/pkg/kube/multicluster"
+	istiolog "istio.io/istio/pkg/log"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
