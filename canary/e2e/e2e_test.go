@@ -1,0 +1,295 @@
+// Package e2e runs canary lifecycles in helm mode on the local control
+// plane (ci/testcluster with a real istiod: the copy's pods are really
+// injected and istiod's validation webhook checks every step's Istio
+// objects; kwok makes pods Ready).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/renderer"
+)
+
+func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithIstiod()) }
+
+const (
+	app      = "example-app"
+	newImage = "registry.k8s.io/e2e-test-images/agnhost:2.54"
+)
+
+// install installs charts/example-app through the renderer with routes
+// for web and api, and returns the helm store and cluster of the app.
+func install(t *testing.T, c *testcluster.Cluster) (*canary.HelmStore, *canary.Cluster, string) {
+	t.Helper()
+	ns := c.Namespace(t, nil)
+	am := &appmesh.AppMesh{APIVersion: appmesh.APIVersion, Kind: appmesh.Kind,
+		Metadata: appmesh.Metadata{Name: app, Namespace: ns},
+		Spec: appmesh.Spec{Ports: appmesh.Ports{Mode: appmesh.PortModeFix},
+			Routes: []appmesh.Route{{Service: "web"}, {Service: "api"}}}}
+	appmesh.SetDefaults(am)
+	if errs := appmesh.Validate(am); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	ch, err := loader.Load(filepath.Join("..", "..", "charts", "example-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.HelmConfig(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := action.NewInstall(cfg)
+	in.ReleaseName, in.Namespace = app, ns
+	in.PostRenderer = renderer.New(am, nil)
+	in.Timeout = time.Minute
+	if _, err := in.RunWithContext(context.Background(), ch, map[string]any{}); err != nil {
+		t.Fatalf("helm install: %v", err)
+	}
+	kc, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+	if _, err := c.WaitDeploymentAvailable(context.Background(), ns, "web", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return &canary.HelmStore{Config: cfg, Release: app, Cluster: cl, Timeout: time.Minute}, cl, ns
+}
+
+func run(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request) {
+	t.Helper()
+	start := time.Now()
+	var progress bytes.Buffer
+	res, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", req.Op, err, progress.String())
+	}
+	t.Logf("%s: %d steps in %s", req.Op, len(res.Applied), time.Since(start).Round(time.Millisecond))
+}
+
+var start = canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage}
+
+// TestHelmPromote: start → weight 10 → weight 50 → promote. The copy's pods
+// are injected; the weights reach the cluster's VirtualService and the
+// status; after promote only the new version runs and no canary object is
+// left.
+func TestHelmPromote(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c)
+	ic, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	run(t, store, cl, start)
+	cp := deployment(t, c, ns, "web-v2")
+	if cp.Spec.Selector.MatchLabels["version"] != "v2" || cp.Spec.Template.Spec.Containers[0].Image != newImage {
+		t.Errorf("copy selector %v image %s, want version v2 and %s", cp.Spec.Selector.MatchLabels, cp.Spec.Template.Spec.Containers[0].Image, newImage)
+	}
+	if n := injectedPods(t, c, ns, "v2"); n == 0 {
+		t.Error("no pod of the copy carries istio-proxy: the webhook did not inject")
+	}
+	stable := deployment(t, c, ns, "web")
+	if _, ok := stable.Spec.Selector.MatchLabels["version"]; ok {
+		t.Errorf("stable selector changed: %v", stable.Spec.Selector.MatchLabels)
+	}
+
+	run(t, store, cl, canary.Request{Op: canary.OpWeight, Weight: 10})
+	if got := vsWeights(t, c, ns); !equalWeights(got, map[string]int32{"stable": 90, "v2": 10}) {
+		t.Errorf("VirtualService weights %v, want stable 90 v2 10", got)
+	}
+	st, err := canary.ReadStatus(context.Background(), cl, ic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running || st.Phase != "Progressing" || len(st.Versions) != 2 {
+		t.Errorf("status %+v, want a running canary with two versions", st)
+	}
+	for _, v := range st.Versions {
+		if v.Ready != v.Replicas || v.Ready == 0 {
+			t.Errorf("status version %s: %d/%d ready", v.Version, v.Ready, v.Replicas)
+		}
+	}
+
+	run(t, store, cl, canary.Request{Op: canary.OpWeight, Weight: 50})
+	if got := vsWeights(t, c, ns); !equalWeights(got, map[string]int32{"stable": 50, "v2": 50}) {
+		t.Errorf("VirtualService weights %v, want 50/50", got)
+	}
+
+	run(t, store, cl, canary.Request{Op: canary.OpPromote})
+	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("copy web-v2 after promote: %v, want NotFound", err)
+	}
+	stable = deployment(t, c, ns, "web")
+	if img := stable.Spec.Template.Spec.Containers[0].Image; img != newImage {
+		t.Errorf("stable web image %s, want %s", img, newImage)
+	}
+	waitFor(t, "only new web pods", func() bool {
+		pods := webPods(t, c, ns)
+		return len(pods) > 0 && !slices.ContainsFunc(pods, func(p corev1.Pod) bool {
+			return p.Spec.Containers[0].Image != newImage || p.Labels["version"] != "v2"
+		})
+	})
+	if got := vsWeights(t, c, ns); len(got) != 1 {
+		t.Errorf("VirtualService destinations after promote %v, want one", got)
+	}
+	st, err = canary.ReadStatus(context.Background(), cl, ic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Running || st.Phase != "" {
+		t.Errorf("status after promote %+v, want no canary", st)
+	}
+}
+
+// TestHelmAbort: start → weight 10 → abort leaves the app's Deployments,
+// VirtualServices and DestinationRules as they were before start.
+func TestHelmAbort(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c)
+	before := snapshot(t, c, ns)
+	run(t, store, cl, start)
+	run(t, store, cl, canary.Request{Op: canary.OpWeight, Weight: 10})
+	run(t, store, cl, canary.Request{Op: canary.OpAbort})
+	after := snapshot(t, c, ns)
+	for name, spec := range before.deployments {
+		if !equality.Semantic.DeepEqual(spec, after.deployments[name]) {
+			t.Errorf("Deployment %s differs after abort:\nbefore %+v\nafter  %+v", name, spec.Template.Labels, after.deployments[name].Template.Labels)
+		}
+	}
+	if len(after.deployments) != len(before.deployments) {
+		t.Errorf("Deployments after abort: %d, before %d", len(after.deployments), len(before.deployments))
+	}
+	if !equality.Semantic.DeepEqual(before.istio, after.istio) {
+		t.Errorf("Istio objects differ after abort:\nbefore %v\nafter  %v", before.istio, after.istio)
+	}
+}
+
+type state struct {
+	deployments map[string]appsv1.DeploymentSpec
+	istio       map[string]string // kind/name -> spec
+}
+
+func snapshot(t *testing.T, c *testcluster.Cluster, ns string) state {
+	t.Helper()
+	s := state{deployments: map[string]appsv1.DeploymentSpec{}, istio: map[string]string{}}
+	var deps appsv1.DeploymentList
+	if err := c.Client.List(context.Background(), &deps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps.Items {
+		s.deployments[d.Name] = d.Spec
+	}
+	var vss istionet.VirtualServiceList
+	if err := c.Client.List(context.Background(), &vss, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, vs := range vss.Items {
+		s.istio["VirtualService/"+vs.Name] = vs.Spec.String()
+	}
+	var drs istionet.DestinationRuleList
+	if err := c.Client.List(context.Background(), &drs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, dr := range drs.Items {
+		s.istio["DestinationRule/"+dr.Name] = dr.Spec.String()
+	}
+	return s
+}
+
+func deployment(t *testing.T, c *testcluster.Cluster, ns, name string) *appsv1.Deployment {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &d); err != nil {
+		t.Fatalf("Deployment %s: %v", name, err)
+	}
+	return &d
+}
+
+// vsWeights reads the web VirtualService's destinations: subset -> weight.
+func vsWeights(t *testing.T, c *testcluster.Cluster, ns string) map[string]int32 {
+	t.Helper()
+	var vs istionet.VirtualService
+	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web"}, &vs); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int32{}
+	for _, d := range vs.Spec.Http[0].Route {
+		out[d.Destination.Subset] = d.Weight
+	}
+	return out
+}
+
+func equalWeights(a, b map[string]int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func webPods(t *testing.T, c *testcluster.Cluster, ns string) []corev1.Pod {
+	t.Helper()
+	var list corev1.PodList
+	if err := c.Client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{"app": "web"}); err != nil {
+		t.Fatal(err)
+	}
+	var live []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+func injectedPods(t *testing.T, c *testcluster.Cluster, ns, version string) int {
+	n := 0
+	for _, p := range webPods(t, c, ns) {
+		if p.Labels["version"] != version {
+			continue
+		}
+		for _, ctr := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+			if ctr.Name == "istio-proxy" {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
