@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// gitopsRepo is a git working copy with the AppMesh of app "shop".
+func gitopsRepo(t *testing.T) (string, *git.Repository) {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := "apiVersion: meshbundle.dev/v1alpha1\nkind: AppMesh\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  routes:\n  - service: web\n"
+	if err := os.WriteFile(filepath.Join(dir, "appmesh.yaml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := repo.Worktree()
+	if _, err := wt.Add("appmesh.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wt.Commit("shop", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, repo
+}
+
+func TestCanaryCLIBadInput(t *testing.T) {
+	repo, _ := gitopsRepo(t)
+	dirty, _ := gitopsRepo(t)
+	if err := os.WriteFile(filepath.Join(dirty, "appmesh.yaml"), []byte("# edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nokube := []string{"--kubeconfig", filepath.Join(t.TempDir(), "missing")}
+	cases := []struct {
+		name       string   // what is wrong
+		args       []string // command line
+		wantStderr string   // part of the error
+	}{
+		{"no mode", []string{"canary", "abort", "shop"}, "give --repo DIR"},
+		{"both modes", []string{"canary", "abort", "shop", "--repo", repo, "--release", "shop"}, "choose one mode"},
+		{"weight above 100", []string{"canary", "weight", "shop", "101", "--repo", repo}, "between 0 and 100"},
+		{"weight not a number", []string{"canary", "weight", "shop", "ten", "--repo", repo}, "between 0 and 100"},
+		{"bad output", []string{"canary", "abort", "shop", "--repo", repo, "-o", "xml"}, "--output"},
+		{"no image", append([]string{"canary", "start", "shop", "--repo", repo, "--deployment", "web", "--version", "v2", "--no-wait"}, nokube...), "--image"},
+		{"promote without canary", append([]string{"canary", "promote", "shop", "--repo", repo, "--no-wait"}, nokube...), "nothing to promote"},
+		{"unknown app", append([]string{"canary", "abort", "cart", "--repo", repo, "--no-wait"}, nokube...), `no AppMesh file with metadata.name "cart"`},
+		{"dirty working copy", append([]string{"canary", "abort", "shop", "--repo", dirty, "--no-wait", "-n", "shop"}, nokube...), "uncommitted changes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tc.args, nil, &stdout, &stderr)
+			if code != exitBadInput {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitBadInput, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout on bad input: %s", stdout.String())
+			}
+		})
+	}
+}
+
+// TestCanaryCLIGitOpsNoWait: without a cluster, --no-wait commits the next
+// step and says what comes next; -o json is the result.
+func TestCanaryCLIGitOpsNoWait(t *testing.T) {
+	dir, repo := gitopsRepo(t)
+	args := []string{"canary", "start", "shop", "--repo", dir, "--deployment", "web", "--version", "v2", "--image", "web:2",
+		"--no-wait", "-o", "json", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}
+	var stdout, stderr bytes.Buffer
+	if code := run(args, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	var res struct {
+		Applied []struct {
+			Name, Message, Ref string
+		}
+		Remaining []string
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout.String())
+	}
+	if len(res.Applied) != 1 || res.Applied[0].Message != "canary web v2: label the stable pods" || len(res.Remaining) != 1 {
+		t.Errorf("result %+v, want one step applied and one remaining", res)
+	}
+	if !strings.Contains(stderr.String(), "--no-wait: stopping; next: start copy at weight 0") {
+		t.Errorf("stderr lacks the next step:\n%s", stderr.String())
+	}
+	head, _ := repo.Head()
+	c, _ := repo.CommitObject(head.Hash())
+	if got := strings.TrimSpace(c.Message); got != "canary web v2: label the stable pods" {
+		t.Errorf("HEAD commit %q", got)
+	}
+	// The same command again continues with the next step.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(args, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("second run: exit %d:\n%s", code, stderr.String())
+	}
+	head, _ = repo.Head()
+	c, _ = repo.CommitObject(head.Hash())
+	if got := strings.TrimSpace(c.Message); got != "canary web v2: start web-v2 at weight 0" {
+		t.Errorf("HEAD commit after the second run %q", got)
+	}
+}
