@@ -35,7 +35,9 @@ type object struct {
 //   - istioctl *install* (not manifest generate) also creates the default
 //     revision tag webhooks out of band; meshbundle gets the validator from
 //     the base chart (values.defaultRevision: default, rendered by both).
-var meshbundleOnly = map[string]bool{ReleaseMesh: true, ReleaseGateway: true}
+//   - meshbundle-addons (rules, monitors, dashboards, Kiali) is meshbundle's
+//     own chart; istioctl has no counterpart.
+var meshbundleOnly = map[string]bool{ReleaseMesh: true, ReleaseGateway: true, ReleaseAddons: true}
 
 var releaseLabels = map[string]bool{
 	"release": true, "app.kubernetes.io/instance": true, "helm.sh/chart": true, "app.kubernetes.io/version": true,

@@ -30,6 +30,7 @@ import (
 	"istio.io/istio/pkg/config/validation/agent"
 	"sigs.k8s.io/yaml"
 
+	addonschart "github.com/meshbundle/meshbundle/charts/meshbundle-addons"
 	"github.com/meshbundle/meshbundle/values"
 )
 
@@ -50,7 +51,8 @@ const (
 	// TracingProvider is the meshConfig.extensionProviders entry the
 	// mesh-wide Telemetry selects.
 	TracingProvider = "jaeger"
-	// DefaultAddonsChart is where the observability chart lives in the repo.
+	// DefaultAddonsChart is where the observability chart's source lives in
+	// the repo; meshbundle installs the copy compiled into it.
 	DefaultAddonsChart = "charts/meshbundle-addons"
 )
 
@@ -81,9 +83,11 @@ type Source struct {
 	NoGateway bool
 	// Jaeger installs a Jaeger all-in-one as the collector.
 	Jaeger bool
-	// AddonsChart is a chart directory installed in the addons phase when it
-	// exists; "" means DefaultAddonsChart.
+	// AddonsChart is a chart directory installed in the addons phase instead
+	// of the meshbundle-addons chart compiled into meshbundle ("").
 	AddonsChart string
+	// NoAddons leaves the addons phase out.
+	NoAddons bool
 }
 
 // Plan is the validated configuration: every release with its chart and
@@ -200,22 +204,33 @@ func NewPlan(src Source) (*Plan, error) {
 		p.Releases = append(p.Releases, gw)
 	}
 
-	addonsDir := src.AddonsChart
-	if addonsDir == "" {
-		addonsDir = DefaultAddonsChart
-	}
-	if _, err := os.Stat(filepath.Join(addonsDir, "Chart.yaml")); err != nil {
-		p.AddonsSkipped = fmt.Sprintf("skipped: chart not present (%s)", addonsDir)
-	} else {
-		ch, err := loader.Load(addonsDir)
+	if !src.NoAddons {
+		ch, err := addonsChart(src.AddonsChart)
 		if err != nil {
-			return nil, badInput("load addons chart %s: %w", addonsDir, err)
+			return nil, err
 		}
 		p.Releases = append(p.Releases, PlannedRelease{
 			Name: ReleaseAddons, Namespace: p.IstioNamespace, Phase: PhaseAddons, Chart: ch, Values: map[string]any{},
 		})
+	} else {
+		p.AddonsSkipped = "skipped: --no-addons"
 	}
 	return p, nil
+}
+
+// addonsChart loads the addons chart: the embedded one, or dir when given.
+func addonsChart(dir string) (*chart.Chart, error) {
+	if dir == "" {
+		return addonschart.Load()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err != nil {
+		return nil, badInput("addons chart %s: no Chart.yaml there; fix --addons-chart (or leave it out to install the built-in chart)", dir)
+	}
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return nil, badInput("load addons chart %s: %w", dir, err)
+	}
+	return ch, nil
 }
 
 // baseFiles writes the embedded default (and profile overlay) where Istio's

@@ -363,21 +363,36 @@ func sameValues(a, b map[string]any) bool {
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
-// The addons phase installs the observability chart when its directory
-// exists and says why it skipped otherwise.
+// The addons phase installs the observability chart compiled into meshbundle
+// (from any working directory), or a chart directory given instead; it is left
+// out only when asked, and a given directory without a chart is bad input.
 func TestAddonsPhase(t *testing.T) {
 	cases := []struct {
 		name      string // test name
 		chart     string // Source.AddonsChart
+		noAddons  bool   // Source.NoAddons
+		wantErr   string // substring of the bad-input error ("" = none)
 		wantState State  // state of the addons phase
 		wantMsg   string // substring of its message
 	}{
-		{name: "chart present", chart: "../charts/meshbundle-addons", wantState: StateDone},
-		{name: "chart absent", chart: "testdata/no-such-chart", wantState: StateSkipped, wantMsg: "skipped: chart not present"},
+		{name: "built-in chart", wantState: StateDone},
+		{name: "chart directory", chart: "../charts/meshbundle-addons", wantState: StateDone},
+		{name: "no addons", noAddons: true, wantState: StateSkipped, wantMsg: "skipped: --no-addons"},
+		{name: "chart absent", chart: "testdata/no-such-chart", wantErr: "no Chart.yaml there; fix --addons-chart"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Install(context.Background(), Options{Source: Source{AddonsChart: tc.chart}, DryRun: true})
+			res, err := Install(context.Background(), Options{Source: Source{AddonsChart: tc.chart, NoAddons: tc.noAddons}, DryRun: true})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				var bad *BadInputError
+				if !errors.As(err, &bad) {
+					t.Errorf("error %T is not a BadInputError (exit code 2)", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -102,7 +102,6 @@ func run(keep bool, dir string) error {
 	step("2. meshbundle install (values/default.yaml: CNI, DNS proxy, Jaeger tracing, ingress gateway, addons)")
 	var istiodErr error
 	res, err := installer.Install(ctx, installer.Options{
-		Source:     installer.Source{AddonsChart: filepath.Join(root, installer.DefaultAddonsChart)},
 		Kubeconfig: c.Kubeconfig, Wait: true, Timeout: 5 * time.Minute,
 		Progress: func(e installer.Event) {
 			if e.State == "" {

@@ -29,6 +29,7 @@ type installFlags struct {
 	noGateway           bool
 	jaeger              bool
 	addonsChart         string
+	noAddons            bool
 	dryRun, wait        bool
 	keepCRDs            bool
 	timeout             time.Duration
@@ -44,7 +45,8 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 	fl.StringVar(&f.profile, "profile", "default", "meshbundle profile overlay from values/: default, minimal or ha")
 	fl.StringVar(&f.gatewayNamespace, "gateway-namespace", installer.DefaultGatewayNamespace, "namespace of the ingress gateway release")
 	fl.BoolVar(&f.noGateway, "no-gateway", false, "do not install the ingress gateway")
-	fl.StringVar(&f.addonsChart, "addons-chart", installer.DefaultAddonsChart, "chart directory installed in the addons phase if it exists")
+	fl.StringVar(&f.addonsChart, "addons-chart", "", "chart directory installed in the addons phase instead of the built-in meshbundle-addons chart")
+	fl.BoolVar(&f.noAddons, "no-addons", false, "do not install the observability addons (rules, monitors, dashboards, Kiali)")
 	fl.DurationVar(&f.timeout, "timeout", installer.DefaultTimeout, "give up after this long (exit code 4)")
 	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json (default: a table; with --dry-run the manifests)")
 	switch op {
@@ -77,7 +79,7 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 	return installer.Options{
 		Source: installer.Source{
 			Profile: f.profile, Files: f.files, Set: f.set,
-			GatewayNamespace: f.gatewayNamespace, NoGateway: f.noGateway, Jaeger: f.jaeger, AddonsChart: f.addonsChart,
+			GatewayNamespace: f.gatewayNamespace, NoGateway: f.noGateway, Jaeger: f.jaeger, AddonsChart: f.addonsChart, NoAddons: f.noAddons,
 		},
 		Kubeconfig: f.kubeconfig, Context: f.context,
 		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, KeepCRDs: f.keepCRDs,
