@@ -7,8 +7,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,7 +135,20 @@ func TestHelmPromote(t *testing.T) {
 		}
 	}
 
-	run(t, store, cl, canary.Request{Op: canary.OpWeight, Weight: 50})
+	// The CLI, as a user runs it: helm mode, then status as JSON.
+	mb := buildCLI(t)
+	cli(t, mb, "canary", "weight", app, "50", "--release", app, "-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s")
+	var cst canary.Status
+	if err := json.Unmarshal([]byte(cli(t, mb, "canary", "status", app, "--release", app, "-n", ns, "--kubeconfig", c.Kubeconfig, "-o", "json")), &cst); err != nil {
+		t.Fatal(err)
+	}
+	weights := map[string]int32{}
+	for _, v := range cst.Versions {
+		weights[v.Version] = v.Weight
+	}
+	if !cst.Running || !equalWeights(weights, map[string]int32{"stable": 50, "v2": 50}) || !strings.Contains(cst.LastStep, "canary web v2: weight 50%") {
+		t.Errorf("meshbundle canary status -o json: %+v", cst)
+	}
 	if got := vsWeights(t, c, ns); !equalWeights(got, map[string]int32{"stable": 50, "v2": 50}) {
 		t.Errorf("VirtualService weights %v, want 50/50", got)
 	}
@@ -215,6 +232,37 @@ func snapshot(t *testing.T, c *testcluster.Cluster, ns string) state {
 		s.istio["DestinationRule/"+dr.Name] = dr.Spec.String()
 	}
 	return s
+}
+
+// buildCLI builds the meshbundle binary.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	root, err := testcluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "meshbundle")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/meshbundle")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build meshbundle: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cli runs the binary and returns its stdout; it fails the test on a
+// non-zero exit.
+func cli(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("meshbundle %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	t.Logf("meshbundle %s:\n%s", strings.Join(args[:2], " "), stderr.String())
+	return stdout.String()
 }
 
 func deployment(t *testing.T, c *testcluster.Cluster, ns, name string) *appsv1.Deployment {
