@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
@@ -87,7 +88,8 @@ func phasesOf(t *testing.T, input string, lc lifecycle) []phase {
 	return phases
 }
 
-// TestCanaryPhases: for every phase, no analyzer error; the Envoy route of
+// TestCanaryPhases: for every phase, Istio's validation accepts every
+// object and no analyzer reports an error; the Envoy route of
 // a client sidecar for the reviews host has exactly the AppMesh weights;
 // every weighted cluster exists and its subset's pods run in that phase.
 func TestCanaryPhases(t *testing.T) {
@@ -95,6 +97,7 @@ func TestCanaryPhases(t *testing.T) {
 		for _, lc := range lifecycles {
 			for i, ph := range phasesOf(t, input, lc) {
 				t.Run(fmt.Sprintf("%s/%s/%02d %s", input, lc.name, i, ph.name), func(t *testing.T) {
+					validateIstio(t, ph.out.istio)
 					for _, m := range analyze(t, canaryNS, join(ph.out.kube, ph.out.istio)) {
 						if m.Type.Level() == diag.Error {
 							t.Errorf("analyzer error: %s", m.String())
@@ -109,6 +112,21 @@ func TestCanaryPhases(t *testing.T) {
 					checkClustersServed(t, got, clusters, running)
 				})
 			}
+		}
+	}
+}
+
+// validateIstio runs the validation istiod's webhook runs on every object.
+func validateIstio(t *testing.T, docs []string) {
+	t.Helper()
+	configs, unknown, err := crd.ParseInputs(join(docs))
+	if err != nil || len(unknown) > 0 {
+		t.Fatalf("parse Istio objects: %v (unknown kinds %v)", err, unknown)
+	}
+	for _, cfg := range configs {
+		warn, err := validators[cfg.GroupVersionKind.Kind](cfg)
+		if err != nil || warn != nil {
+			t.Errorf("%s: Istio validation: error %v, warning %v", key(cfg), err, warn)
 		}
 	}
 }
