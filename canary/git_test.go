@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/meshbundle/meshbundle/appmesh"
@@ -213,4 +214,36 @@ func TestGitOpsRefusals(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestGitOpsPush: with Push every step's commit reaches the remote (a bare
+// repository in the test, through go-git's file transport).
+func TestGitOpsPush(t *testing.T) {
+	dir, repo := newRepo(t)
+	remote := t.TempDir()
+	bare, err := git.PlainInit(remote, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(&git.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo", Push: true}, nil, startReq, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	local, _ := repo.Head()
+	ref, err := bare.Reference(local.Name(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Hash() != local.Hash() {
+		t.Errorf("remote %s at %s, local at %s", local.Name(), ref.Hash(), local.Hash())
+	}
+	c, _ := bare.CommitObject(ref.Hash())
+	if got := strings.TrimSpace(c.Message); got != "canary reviews v2: label the stable pods" {
+		t.Errorf("remote HEAD commit %q", got)
+	}
 }
