@@ -27,13 +27,17 @@ type HelmStore struct {
 	Warn io.Writer
 	// Timeout of one upgrade.
 	Timeout time.Duration
+
+	revision int // the release revision Load saw; Save refuses another
 }
 
 // Load reads the applied AppMesh from the ConfigMap meshbundle-<app>.
 func (h *HelmStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
-	if _, err := h.deployed(); err != nil {
+	rel, err := h.deployed()
+	if err != nil {
 		return nil, err
 	}
+	h.revision = rel.Version
 	am, err := h.Cluster.AppliedAppMesh(ctx)
 	if err != nil {
 		return nil, err
@@ -61,6 +65,11 @@ func (h *HelmStore) upgrade(ctx context.Context, am *appmesh.AppMesh, message st
 	if err != nil {
 		return nil, err
 	}
+	if h.revision != 0 && rel.Version != h.revision {
+		// Optimistic concurrency, as in GitOps mode: someone else upgraded
+		// the release since this command read it.
+		return nil, &ConflictError{Err: fmt.Errorf("release %s moved to revision %d since this command read revision %d (%s); nothing was changed (fix: `meshbundle canary status`, then run the command again)", h.Release, rel.Version, h.revision, rel.Info.Description)}
+	}
 	up := action.NewUpgrade(h.Config)
 	up.Namespace = h.Cluster.Namespace
 	up.ReuseValues = true
@@ -78,7 +87,8 @@ func (h *HelmStore) upgrade(ctx context.Context, am *appmesh.AppMesh, message st
 func (h *HelmStore) Check(ctx context.Context, am *appmesh.AppMesh) error {
 	_, err := h.upgrade(ctx, am, "dry run", true)
 	var bad *BadInputError
-	if err != nil && !errors.As(err, &bad) {
+	var conflict *ConflictError
+	if err != nil && !errors.As(err, &bad) && !errors.As(err, &conflict) {
 		return &BadInputError{Err: err}
 	}
 	return err
@@ -90,5 +100,6 @@ func (h *HelmStore) Save(ctx context.Context, am *appmesh.AppMesh, message strin
 	if err != nil {
 		return "", fmt.Errorf("helm upgrade %s: %w", h.Release, err)
 	}
+	h.revision = rel.Version
 	return "revision " + strconv.Itoa(rel.Version), nil
 }

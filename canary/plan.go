@@ -222,6 +222,11 @@ func checkStart(cur *appmesh.AppMesh, req Request) error {
 	if req.Image == "" {
 		errs = append(errs, errors.New("the image of the copy is required (--image)"))
 	}
+	for _, p := range cur.Spec.Promoted {
+		if p.Deployment == req.Target && p.Version == req.Version && req.Version != "" {
+			errs = append(errs, fmt.Errorf("--version %s: Deployment %s already runs version %s (promoted); a canary needs a new version label", req.Version, req.Target, p.Version))
+		}
+	}
 	if len(errs) > 0 {
 		return &BadInputError{Err: errors.Join(errs...)}
 	}

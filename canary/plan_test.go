@@ -105,6 +105,11 @@ func TestPlanBadInput(t *testing.T) {
 		{"start while one runs", mesh(inPhase(appmesh.CanaryProgressing, 10)), Request{Op: OpStart, Target: "reviews", Version: "v3", Image: "reviews:3"}, "already running"},
 		{"start without image", mesh(nil), Request{Op: OpStart, Target: "reviews", Version: "v2"}, "image of the copy is required (--image)"},
 		{"start without deployment", mesh(nil), Request{Op: OpStart, Version: "v2", Image: "x"}, "--deployment"},
+		{"start with the promoted version", func() *appmesh.AppMesh {
+			am := mesh(nil)
+			am.Spec.Promoted = []appmesh.Promotion{{Deployment: "reviews", Version: "v2", Image: "reviews:2"}}
+			return am
+		}(), startReq, "already runs version v2"},
 		{"start with a bad version", mesh(nil), Request{Op: OpStart, Target: "reviews", Version: "V_2", Image: "x"}, `--version "V_2"`},
 	}
 	for _, tt := range tests {

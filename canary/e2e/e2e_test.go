@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,5 +340,58 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestHelmRefusals: bad input changes nothing (no new revision), and a
+// release upgraded by someone else between read and write is refused.
+func TestHelmRefusals(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, _ := install(t, c)
+	ctx := context.Background()
+	revision := func() int {
+		rel, err := action.NewGet(store.Config).Run(app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel.Version
+	}
+	before := revision()
+	for _, req := range []canary.Request{
+		{Op: canary.OpStart, Target: "webz", Version: "v2", Image: newImage}, // unknown Deployment
+		{Op: canary.OpStart, Target: "web", Version: "v2"},                   // no image
+		{Op: canary.OpPromote},             // no canary
+		{Op: canary.OpWeight, Weight: 150}, // out of range
+	} {
+		_, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: true, Timeout: 10 * time.Second})
+		var bad *canary.BadInputError
+		if !errors.As(err, &bad) {
+			t.Errorf("%+v: err = %v, want bad input", req, err)
+		} else {
+			t.Logf("%s: %v", req.Op, err)
+		}
+	}
+	if got := revision(); got != before {
+		t.Errorf("release revision %d after bad input, want %d", got, before)
+	}
+
+	// Operator A reads; operator B starts a canary; A's write is refused.
+	a := &canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute}
+	cur, err := a.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, store, cl, start)
+	plan, err := canary.NewPlan(cur, canary.Request{Op: canary.OpStart, Target: "web", Version: "v3", Image: newImage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Save(ctx, plan.Steps[0].Config, plan.Steps[0].Message)
+	var conflict *canary.ConflictError
+	if !errors.As(err, &conflict) {
+		t.Fatalf("concurrent write: err = %v, want a ConflictError", err)
+	}
+	if am, err := cl.AppliedAppMesh(ctx); err != nil || am.Spec.Canary == nil || am.Spec.Canary.Version != "v2" {
+		t.Errorf("applied canary after the refused write: %+v (%v), want B's v2", am.Spec.Canary, err)
 	}
 }
