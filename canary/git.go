@@ -304,3 +304,19 @@ func isTrivia(line []byte) bool {
 	t := bytes.TrimSpace(line)
 	return len(t) == 0 || t[0] == '#'
 }
+
+// LastCommit is "<hash> <subject>" of the last commit that changed the
+// AppMesh file (after Load): the last canary step in GitOps mode.
+func (g *GitStore) LastCommit() (string, error) {
+	file := filepath.ToSlash(g.File)
+	iter, err := g.repo.Log(&git.LogOptions{FileName: &file})
+	if err != nil {
+		return "", err
+	}
+	c, err := iter.Next()
+	if err != nil {
+		return "", fmt.Errorf("no commit touches %s: %w", file, err)
+	}
+	subject, _, _ := strings.Cut(c.Message, "\n")
+	return c.Hash.String()[:8] + " " + subject, nil
+}

@@ -120,6 +120,17 @@ func TestGitOpsLifecycle(t *testing.T) {
 		"canary reviews v2: promote, stable reviews runs v2",
 		"canary reviews v2: promoted, reviews-v2 removed",
 	}
+	// An unrelated commit later: the last step is still the canary's.
+	writeFile(t, dir, "apps/bookinfo/values.yaml", "replicas: 4\n")
+	commitAll(t, repo, "bookinfo: scale")
+	g := &GitStore{Dir: dir, App: "bookinfo"}
+	if _, err := g.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := g.LastCommit(); err != nil || !strings.HasSuffix(last, " canary reviews v2: promoted, reviews-v2 removed") {
+		t.Errorf("LastCommit = %q, %v", last, err)
+	}
+	want = append(want, "bookinfo: scale")
 	if got := log(t, repo); !slices.Equal(got, want) {
 		t.Errorf("git log:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}

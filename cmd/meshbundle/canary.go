@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -259,12 +258,8 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 	}
 	switch {
 	case g != nil:
-		if repo, err := git.PlainOpen(f.repo); err == nil {
-			if head, err := repo.Head(); err == nil {
-				if c, err := repo.CommitObject(head.Hash()); err == nil {
-					st.LastStep = head.Hash().String()[:8] + " " + commitHeadline(c.Message)
-				}
-			}
+		if last, err := g.LastCommit(); err == nil {
+			st.LastStep = last
 		}
 	case f.release != "":
 		cfg := new(action.Configuration)
@@ -296,15 +291,6 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 			tw.Flush()
 		}
 	})
-}
-
-func commitHeadline(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }
 
 func (f *canaryFlags) write(w io.Writer, v any, table func(io.Writer)) error {
