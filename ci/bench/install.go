@@ -3,22 +3,25 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 )
 
-// installRun is one install on its own fresh control plane, and its re-run.
+// installRun is one tool's installs, each on its own fresh control plane,
+// and the re-runs on the installed clusters.
 type installRun struct {
 	tool         string
-	first, rerun sample
+	first, rerun []sample
 	err          string // why it did not complete
 }
 
 type installResult struct {
-	runs []installRun
+	runs []*installRun
 	note string
 }
 
@@ -29,49 +32,64 @@ type installResult struct {
 // default, meshbundle with --wait). meshbundle's own extras are turned off
 // so both do the same work: no ingress gateway release (the IstioOperator
 // disables istioctl's gateway) and no addons chart.
-func measureInstall(ctx context.Context, t toolset, progress func(string)) *installResult {
+// The tools alternate, reps times each, so load hits both alike.
+func measureInstall(ctx context.Context, t toolset, reps int, progress func(string)) *installResult {
 	root, err := testcluster.RepoRoot()
 	if err != nil {
 		return &installResult{note: err.Error()}
 	}
 	iop := filepath.Join(root, "values", "default.yaml")
-	noAddons := filepath.Join(os.TempDir(), "meshbundle-bench-no-addons-chart")
+	// testcluster uses controller-runtime, which otherwise complains (with
+	// a stack trace) that no logger is set.
+	ctrllog.SetLogger(logr.Discard())
 	res := &installResult{}
-	for _, tool := range []struct {
+	tools := []struct {
 		name string
 		cmd  func(kubeconfig string) cmdSpec
 	}{
 		{"meshbundle install", func(kc string) cmdSpec {
 			return cmdSpec{path: t.meshbundle, dir: root, args: []string{"install", "--kubeconfig", kc, "--no-gateway",
-				"--addons-chart", noAddons, "--wait", "--timeout", "5m", "-o", "json"}}
+				"--no-addons", "--wait", "--timeout", "5m", "-o", "json"}}
 		}},
 		{"istioctl install", func(kc string) cmdSpec {
 			return cmdSpec{path: t.istioctl, dir: root, args: []string{"install", "--kubeconfig", kc, "-f", iop, "-y",
 				"--readiness-timeout", "5m"}}
 		}},
-	} {
-		progress(tool.name + ": starting a fresh local control plane")
-		run := installRun{tool: tool.name}
-		func() {
-			cctx, cancel := context.WithTimeout(ctx, 12*time.Minute)
-			defer cancel()
-			c, err := testcluster.Start(cctx, testcluster.WithPods())
-			if err != nil {
-				run.err = "local control plane did not start: " + err.Error()
-				return
+	}
+	for _, tool := range tools {
+		res.runs = append(res.runs, &installRun{tool: tool.name})
+	}
+	for rep := range reps {
+		for i, tool := range tools {
+			run := res.runs[i]
+			if run.err != "" {
+				continue
 			}
-			defer c.Stop()
-			progress(tool.name + ": installing")
-			if run.first, err = runOnce(cctx, tool.cmd(c.Kubeconfig)); err != nil {
-				run.err = fmt.Sprintf("install failed: %v", err)
-				return
-			}
-			progress(tool.name + ": re-running on the installed cluster")
-			if run.rerun, err = runOnce(cctx, tool.cmd(c.Kubeconfig)); err != nil {
-				run.err = fmt.Sprintf("re-run failed: %v", err)
-			}
-		}()
-		res.runs = append(res.runs, run)
+			progress(fmt.Sprintf("%s (%d/%d): starting a fresh local control plane", tool.name, rep+1, reps))
+			func() {
+				cctx, cancel := context.WithTimeout(ctx, 12*time.Minute)
+				defer cancel()
+				c, err := testcluster.Start(cctx, testcluster.WithPods())
+				if err != nil {
+					run.err = "local control plane did not start: " + err.Error()
+					return
+				}
+				defer c.Stop()
+				progress(tool.name + ": installing")
+				first, err := runOnce(cctx, tool.cmd(c.Kubeconfig))
+				if err != nil {
+					run.err = fmt.Sprintf("install failed: %v", err)
+					return
+				}
+				progress(tool.name + ": re-running on the installed cluster")
+				rerun, err := runOnce(cctx, tool.cmd(c.Kubeconfig))
+				if err != nil {
+					run.err = fmt.Sprintf("re-run failed: %v", err)
+					return
+				}
+				run.first, run.rerun = append(run.first, first), append(run.rerun, rerun)
+			}()
+		}
 	}
 	return res
 }

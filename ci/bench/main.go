@@ -64,6 +64,7 @@ func run() error {
 	skip := flag.String("skip", envOr("BENCH_SKIP", ""), "parts to leave out, comma separated: render, install, alias, micro")
 	kustomizeMax := flag.Int("kustomize-max", 2000, "largest size kustomize runs at (it grows super-linearly)")
 	slow := flag.Duration("slow", 30*time.Second, "a variant whose run takes longer is not repeated at that size")
+	installReps := flag.Int("install-reps", 3, "fresh-cluster installs per tool (alternating)")
 	out := flag.String("out", "BENCHMARKS.md", "report file")
 	flag.Parse()
 	sizes, err := parseSizes(*sizesFlag)
@@ -127,7 +128,7 @@ func run() error {
 		rep.alias, rep.aliasErr = aliasCost(ctx)
 	}
 	if !skipped["install"] {
-		rep.install = measureInstall(ctx, tools, progress)
+		rep.install = measureInstall(ctx, tools, *installReps, progress)
 	}
 	if !skipped["micro"] {
 		progress("renderer micro-benchmarks")
