@@ -263,11 +263,11 @@ func (f *canaryWorkloads) copyOf(stable *Resource, c *appmesh.Canary) (*Resource
 // destination is one weighted destination of a route.
 type destination struct {
 	subset string // "" = the Service host itself
-	weight int32  // 0 omits the field (a single destination)
+	weight int32  // written only when the route has several destinations
 }
 
-// canaryDestinations are the route destinations of the phase. s is the
-// stable's version, v the canary's.
+// canaryDestinations are the route destinations of the phase; s is the
+// stable's version label.
 func canaryDestinations(c *appmesh.Canary, s string) []destination {
 	switch c.Phase {
 	case appmesh.CanaryLabelling, appmesh.CanaryUnlabelling:
