@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -237,19 +238,37 @@ func TestIngressLifecycle(t *testing.T) {
 		}
 	})
 
+	step(t, "helm rollback restores the previous Gateway", func(t *testing.T) {
+		helm, err := testcluster.Bin("helm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(helm, "--kubeconfig", c.Kubeconfig, "rollback", name, "1", "-n", ns).CombinedOutput(); err != nil {
+			t.Fatalf("helm rollback: %v\n%s", err, out)
+		}
+		var gw istionet.Gateway
+		get(t, c, ns, name, &gw)
+		if len(gw.Spec.Servers) != 1 || !slices.Equal(gw.Spec.Servers[0].Hosts, []string{"*"}) {
+			t.Errorf("after rollback to revision 1 the Gateway serves %v, want the default HTTP 80 for *", gw.Spec.Servers)
+		}
+		if revs := helmHistory(t, c, ns, name); len(revs) != 3 || revs[2]["status"] != "deployed" {
+			t.Errorf("helm history after rollback = %v, want 3 revisions", revs)
+		}
+	})
+
 	step(t, "list and status", func(t *testing.T) {
 		infos, err := gateway.List(ctx, target(c), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.ContainsFunc(infos, func(i gateway.Info) bool { return i.Name == name && i.Namespace == ns && i.Revision == 2 && i.Ready }) {
-			t.Errorf("list = %+v, want %s/%s revision 2 ready", infos, ns, name)
+		if !slices.ContainsFunc(infos, func(i gateway.Info) bool { return i.Name == name && i.Namespace == ns && i.Revision == 3 && i.Ready }) {
+			t.Errorf("list = %+v, want %s/%s revision 3 ready", infos, ns, name)
 		}
 		info, err := gateway.Status(ctx, target(c), ns, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.Class != gateway.ClassIngress || !slices.Equal(info.Servers["443/HTTPS"], []string{"shop.example.com"}) {
+		if info.Class != gateway.ClassIngress || !slices.Equal(info.Servers["80/HTTP"], []string{"*"}) || info.ServiceType != "LoadBalancer" {
 			t.Errorf("status = %+v", info)
 		}
 	})
@@ -291,11 +310,25 @@ func TestEastWestGateway(t *testing.T) {
 	ctx := context.Background()
 	ns := c.Namespace(t, nil)
 	const name, network = "istio-eastwestgateway", "network1"
-	if _, err := gateway.Add(ctx, target(c), gateway.AddOptions{Name: name, Namespace: ns, Class: gateway.ClassEastWest, Network: network, Wait: true}); err != nil {
+	// Two fixed replicas and a PodDisruptionBudget, as for a gateway other
+	// networks depend on.
+	if _, err := gateway.Add(ctx, target(c), gateway.AddOptions{Name: name, Namespace: ns, Class: gateway.ClassEastWest, Network: network,
+		Replicas: 2, PDBMinAvailable: "1", Wait: true}); err != nil {
 		t.Fatal(err)
+	}
+	var pdb policyv1.PodDisruptionBudget
+	get(t, c, ns, name, &pdb)
+	if pdb.Spec.MinAvailable.String() != "1" {
+		t.Errorf("PDB minAvailable %v, want 1", pdb.Spec.MinAvailable)
+	}
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &autoscalingv2.HorizontalPodAutoscaler{}); !apierrors.IsNotFound(err) {
+		t.Errorf("HPA with --replicas: %v, want none", err)
 	}
 	var d appsv1.Deployment
 	get(t, c, ns, name, &d)
+	if d.Status.ReadyReplicas != 2 {
+		t.Errorf("ready replicas %d, want 2", d.Status.ReadyReplicas)
+	}
 	tmpl := d.Spec.Template
 	if tmpl.Labels["topology.istio.io/network"] != network {
 		t.Errorf("pod template labels %v lack topology.istio.io/network=%s", tmpl.Labels, network)
