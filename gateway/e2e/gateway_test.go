@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/release"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	istiolog "istio.io/istio/pkg/log"
 	appsv1 "k8s.io/api/apps/v1"
@@ -353,4 +354,40 @@ func TestEastWestGateway(t *testing.T) {
 	if _, err := gateway.Delete(ctx, target(c), ns, name); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAddAfterInterruptedAdd: an add killed mid-install leaves the release
+// pending-install; the next add unlocks it, removes it and installs.
+func TestAddAfterInterruptedAdd(t *testing.T) {
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	ns := c.Namespace(t, nil)
+	const name = "stuck"
+	cfg, err := c.HelmConfig(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := gateway.Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The record a killed `helm install` leaves behind.
+	stuck := &release.Release{Name: name, Namespace: ns, Version: 1, Chart: ch, Config: map[string]any{},
+		Info: &release.Info{Status: release.StatusPendingInstall, Description: "Initial install underway"}}
+	if err := cfg.Releases.Create(stuck); err != nil {
+		t.Fatal(err)
+	}
+	res, err := gateway.Add(ctx, target(c), gateway.AddOptions{Name: name, Namespace: ns, Wait: true})
+	if err != nil {
+		t.Fatalf("add after an interrupted add: %v", err)
+	}
+	if res.Action != "installed" {
+		t.Errorf("result %+v, want installed", res)
+	}
+	revs := helmHistory(t, c, ns, name)
+	if len(revs) != 1 || revs[0]["status"] != "deployed" {
+		t.Errorf("helm history = %v, want one deployed revision", revs)
+	}
+	var gw istionet.Gateway
+	get(t, c, ns, name, &gw)
 }
