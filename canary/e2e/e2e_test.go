@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
@@ -393,5 +395,94 @@ func TestHelmRefusals(t *testing.T) {
 	}
 	if am, err := cl.AppliedAppMesh(ctx); err != nil || am.Spec.Canary == nil || am.Spec.Canary.Version != "v2" {
 		t.Errorf("applied canary after the refused write: %+v (%v), want B's v2", am.Spec.Canary, err)
+	}
+}
+
+// TestGitOpsWaitsForSync: GitOps mode against the cluster. A stand-in for
+// Argo CD (Argo CD itself is not run here) polls the working copy and
+// applies its AppMesh with a helm upgrade through the renderer, a few
+// hundred milliseconds late, the way an Argo CD sync applies the latest
+// commit. Because every step waits until the cluster applied it, each
+// commit is synced on its own: no two steps collapse into one apply.
+func TestGitOpsWaitsForSync(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := cl.AppliedAppMesh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := appmesh.Marshal(applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "appmesh.yaml")
+	if err := os.WriteFile(file, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := repo.Worktree()
+	if _, err := wt.Add("appmesh.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wt.Commit("example-app", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+
+	syncs := make(chan error, 1)
+	done := make(chan struct{})
+	synced := 0
+	go func() {
+		defer close(done)
+		last := string(doc)
+		for ctx.Err() == nil {
+			time.Sleep(400 * time.Millisecond)
+			data, err := os.ReadFile(file)
+			if err != nil || string(data) == last {
+				continue
+			}
+			am, err := appmesh.Decode(data)
+			if err == nil {
+				sync := &canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute}
+				_, err = sync.Save(ctx, am, "sync")
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					syncs <- err
+				}
+				return
+			}
+			last = string(data)
+			synced++
+		}
+	}()
+
+	gitops := &canary.GitStore{Dir: dir, App: app}
+	commits := 0
+	for _, req := range []canary.Request{start, {Op: canary.OpWeight, Weight: 10}, {Op: canary.OpPromote}} {
+		res, err := canary.Run(ctx, gitops, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Interval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("%s: %v", req.Op, err)
+		}
+		commits += len(res.Applied)
+	}
+	cancel()
+	<-done
+	select {
+	case err := <-syncs:
+		t.Fatalf("sync: %v", err)
+	default:
+	}
+	if commits != 6 || synced != commits {
+		t.Errorf("%d commits, %d synced separately; want 6 and 6 (every step waits for its sync)", commits, synced)
+	}
+	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("copy after promote: %v", err)
 	}
 }
