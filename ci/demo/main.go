@@ -9,7 +9,8 @@
 //     validation are real;
 //  3. install charts/example-app with the real helm CLI through the
 //     post-renderer (sidecars, port names, VirtualService, alias);
-//  4. show the Deployments Available and their pods carrying istio-proxy.
+//  4. show the Deployments Available and their pods carrying istio-proxy;
+//  5. run a canary of web: start v2, weight 10 %, status, promote, status.
 //
 // With --keep the cluster stays up until Ctrl-C so you can point kubectl or
 // helm at it. kwok runs no containers: pods are Ready, nothing serves traffic.
@@ -145,10 +146,37 @@ func run(keep bool, dir string) error {
 			return err
 		}
 	}
-	return show(ctx, c, keep)
+	if err := show(ctx, c); err != nil {
+		return err
+	}
+
+	// Each canary step is one `helm upgrade` of the release (GitOps mode
+	// would make it one git commit instead); make-before-break throughout.
+	step("5. meshbundle canary: web v2 at 10 %%, then promote")
+	mb := filepath.Join(root, "bin", "meshbundle")
+	for _, args := range [][]string{
+		{"canary", "start", "example-app", "--deployment", "web", "--version", "v2", "--image", "registry.k8s.io/e2e-test-images/agnhost:2.54"},
+		{"canary", "weight", "example-app", "10"},
+		{"canary", "status", "example-app"},
+		{"canary", "promote", "example-app"},
+		{"canary", "status", "example-app"},
+	} {
+		fmt.Printf("\n$ meshbundle %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, mb, append(args, "--release", "example", "-n", "demo", "--kubeconfig", c.Kubeconfig)...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("meshbundle %s: %w", strings.Join(args, " "), err)
+		}
+	}
+
+	if keep {
+		step("cluster running: export KUBECONFIG=%s; Ctrl-C stops it", c.Kubeconfig)
+		<-ctx.Done()
+	}
+	return nil
 }
 
-func show(ctx context.Context, c *testcluster.Cluster, keep bool) error {
+func show(ctx context.Context, c *testcluster.Cluster) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
 	var deps appsv1.DeploymentList
 	if err := c.Client.List(ctx, &deps); err != nil {
@@ -207,11 +235,6 @@ func show(ctx context.Context, c *testcluster.Cluster, keep bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", vs.Name, strings.Join(vs.Spec.Hosts, ","), strings.Join(vs.Spec.Gateways, ","))
 	}
 	tw.Flush()
-
-	if keep {
-		step("cluster running: export KUBECONFIG=%s; Ctrl-C stops it", c.Kubeconfig)
-		<-ctx.Done()
-	}
 	return nil
 }
 
