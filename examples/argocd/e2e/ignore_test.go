@@ -225,7 +225,7 @@ func ownedPaths(t *testing.T, live *unstructured.Unstructured, manager string) [
 			continue
 		}
 		var fields map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			t.Fatal(err)
 		}
 		walk(nil, fields, live.Object)
