@@ -324,10 +324,9 @@ func same(a, b *gatewayconfig.GatewayConfig) bool {
 	return err1 == nil && err2 == nil && string(x) == string(y)
 }
 
-// Delete uninstalls the gateway's release and waits until its objects are gone.
-func Delete(ctx context.Context, t Target, namespace, name string) (*Result, error) {
-	ctx, cancel := t.withTimeout(ctx)
-	defer cancel()
+// Delete uninstalls the gateway's release and waits until its objects are
+// gone. Helm's uninstall takes no context; t.Timeout bounds its wait.
+func Delete(_ context.Context, t Target, namespace, name string) (*Result, error) {
 	cl, err := t.connect()
 	if err != nil {
 		return nil, err
