@@ -184,6 +184,19 @@ type cmpPlugin struct {
 // its plugin.yaml.
 func pluginConfig(t *testing.T) cmpPlugin {
 	t.Helper()
+	cm := pluginConfigMap(t)
+	var p cmpPlugin
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["plugin.yaml"]), &p, yaml.DisallowUnknownFields); err != nil {
+		t.Fatalf("plugin.yaml in ConfigMap %s: %v\n%s", cm.Name, err, cm.Data["plugin.yaml"])
+	}
+	return p
+}
+
+func pluginConfigMapName(t *testing.T) string { return pluginConfigMap(t).Name }
+
+// pluginConfigMap is the ConfigMap charts/argocd-plugin renders.
+func pluginConfigMap(t *testing.T) corev1.ConfigMap {
+	t.Helper()
 	repo, err := testcluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -204,11 +217,7 @@ func pluginConfig(t *testing.T) cmpPlugin {
 			t.Fatal(err)
 		}
 	}
-	var p cmpPlugin
-	if err := yaml.UnmarshalStrict([]byte(cm.Data["plugin.yaml"]), &p, yaml.DisallowUnknownFields); err != nil {
-		t.Fatalf("plugin.yaml in ConfigMap %s: %v\n%s", cm.Name, err, cm.Data["plugin.yaml"])
-	}
-	return p
+	return cm
 }
 
 // run runs the generate command in dir with env; it returns stdout, stderr.
