@@ -11,7 +11,7 @@ package argocd_test
 // the repository, working directory <checkout>/<ARGOCD_APP_SOURCE_PATH>, with
 // the build environment Argo CD documents (user-guide/build-environment.md:
 // ARGOCD_APP_NAME, ARGOCD_APP_NAMESPACE, ARGOCD_APP_PROJECT_NAME,
-// ARGOCD_APP_REVISION, ARGOCD_APP_REVISION_SHORT, ARGOCD_APP_SOURCE_PATH,
+// ARGOCD_APP_REVISION, ARGOCD_APP_REVISION_SHORT(_8), ARGOCD_APP_SOURCE_PATH,
 // ARGOCD_APP_SOURCE_REPO_URL, ARGOCD_APP_SOURCE_TARGET_REVISION,
 // KUBE_VERSION, KUBE_API_VERSIONS), the Application's plugin env as
 // ARGOCD_ENV_<NAME>, and its parameters as ARGOCD_APP_PARAMETERS plus
@@ -101,6 +101,7 @@ func argoEnv(params string, extra ...string) []string {
 		"ARGOCD_APP_PROJECT_NAME=default",
 		"ARGOCD_APP_REVISION=f913b6cbf58aa5ae5ca1f8a2b149477aebcbd9d8",
 		"ARGOCD_APP_REVISION_SHORT=f913b6c",
+		"ARGOCD_APP_REVISION_SHORT_8=f913b6cb",
 		"ARGOCD_APP_SOURCE_PATH=" + sourcePath,
 		"ARGOCD_APP_SOURCE_REPO_URL=https://git.example.com/shop.git",
 		"ARGOCD_APP_SOURCE_TARGET_REVISION=main",
