@@ -347,6 +347,9 @@ func TestGenerateFailures(t *testing.T) {
 		{name: "chart renders nothing", params: `[{"name":"values","string":"web: {replicas: 1}"}]`,
 			files: map[string]string{"appmesh.yaml": "apiVersion: meshbundle.dev/v1alpha1\nkind: AppMesh\nmetadata:\n  name: shop\n", "templates/web.yaml": "# nothing\n", "templates/api.yaml": "# nothing\n", "templates/seen.yaml": "# nothing\n", "templates/tests/test-connection.yaml": "# nothing\n"},
 			want:  "refusing to print a manifest Argo CD would prune"},
+		{name: "chart dependency not vendored",
+			files: map[string]string{"Chart.yaml": "apiVersion: v2\nname: example-app\nversion: 0.1.0\ndependencies:\n- name: redis\n  version: 1.0.0\n  repository: https://charts.example.com\n"},
+			want:  "run `helm dependency build` and commit charts/"},
 		{name: "KUBE_VERSION unparsable", extra: []string{"KUBE_VERSION=banana"}, want: `KUBE_VERSION "banana"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
