@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +53,10 @@ func runOnce(ctx context.Context, c cmdSpec) (sample, error) {
 	cmd := exec.CommandContext(ctx, runnerPath, append([]string{c.path}, c.args...)...)
 	cmd.Dir = c.dir
 	cmd.Env = append(append(os.Environ(), c.env...), "BENCH_RUSAGE_OUT="+usageFile.Name())
+	// Its own process group, so that an interrupted run (Ctrl-C, timeout)
+	// stops helm and the post-renderer under the runner too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if c.stdin != "" {
 		f, err := os.Open(c.stdin)
 		if err != nil {
