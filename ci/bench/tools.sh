@@ -63,7 +63,7 @@ build_istioctl() {
 	local dir=$repo/ci/bench/istioctl hub tag
 	hub=$(sed -n 's/^[[:space:]]*PinnedHub *= *"\(.*\)"/\1/p' "$repo/installer/images.go")
 	tag=$(sed -n 's/^[[:space:]]*PinnedTag *= *"\(.*\)"/\1/p' "$repo/installer/images.go")
-	build istioctl "$dir/go.mod" "$dir/go.sum" -- bash -c \
+	build istioctl "$(depsfile "$dir" istio.io/istio/istioctl/cmd/istioctl)" -- bash -c \
 		"cd '$dir' && go build -trimpath -ldflags '-s -w -X istio.io/istio/pkg/version.buildHub=$hub \
 		-X istio.io/istio/pkg/version.buildVersion=$tag -X istio.io/istio/pkg/version.buildTag=$tag' -o \"\$out/istioctl\" istio.io/istio/istioctl/cmd/istioctl"
 }
