@@ -13,7 +13,7 @@ TESTFLAGS ?=
 FUZZTIME ?= 15s
 FUZZLONG ?= 5m
 # Every Go module in the repository (the control-plane tools are their own).
-MODULES := . ci/tools/kube ci/tools/etcd
+MODULES := . ci/tools/kube ci/tools/etcd ci/bench/istioctl
 
 ##@ Build
 .PHONY: build
@@ -40,8 +40,9 @@ fuzz: ## Fuzz the post-renderer for longer (FUZZLONG=5m by default)
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZLONG) ./renderer
 
 .PHONY: bench
-bench: tools ## Run the benchmarks
-	go test -run '^$$' -bench . -benchmem $(TESTFLAGS) ./...
+bench: tools ## Measure against helm template, kustomize, yq, istioctl; writes BENCHMARKS.md (~15 min; BENCH_SIZES=10,100 BENCH_REPS=3 BENCH_SKIP=install trims)
+	ci/bench/tools.sh
+	go run ./ci/bench -out BENCHMARKS.md
 
 .PHONY: verify
 verify: ## gofmt, go vet, staticcheck, go mod tidy leaves no diff, generated files up to date
