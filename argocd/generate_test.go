@@ -125,20 +125,11 @@ var (
 func generateCommand(t *testing.T) []string {
 	t.Helper()
 	buildOnce.Do(func() {
-		repo, err := testcluster.RepoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
 		binDir, buildErr = os.MkdirTemp("", "meshbundle-argocd-")
 		if buildErr != nil {
 			return
 		}
-		build := exec.Command("go", "build", "-o", filepath.Join(binDir, "meshbundle"), "./cmd/meshbundle")
-		build.Dir = repo
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build meshbundle: %v\n%s", err, out)
-		}
+		_, buildErr = testcluster.BuildInto(binDir, "meshbundle")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -164,7 +164,7 @@ func TestHelmPromote(t *testing.T) {
 	if img := stable.Spec.Template.Spec.Containers[0].Image; img != newImage {
 		t.Errorf("stable web image %s, want %s", img, newImage)
 	}
-	waitFor(t, "only new web pods", func() bool {
+	testcluster.WaitFor(t, "only new web pods", func() bool {
 		pods := webPods(t, c, ns)
 		return len(pods) > 0 && !slices.ContainsFunc(pods, func(p corev1.Pod) bool {
 			return p.Spec.Containers[0].Image != newImage || p.Labels["version"] != "v2"
@@ -240,17 +240,7 @@ func snapshot(t *testing.T, c *testcluster.Cluster, ns string) state {
 // buildCLI builds the meshbundle binary.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "meshbundle")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/meshbundle")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build meshbundle: %v\n%s", err, out)
-	}
-	return bin
+	return testcluster.Build(t, "meshbundle")
 }
 
 // cli runs the binary and returns its stdout; it fails the test on a
@@ -321,28 +311,11 @@ func webPods(t *testing.T, c *testcluster.Cluster, ns string) []corev1.Pod {
 func injectedPods(t *testing.T, c *testcluster.Cluster, ns, version string) int {
 	n := 0
 	for _, p := range webPods(t, c, ns) {
-		if p.Labels["version"] != version {
-			continue
-		}
-		for _, ctr := range append(p.Spec.InitContainers, p.Spec.Containers...) {
-			if ctr.Name == "istio-proxy" {
-				n++
-				break
-			}
+		if p.Labels["version"] == version && testcluster.HasSidecar(p) {
+			n++
 		}
 	}
 	return n
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // TestHelmRefusals: bad input changes nothing (no new revision), and a

@@ -56,12 +56,7 @@ func TestAddClusterScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "meshbundle")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/meshbundle")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build meshbundle: %v\n%s", err, out)
-	}
+	bin := testcluster.Build(t, "meshbundle")
 	work := t.TempDir()
 	script := func(t *testing.T, outDir string) (string, error) {
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "ci", "examples", "add-cluster.sh"),

@@ -133,12 +133,8 @@ func TestIstiodInjectsAndValidates(t *testing.T) {
 	if len(pods) != 1 {
 		t.Fatalf("want 1 pod, got %d", len(pods))
 	}
-	var names []string
-	for _, ctr := range append(pods[0].Spec.InitContainers, pods[0].Spec.Containers...) {
-		names = append(names, ctr.Name)
-	}
-	if !contains(names, "istio-proxy") {
-		t.Errorf("pod %s containers %v: want istio-proxy injected by istiod", pods[0].Name, names)
+	if !testcluster.HasSidecar(pods[0]) {
+		t.Errorf("pod %s: want istio-proxy injected by istiod, got init containers %v, containers %v", pods[0].Name, pods[0].Spec.InitContainers, pods[0].Spec.Containers)
 	}
 	if pods[0].Annotations["sidecar.istio.io/status"] == "" {
 		t.Errorf("pod %s has no sidecar.istio.io/status annotation: not injected by istiod", pods[0].Name)
@@ -169,13 +165,4 @@ func TestIstiodInjectsAndValidates(t *testing.T) {
 	if err := c.Client.Create(ctx, good); err != nil {
 		t.Errorf("valid VirtualService rejected: %v", err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -43,16 +43,7 @@ func setup(t *testing.T) (*testcluster.Cluster, tools) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "meshbundle-postrender")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/meshbundle-postrender")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build meshbundle-postrender: %v\n%s", err, out)
-	}
+	bin := testcluster.Build(t, "meshbundle-postrender")
 	return c, tools{helmBin: helm, postrender: bin, kubeconfig: c.Kubeconfig}
 }
 
@@ -170,10 +161,8 @@ func TestHelmInstallUpgrade(t *testing.T) {
 	_, _ = tl.helm(t, "test", "example-app", "-n", ns, "--timeout", "3s")
 	var hook corev1.Pod
 	get(t, c, ns, "example-app-test-connection", &hook)
-	for _, ctr := range append(hook.Spec.InitContainers, hook.Spec.Containers...) {
-		if ctr.Name == "istio-proxy" {
-			t.Errorf("the helm test hook pod was injected")
-		}
+	if testcluster.HasSidecar(hook) {
+		t.Errorf("the helm test hook pod was injected")
 	}
 	if _, ok := hook.Labels["sidecar.istio.io/inject"]; ok {
 		t.Errorf("the helm test hook pod carries the inject label: %v", hook.Labels)
@@ -188,7 +177,7 @@ func TestHelmInstallUpgrade(t *testing.T) {
 	if got := dep.Spec.Template.Labels["sidecar.istio.io/inject"]; got != "false" {
 		t.Errorf("after upgrade web template label = %q, want false", got)
 	}
-	waitFor(t, "web pods without sidecar", func() bool { return podsWithSidecar(t, c, ns, "web") == 0 && countPods(t, c, ns, "web") > 0 })
+	testcluster.WaitFor(t, "web pods without sidecar", func() bool { return podsWithSidecar(t, c, ns, "web") == 0 && countPods(t, c, ns, "web") > 0 })
 	for _, gone := range []client.Object{&istionet.VirtualService{}, &corev1.Service{}, &istionet.ServiceEntry{}} {
 		name := map[string]string{"*v1.VirtualService": "web", "*v1.Service": "storefront", "*v1.ServiceEntry": "api-alias-api-shop-internal"}[fmt.Sprintf("%T", gone)]
 		if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, gone); !apierrors.IsNotFound(err) {
@@ -269,23 +258,9 @@ func countPods(t *testing.T, c *testcluster.Cluster, ns, app string) int {
 func podsWithSidecar(t *testing.T, c *testcluster.Cluster, ns, app string) int {
 	n := 0
 	for _, p := range pods(t, c, ns, app) {
-		for _, ctr := range append(p.Spec.InitContainers, p.Spec.Containers...) {
-			if ctr.Name == "istio-proxy" {
-				n++
-				break
-			}
+		if testcluster.HasSidecar(p) {
+			n++
 		}
 	}
 	return n
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

@@ -54,10 +54,8 @@ func newEnv(t *testing.T) (*testcluster.Cluster, env) {
 	}
 	bin := t.TempDir()
 	for _, pkg := range []string{"meshbundle-postrender", "meshbundle"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(bin, pkg), "./cmd/"+pkg)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		if _, err := testcluster.BuildInto(bin, pkg); err != nil {
+			t.Fatal(err)
 		}
 	}
 	home := t.TempDir()
