@@ -166,3 +166,41 @@ func TestIstiodInjectsAndValidates(t *testing.T) {
 		t.Errorf("valid VirtualService rejected: %v", err)
 	}
 }
+
+// Pods stay Ready for longer than the controller-manager's default node
+// monitor grace period (50 s): kwok posts node status only every ~55 s and
+// renews no Lease, so with default settings the node lifecycle controller
+// marked the node and its pods NotReady mid-test, and long tests hung waiting
+// for Deployments that never became Available again.
+func TestPodsStayReadyPastNodeGracePeriod(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	ns := c.Namespace(t, nil)
+	if err := c.Client.Create(ctx, deployment(ns, "steady", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitDeploymentAvailable(ctx, ns, "steady", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(70 * time.Second)
+	var node corev1.Node
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: testcluster.FakeNodeName}, &node); err != nil {
+		t.Fatal(err)
+	}
+	if len(node.Spec.Taints) != 0 {
+		t.Errorf("node %s tainted %v", node.Name, node.Spec.Taints)
+	}
+	for _, p := range podsOf(t, c, ns, "steady") {
+		if !podReady(p) {
+			t.Errorf("pod %s no longer Ready after 70 s: %+v", p.Name, p.Status.Conditions)
+		}
+	}
+	d := &appsv1.Deployment{}
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "steady"}, d); err != nil {
+		t.Fatal(err)
+	}
+	if !testcluster.DeploymentAvailable(d) {
+		t.Errorf("Deployment no longer Available after 70 s: %+v", d.Status)
+	}
+}

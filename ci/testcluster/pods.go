@@ -47,6 +47,13 @@ func (c *Cluster) startPods(ctx context.Context) error {
 		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(kcmPort),
 		"--service-account-private-key-file=" + saKey, "--root-ca-file=" + caFile,
 		"--use-service-account-credentials=false",
+		// kwok plays the kubelet but renews no node Lease here and posts node
+		// status only every ~55 s, longer than the default node monitor grace
+		// period: the node lifecycle controller would mark the node and every
+		// pod on it NotReady mid-test, and kwok never makes those pods Ready
+		// again. Tests do not exercise node failure; the controller still
+		// runs, because it lifts the not-ready taint a new node starts with.
+		"--node-monitor-grace-period=1h",
 		// Tests create and delete many objects quickly; do not throttle.
 		"--kube-api-qps=200", "--kube-api-burst=400",
 	}, nil); err != nil {
