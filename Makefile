@@ -32,7 +32,8 @@ demo: tools build ## Local control plane: install Istio, then the example app th
 ##@ Test
 .PHONY: test
 test: tools ## Run every test, end-to-end ones on local control planes included, and a short fuzz run
-	go test -timeout 30m $(TESTFLAGS) ./...
+	@# -count=1: never reuse cached results; tests exec built binaries Go cannot track.
+	go test -count=1 -timeout 30m $(TESTFLAGS) ./...
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./renderer
 
 .PHONY: fuzz
