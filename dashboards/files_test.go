@@ -1,10 +1,10 @@
 package dashboards
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
 // TestGeneratedFiles fails when dashboards/generated/ is stale; refresh with
@@ -15,19 +15,6 @@ func TestGeneratedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range files {
-		path := filepath.Join("generated", name)
-		if os.Getenv("UPDATE_GOLDEN") == "1" {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run `go generate ./dashboards`)", path, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run `go generate ./dashboards` and commit it", path)
-		}
+		golden.Check(t, filepath.Join("generated", name), want, "`go generate ./dashboards`")
 	}
 }

@@ -2,12 +2,13 @@ package gatewayconfig
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
 // header is the part every test document shares.
@@ -88,19 +89,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", name+".gateway.golden")
-			if os.Getenv("UPDATE_GOLDEN") != "" {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with UPDATE_GOLDEN=1)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("rendered Gateway differs from %s:\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", name+".gateway.golden"), got, "UPDATE_GOLDEN=1 go test ./gatewayconfig")
 			// Defaults are stable: a marshalled config decodes to itself.
 			out, err := Marshal(gc)
 			if err != nil {

@@ -18,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
 // dryRun renders src and returns the objects per release name.
@@ -325,19 +327,7 @@ func TestDefaultInventoryGolden(t *testing.T) {
 		sort.Strings(lines)
 		b.WriteString(strings.Join(lines, "\n") + "\n")
 	}
-	golden := filepath.Join("testdata", "default-inventory.golden")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (create it with UPDATE_GOLDEN=1)", err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("default install inventory differs from %s (UPDATE_GOLDEN=1 to accept):\n%s", golden, b.String())
-	}
+	golden.Check(t, filepath.Join("testdata", "default-inventory.golden"), []byte(b.String()), "UPDATE_GOLDEN=1 go test ./installer")
 }
 
 // --jaeger adds a collector whose Service is the default provider address.

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+
+	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
 // Golden files: testdata/<filter>/<case>.in.yaml is the rendered chart,
@@ -32,38 +33,7 @@ func loadAppMesh(t testing.TB, in string) *appmesh.AppMesh {
 // compareGolden compares got with the golden file of in, or rewrites it.
 func compareGolden(t *testing.T, in string, got []byte) {
 	t.Helper()
-	golden := strings.TrimSuffix(in, ".in.yaml") + ".golden.yaml"
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (UPDATE_GOLDEN=1 to accept):\n%s", golden, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff shows the first differing lines, enough to spot a change.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl
-		}
-	}
-	return "(same lines, different bytes)"
+	golden.Check(t, strings.TrimSuffix(in, ".in.yaml")+".golden.yaml", got, "UPDATE_GOLDEN=1 go test ./renderer")
 }
 
 // filterByName builds one filter of the pipeline for the golden tests.

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/internal/promtool"
+
+	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
 // TestGeneratedFiles fails when rules/generated/ is stale; refresh with
@@ -25,20 +26,7 @@ func TestGeneratedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range files {
-		path := filepath.Join("generated", name)
-		if os.Getenv("UPDATE_GOLDEN") == "1" {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run `go generate ./rules`)", path, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run `go generate ./rules` and commit it", path)
-		}
+		golden.Check(t, filepath.Join("generated", name), want, "`go generate ./rules`")
 	}
 }
 

@@ -1,8 +1,6 @@
 package addonschart
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -21,6 +19,8 @@ import (
 
 	"github.com/meshbundle/meshbundle/dashboards"
 	"github.com/meshbundle/meshbundle/rules"
+
+	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
 // chartFiles are the generated files the chart embeds: the
@@ -49,16 +49,7 @@ func chartFiles(t *testing.T) map[string][]byte {
 // `go generate ./charts/meshbundle-addons` (UPDATE_GOLDEN=1).
 func TestChartFiles(t *testing.T) {
 	for path, want := range chartFiles(t) {
-		if os.Getenv("UPDATE_GOLDEN") == "1" {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s is stale or missing: run `go generate ./charts/meshbundle-addons` and commit it", path)
-		}
+		golden.Check(t, path, want, "`go generate ./charts/meshbundle-addons`")
 	}
 }
 
