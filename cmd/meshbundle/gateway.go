@@ -62,6 +62,14 @@ func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
 	}, nil
 }
 
+// requireNamespace: a gateway is always named within its namespace.
+func (f *gatewayFlags) requireNamespace() error {
+	if f.namespace == "" {
+		return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required: the namespace of the gateway")}
+	}
+	return nil
+}
+
 // gatewayExit maps gateway errors to exit codes: an analyzer refusal is bad
 // input (nothing was changed).
 func gatewayExit(err error) error {
@@ -105,8 +113,8 @@ func newGatewayAddCmd() *cobra.Command {
 				return &exitError{code: exitBadInput, err: err}
 			}
 			o.Name, o.Namespace, o.DryRun = args[0], f.namespace, f.dryRun
-			if o.Namespace == "" {
-				return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required: the namespace of the gateway")}
+			if err := f.requireNamespace(); err != nil {
+				return err
 			}
 			if configFile != "" {
 				if o.Config, err = gatewayconfig.Load(configFile); err != nil {
@@ -213,8 +221,8 @@ func newGatewayStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.namespace == "" {
-				return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required")}
+			if err := f.requireNamespace(); err != nil {
+				return err
 			}
 			info, err := gateway.Status(cmd.Context(), t, f.namespace, args[0])
 			if err != nil {
@@ -244,8 +252,8 @@ func newGatewayDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.namespace == "" {
-				return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required")}
+			if err := f.requireNamespace(); err != nil {
+				return err
 			}
 			res, err := gateway.Delete(cmd.Context(), t, f.namespace, args[0])
 			return writeGatewayResult(cmd, f, res, err)
