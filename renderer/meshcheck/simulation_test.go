@@ -1,18 +1,11 @@
 package meshcheck
 
 import (
-	"slices"
-
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	"google.golang.org/protobuf/proto"
 	"testing"
 
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
-	"istio.io/istio/pilot/test/xdstest"
-
-	"github.com/meshbundle/meshbundle/appmesh"
 )
 
 // call is one request a client sidecar (or the gateway) makes.
@@ -105,91 +98,4 @@ func TestRoutingSimulation(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestAliasCost measures what each alias variant adds to a client
-// sidecar's Envoy config (clusters, listeners, bytes), on example-app with
-// one alias of the two-port api Service. docs/renderer.md quotes these
-// numbers; the test pins the facts the default relies on.
-func TestAliasCost(t *testing.T) {
-	base := loadChart(t, "example-app")
-	base.am.Spec.Aliases = nil
-	variants := []struct {
-		variant      string // AppMesh alias variant
-		name         string // alias name
-		wantClusters int    // extra Envoy clusters (the api Service has 2 ports)
-	}{
-		{"externalname", "api-alias", 0},
-		{"serviceentry-eds", "api.alias.internal", 2},
-		{"serviceentry-dns", "api.alias.internal", 2},
-	}
-	baseline, _ := sidecarConfigSize(t, base)
-	t.Logf("baseline: %d clusters, %d listeners, %d bytes", baseline.clusters, baseline.listeners, baseline.bytes)
-	for _, v := range variants {
-		t.Run(v.variant, func(t *testing.T) {
-			c := loadChart(t, "example-app")
-			c.am.Spec.Aliases = []appmesh.Alias{aliasOf(v.name, "api", v.variant)}
-			got, sim := sidecarConfigSize(t, c)
-			d := got.minus(baseline)
-			t.Logf("%s: +%d clusters, +%d listeners, +%d routes, +%d bytes of xDS", v.variant, d.clusters, d.listeners, d.routes, d.bytes)
-			if d.clusters != v.wantClusters {
-				t.Errorf("%s adds %d clusters, want %d", v.variant, d.clusters, v.wantClusters)
-			}
-			if v.variant == "serviceentry-dns" {
-				// The seed's DNS ServiceEntry is plaintext unless its endpoint
-				// says the other side is a sidecar: check the label made it to
-				// Envoy, so the cluster really uses Istio mTLS.
-				cl := xdstest.ExtractCluster("outbound|9000||"+v.name, sim.Clusters)
-				if cl == nil {
-					t.Fatalf("no cluster for %s", v.name)
-				}
-				if !slices.ContainsFunc(cl.TransportSocketMatches, func(m *clusterv3.Cluster_TransportSocketMatch) bool { return m.Name == "tlsMode-istio" }) {
-					t.Errorf("cluster %s has no Istio mTLS transport socket", cl.Name)
-				}
-				var modes []string
-				for _, le := range cl.GetLoadAssignment().GetEndpoints() {
-					for _, ep := range le.LbEndpoints {
-						modes = append(modes, ep.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"].GetFields()["tlsMode"].GetStringValue())
-					}
-				}
-				if len(modes) == 0 || slices.ContainsFunc(modes, func(m string) bool { return m != "istio" }) {
-					t.Errorf("DNS endpoints' tlsMode = %v, want all istio (mTLS)", modes)
-				}
-			}
-		})
-	}
-}
-
-// sizes of a sidecar's generated config.
-type sizes struct{ clusters, listeners, routes, bytes int }
-
-func (a sizes) minus(b sizes) sizes {
-	return sizes{a.clusters - b.clusters, a.listeners - b.listeners, a.routes - b.routes, a.bytes - b.bytes}
-}
-
-func sidecarConfigSize(t *testing.T, c chart) (sizes, *simulation.Simulation) {
-	t.Helper()
-	ns := c.am.Metadata.Namespace
-	out := applied(t, ns, c.render(t))
-	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-		KubernetesObjectString: join(out.kube),
-		ConfigString:           join(out.istio),
-	})
-	sim := simulation.NewSimulation(t, s, s.SetupProxy(&model.Proxy{ConfigNamespace: ns, IPAddresses: []string{"10.1.0.1"}}))
-	var n sizes
-	n.clusters, n.listeners, n.routes = len(sim.Clusters), len(sim.Listeners), len(sim.Routes)
-	for _, m := range sim.Clusters {
-		n.bytes += proto.Size(m)
-	}
-	for _, m := range sim.Listeners {
-		n.bytes += proto.Size(m)
-	}
-	for _, m := range sim.Routes {
-		n.bytes += proto.Size(m)
-	}
-	return n, sim
-}
-
-func aliasOf(name, service, variant string) appmesh.Alias {
-	return appmesh.Alias{Name: name, Service: service, Variant: appmesh.AliasVariant(variant)}
 }
