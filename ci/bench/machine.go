@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,26 +50,48 @@ func readMachine() machine {
 	return m
 }
 
-// aliasRow is one variant's cost from TestAliasCost.
-type aliasRow struct {
-	variant                            string
-	clusters, listeners, routes, bytes int
+// aliasFigures is one set-up of TestAliasCost: what a client sidecar
+// receives over CDS, LDS and RDS in a mesh of `services` Services, each
+// with one alias of the variant (none for the baseline).
+type aliasFigures struct {
+	variant                                        string
+	isDefault                                      bool // the variant the AppMesh picks when none is set
+	services, aliases                              int
+	clusters, listeners, routeConfigs, vhosts      int
+	bytes, clusterBytes, listenerBytes, routeBytes int // proto-marshalled sizes
+}
+
+// perAlias is the variant's delta over the baseline divided by its alias count.
+func (f aliasFigures) perAlias(base aliasFigures) (clusters, bytes float64) {
+	if f.aliases == 0 {
+		return 0, 0
+	}
+	n := float64(f.aliases)
+	return float64(f.clusters-base.clusters) / n, float64(f.bytes-base.bytes) / n
+}
+
+// perAliasPct is one alias's bytes as a percentage of the baseline's config.
+func (f aliasFigures) perAliasPct(base aliasFigures) float64 {
+	_, b := f.perAlias(base)
+	if base.bytes == 0 {
+		return 0
+	}
+	return 100 * b / float64(base.bytes)
 }
 
 type aliasResult struct {
-	baseClusters, baseListeners, baseBytes int
-	rows                                   []aliasRow
-	elapsed                                time.Duration
+	base    aliasFigures
+	rows    []aliasFigures
+	elapsed time.Duration
 }
 
-var (
-	aliasBaseRE = regexp.MustCompile(`baseline: (\d+) clusters, (\d+) listeners, (\d+) bytes`)
-	aliasRowRE  = regexp.MustCompile(`(\S+): \+(-?\d+) clusters, \+(-?\d+) listeners, \+(-?\d+) routes, \+(-?\d+) bytes of xDS`)
-)
+// aliasLineRE finds TestAliasCost's "aliascost key=value ..." log lines.
+var aliasLineRE = regexp.MustCompile(`aliascost (variant=.*)`)
 
 // aliasCost runs renderer/meshcheck's TestAliasCost, which measures with
-// Istio's fake discovery server (pilot/test/xds) what one alias of each
-// variant adds to a client sidecar's config, and parses what it logs.
+// Istio's fake discovery server (pilot/test/xds) what a client sidecar
+// receives in a mesh of 100 Services with one alias each, per variant, and
+// without aliases, and parses what it logs.
 func aliasCost(ctx context.Context) (*aliasResult, error) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestAliasCost$", "-v", "./renderer/meshcheck")
@@ -77,25 +100,58 @@ func aliasCost(ctx context.Context) (*aliasResult, error) {
 		return nil, fmt.Errorf("go test -run TestAliasCost ./renderer/meshcheck: %w\n%s", err, tail(string(out), 2000))
 	}
 	res := &aliasResult{elapsed: time.Since(start)}
-	m := aliasBaseRE.FindStringSubmatch(string(out))
-	if m == nil {
-		return nil, fmt.Errorf("TestAliasCost logged no baseline line (its log format changed?):\n%s", tail(string(out), 2000))
+	var haveBase bool
+	for _, m := range aliasLineRE.FindAllStringSubmatch(string(out), -1) {
+		f, err := parseAliasFigures(m[1])
+		if err != nil {
+			return nil, fmt.Errorf("TestAliasCost line %q: %w (its log format changed?)", m[0], err)
+		}
+		if f.variant == "baseline" {
+			res.base, haveBase = f, true
+		} else {
+			res.rows = append(res.rows, f)
+		}
 	}
-	res.baseClusters, _ = strconv.Atoi(m[1])
-	res.baseListeners, _ = strconv.Atoi(m[2])
-	res.baseBytes, _ = strconv.Atoi(m[3])
-	for _, m := range aliasRowRE.FindAllStringSubmatch(string(out), -1) {
-		r := aliasRow{variant: m[1]}
-		r.clusters, _ = strconv.Atoi(m[2])
-		r.listeners, _ = strconv.Atoi(m[3])
-		r.routes, _ = strconv.Atoi(m[4])
-		r.bytes, _ = strconv.Atoi(m[5])
-		res.rows = append(res.rows, r)
-	}
-	if len(res.rows) == 0 {
-		return nil, fmt.Errorf("TestAliasCost logged no variant lines:\n%s", tail(string(out), 2000))
+	if !haveBase || len(res.rows) == 0 {
+		return nil, fmt.Errorf("TestAliasCost logged no baseline or no variant line (its log format changed?):\n%s", tail(string(out), 2000))
 	}
 	return res, nil
+}
+
+// parseAliasFigures reads the key=value pairs of one aliascost line; every
+// key must be there, so a renamed key fails loudly instead of reading 0.
+func parseAliasFigures(line string) (aliasFigures, error) {
+	kv := map[string]string{}
+	for _, field := range strings.Fields(line) {
+		k, v, ok := strings.Cut(field, "=")
+		if !ok {
+			return aliasFigures{}, fmt.Errorf("field %q is not key=value", field)
+		}
+		kv[k] = v
+	}
+	f := aliasFigures{variant: kv["variant"], isDefault: kv["default"] == "true"}
+	for _, n := range []struct {
+		key string
+		dst *int
+	}{
+		{"services", &f.services}, {"aliases", &f.aliases},
+		{"clusters", &f.clusters}, {"listeners", &f.listeners}, {"routeconfigs", &f.routeConfigs}, {"vhosts", &f.vhosts},
+		{"bytes", &f.bytes}, {"clusterbytes", &f.clusterBytes}, {"listenerbytes", &f.listenerBytes}, {"routebytes", &f.routeBytes},
+	} {
+		v, ok := kv[n.key]
+		if !ok {
+			return aliasFigures{}, fmt.Errorf("no %s=", n.key)
+		}
+		x, err := strconv.Atoi(v)
+		if err != nil {
+			return aliasFigures{}, fmt.Errorf("%s=%q: %w", n.key, v, err)
+		}
+		*n.dst = x
+	}
+	if f.variant == "" {
+		return aliasFigures{}, errors.New("no variant=")
+	}
+	return f, nil
 }
 
 // microBench runs the renderer's Go benchmarks and keeps their result lines.
