@@ -36,17 +36,29 @@ func (e *TimeoutError) Unwrap() error { return e.Err }
 
 // cluster holds the clients of one kubeconfig context.
 type cluster struct {
-	kubeconfig, context string
-	restConfig          *rest.Config // set when the caller passed Options.RESTConfig
-	rest                *rest.Config
-	kube                kubernetes.Interface
-	apiext              apiextclient.Interface
-	helm                map[string]*action.Configuration // per namespace
+	rest   *rest.Config
+	kube   kubernetes.Interface
+	apiext apiextclient.Interface
+	helm   map[string]*action.Configuration // per namespace
+	// disco is one discovery cache and RESTMapper for every Helm client of
+	// the run: building them per release (or per namespace) costs a full
+	// discovery each time.
+	disco *sharedDiscovery
 	// What the API server serves, for client-side renders that match Helm's.
 	kubeVersion *chartutil.KubeVersion
 	apiVersions chartutil.VersionSet
 	log         func(string, ...any)
 }
+
+// Client-side rate limits when the kubeconfig or the caller's REST config
+// sets none: client-go's defaults (5 requests/s, bursts of 10) made a no-op
+// re-run spend most of its time waiting on its own throttle (about 80
+// requests). The API server's priority and fairness protects it; istioctl
+// uses the same figures.
+const (
+	defaultQPS   = 50
+	defaultBurst = 100
+)
 
 // connect resolves the kubeconfig context (or takes the caller's REST
 // config) and checks that the API server answers, so a bad context or a dead
@@ -58,7 +70,7 @@ func connect(opts Options) (*cluster, error) {
 	if opts.RESTConfig != nil {
 		rc = rest.CopyConfig(opts.RESTConfig)
 	} else {
-		rc, err = newFlags(kubeconfig, kubeContext, "").ToRESTConfig()
+		rc, err = newFlags(kubeconfig, kubeContext).ToRESTConfig()
 	}
 	if err != nil {
 		msg := "load kubeconfig"
@@ -69,6 +81,9 @@ func connect(opts Options) (*cluster, error) {
 			msg += fmt.Sprintf(" context %q", kubeContext)
 		}
 		return nil, &BadInputError{Err: fmt.Errorf("%s: %w; check --kubeconfig/--context (kubectl config get-contexts)", msg, err)}
+	}
+	if rc.QPS == 0 && rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = defaultQPS, defaultBurst
 	}
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -89,25 +104,26 @@ func connect(opts Options) (*cluster, error) {
 	if err != nil {
 		return nil, &ClusterUnreachableError{Err: fmt.Errorf("API server %s is unreachable: %w; check the cluster is up and --context points at it", rc.Host, err)}
 	}
-	apis, err := action.GetVersionSet(kube.Discovery())
+	disco, err := newSharedDiscovery(rc)
+	if err != nil {
+		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+	}
+	apis, err := action.GetVersionSet(disco.client)
 	if err != nil {
 		return nil, &ClusterUnreachableError{Err: fmt.Errorf("API server %s: list API versions: %w", rc.Host, err)}
 	}
-	return &cluster{kubeconfig: kubeconfig, context: kubeContext, restConfig: opts.RESTConfig, rest: rc, kube: kube, apiext: apiext,
+	return &cluster{rest: rc, kube: kube, apiext: apiext, disco: disco,
 		helm: map[string]*action.Configuration{}, log: func(string, ...any) {},
 		kubeVersion: &chartutil.KubeVersion{Version: sv.GitVersion, Major: sv.Major, Minor: sv.Minor}, apiVersions: apis}, nil
 }
 
-func newFlags(kubeconfig, kubeContext, namespace string) *genericclioptions.ConfigFlags {
+func newFlags(kubeconfig, kubeContext string) *genericclioptions.ConfigFlags {
 	flags := genericclioptions.NewConfigFlags(true)
 	if kubeconfig != "" {
 		flags.KubeConfig = &kubeconfig
 	}
 	if kubeContext != "" {
 		flags.Context = &kubeContext
-	}
-	if namespace != "" {
-		flags.Namespace = &namespace
 	}
 	return flags
 }
@@ -118,16 +134,23 @@ func (c *cluster) helmConfig(namespace string) (*action.Configuration, error) {
 	if cfg, ok := c.helm[namespace]; ok {
 		return cfg, nil
 	}
-	var getter genericclioptions.RESTClientGetter = newFlags(c.kubeconfig, c.context, namespace)
-	if c.restConfig != nil {
-		getter = &restGetter{config: c.restConfig, namespace: namespace}
-	}
 	cfg := new(action.Configuration)
-	if err := cfg.Init(getter, namespace, "secret", c.log); err != nil {
+	if err := cfg.Init(&restGetter{shared: c.disco, namespace: namespace}, namespace, "secret", c.log); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
 	c.helm[namespace] = cfg
 	return cfg, nil
+}
+
+// rediscover forgets what the API server served: the next Helm action reads
+// discovery again (once for all namespaces) and its capabilities afresh.
+// Called once new CRDs are served; until then a Helm client would keep
+// answering "no matches for kind" from its still-fresh cache.
+func (c *cluster) rediscover() {
+	c.disco.mapper.Reset()
+	for _, cfg := range c.helm {
+		cfg.Capabilities = nil
+	}
 }
 
 // classify turns a context deadline into a TimeoutError.
@@ -145,31 +168,42 @@ func classify(err error, what string) error {
 	return err
 }
 
-// restGetter hands Helm a REST config an embedding program already has (an
-// install operator running in-process), with the release namespace as the
-// default namespace, as kubectl's --namespace would.
+// sharedDiscovery is one memory-cached discovery client and one RESTMapper
+// over it, shared by the Helm clients of every namespace in a run.
+type sharedDiscovery struct {
+	config *rest.Config
+	client discovery.CachedDiscoveryInterface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+}
+
+func newSharedDiscovery(rc *rest.Config) (*sharedDiscovery, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	cached := memory.NewMemCacheClient(dc)
+	return &sharedDiscovery{config: rc, client: cached, mapper: restmapper.NewDeferredDiscoveryRESTMapper(cached)}, nil
+}
+
+// restGetter hands Helm the run's REST config (resolved from the kubeconfig
+// or given by an embedding program such as an install operator), its shared
+// discovery, and the release namespace as the default namespace, as
+// kubectl's --namespace would.
 type restGetter struct {
-	config    *rest.Config
+	shared    *sharedDiscovery
 	namespace string
 }
 
-func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) {
+	return rest.CopyConfig(g.shared.config), nil
+}
 
 func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(g.config)
-	if err != nil {
-		return nil, err
-	}
-	return memory.NewMemCacheClient(dc), nil
+	return g.shared.client, nil
 }
 
 func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
-	dc, err := g.ToDiscoveryClient()
-	if err != nil {
-		return nil, err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(dc)
-	return restmapper.NewShortcutExpander(mapper, dc, nil), nil
+	return restmapper.NewShortcutExpander(g.shared.mapper, g.shared.client, nil), nil
 }
 
 func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {

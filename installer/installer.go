@@ -60,10 +60,18 @@ type run struct {
 	res   *Result
 	plan  *Plan
 	cl    *cluster
+	// deployed holds the release records this run converged to (read or
+	// written), by namespace/name, so later phases need not read them again.
+	deployed map[string]*release.Release
+	// crds caches crdNames of the base release's manifest.
+	crds struct {
+		manifest string
+		names    []string
+	}
 }
 
 func newRun(op string, opts Options) *run {
-	return &run{opts: opts, start: time.Now(), res: &Result{Operation: op, DryRun: opts.DryRun}}
+	return &run{opts: opts, start: time.Now(), res: &Result{Operation: op, DryRun: opts.DryRun}, deployed: map[string]*release.Release{}}
 }
 
 // phase runs fn as the named phase, recording state, objects and elapsed time.
@@ -165,7 +173,11 @@ func (r *run) install(ctx context.Context) error {
 				if err := r.releasesPhase(ctx, pr, p); err != nil || r.opts.DryRun {
 					return err
 				}
-				return r.crdsServed(ctx)
+				names, err := r.baseCRDs()
+				if err != nil {
+					return err
+				}
+				return r.crdsServed(ctx, names)
 			})
 		default:
 			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.releasesPhase(ctx, pr, p) })
@@ -287,8 +299,8 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace, inst.Timeout = rel.Name, rel.Namespace, r.opts.Timeout
 		out, err := inst.RunWithContext(ctx, rel.Chart, rel.Values)
-		rr := result(rel, ActionInstalled, out)
-		return rr, err
+		r.record(rel, out, err)
+		return result(rel, ActionInstalled, out), err
 	}
 	// Render as the deployed revision was rendered (revision 1 by an install,
 	// later ones by upgrades) and compare: equal means no write at all.
@@ -301,6 +313,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		// the whole values tree, so a mesh config change would otherwise
 		// write new revisions of istio-base and istio-cni that change nothing.
 		if planned.Manifest == last.Manifest && planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
+			r.record(rel, last, nil)
 			rr := result(rel, ActionUnchanged, last)
 			rr.Unlocked = unlocked
 			return rr, nil
@@ -309,9 +322,41 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	up := action.NewUpgrade(cfg)
 	up.Namespace, up.Timeout, up.MaxHistory = rel.Namespace, r.opts.Timeout, 10
 	out, err := up.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
+	r.record(rel, out, err)
 	rr := result(rel, ActionUpgraded, out)
 	rr.Unlocked = unlocked
 	return rr, err
+}
+
+// record remembers the release record a converge left deployed.
+func (r *run) record(rel PlannedRelease, out *release.Release, err error) {
+	if err == nil && out != nil {
+		r.deployed[rel.Namespace+"/"+rel.Name] = out
+	}
+}
+
+// baseCRDs names the CRDs of the base release this run deployed.
+func (r *run) baseCRDs() ([]string, error) {
+	base := r.deployed[r.plan.IstioNamespace+"/"+ReleaseBase]
+	if base == nil {
+		return nil, fmt.Errorf("release %s/%s: not deployed by this run", r.plan.IstioNamespace, ReleaseBase)
+	}
+	return r.crdNamesOf(base.Manifest)
+}
+
+// crdNamesOf is crdNames, remembered for the last manifest: the base
+// manifest carries Istio's CRD schemas (most of its size), and the base and
+// verify phases both need the names.
+func (r *run) crdNamesOf(manifest string) ([]string, error) {
+	if r.crds.names != nil && r.crds.manifest == manifest {
+		return r.crds.names, nil
+	}
+	names, err := crdNames(manifest)
+	if err != nil {
+		return nil, err
+	}
+	r.crds.manifest, r.crds.names = manifest, names
+	return names, nil
 }
 
 // unlock marks a release that a killed run left pending-install/-upgrade/

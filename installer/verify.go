@@ -6,7 +6,6 @@ import (
 
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
-	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -36,14 +35,12 @@ func (r *run) verify(ctx context.Context, pr *PhaseResult) error {
 		}
 		pr.Objects += countObjects(got.Manifest)
 		if rel.Name == ReleaseBase {
-			names, err := crdNames(got.Manifest)
+			names, err := r.crdNamesOf(got.Manifest)
 			if err != nil {
 				return err
 			}
-			for _, n := range names {
-				if err := r.crdEstablished(ctx, n); err != nil {
-					return err
-				}
+			if _, err := r.cl.crdsEstablished(ctx, names); err != nil {
+				return err
 			}
 			crds = len(names)
 		}
@@ -62,19 +59,6 @@ func (r *run) verify(ctx context.Context, pr *PhaseResult) error {
 	}
 	pr.Message = fmt.Sprintf("%d releases deployed, %d CRDs established, mesh config parses", len(r.plan.Releases), crds)
 	return nil
-}
-
-func (r *run) crdEstablished(ctx context.Context, name string) error {
-	crd, err := r.cl.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("CRD %s: %w", name, err)
-	}
-	for _, c := range crd.Status.Conditions {
-		if c.Type == apiextv1.Established && c.Status == apiextv1.ConditionTrue {
-			return nil
-		}
-	}
-	return fmt.Errorf("CRD %s is not established", name)
 }
 
 // crdNames lists the CustomResourceDefinitions in a release manifest.
