@@ -166,7 +166,7 @@ func stableVersion(d *Resource) string {
 // selectorPinsVersion reports whether the Deployment's selector includes
 // the version label; then the template label cannot change.
 func selectorPinsVersion(d *Resource) bool {
-	return lookup(d.obj, "spec", "selector", "matchLabels", versionLabel) != nil
+	return d.Lookup("spec", "selector", "matchLabels", versionLabel) != nil
 }
 
 // moveStable sets the image and (unless the selector pins it) the version
@@ -211,7 +211,7 @@ func containerImage(d *Resource, tmpl *yaml.Node, container, field string) (*yam
 // pod template, and the new image. Its replicas stay the stable's: at
 // promotion the copy carries all the traffic.
 func (f *canaryWorkloads) copyOf(stable *Resource, c *appmesh.Canary) (*Resource, error) {
-	obj := deepCopy(stable.obj)
+	obj := deepCopy(stable.root())
 	cp := &Resource{doc: &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{obj}}, obj: obj, APIVersion: stable.APIVersion, Kind: stable.Kind, Namespace: stable.Namespace}
 	name := CopyName(c.Target, c.Version)
 	set := func(path []string, key, value string) {

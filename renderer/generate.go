@@ -3,9 +3,15 @@ package renderer
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
+	yamlv2 "go.yaml.in/yaml/v2"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // object is a typed API object the renderer generates.
@@ -51,15 +57,45 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 	if meta, ok := m["metadata"].(map[string]any); ok {
 		delete(meta, "creationTimestamp")
 	}
-	raw, err := yaml.Marshal(m)
+	// What sigs.k8s.io/yaml.Marshal(m) prints, without its JSON round
+	// trip: it re-encodes m as JSON and parses that with yaml.v2 only to
+	// get integers back from JSON's float64s, which integers does directly.
+	raw, err := yamlv2.Marshal(integers(m))
 	if err != nil {
 		return nil, fmt.Errorf("encode generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
 	}
-	r, err := parseResource(raw)
-	if err != nil || r == nil {
-		return nil, fmt.Errorf("re-read generated %s: %v", obj.GetName(), err)
-	}
+	apiVersion, _ := m["apiVersion"].(string)
+	kind, _ := m["kind"].(string)
+	r := &Resource{raw: raw, APIVersion: apiVersion, Kind: kind, Name: obj.GetName(), Namespace: obj.GetNamespace()}
+	// Its facts come from the typed object, so no filter has to parse the
+	// bytes just written; the tree is parsed only if a filter edits it.
+	r.f = generatedFacts(obj, filename)
 	return r, nil
+}
+
+// generatedFacts are the facts of a generated object (see facts), or nil
+// for a workload, whose facts are read from its tree when needed.
+func generatedFacts(obj object, filename string) *facts {
+	f := &facts{filename: filename}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		for _, p := range o.Spec.Ports {
+			sp := servicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol), AppProtocol: p.AppProtocol}
+			if p.TargetPort != (intstr.IntOrString{}) {
+				sp.TargetPort = p.TargetPort.String()
+			}
+			f.ports = append(f.ports, sp)
+		}
+		f.selector = o.Spec.Selector
+		f.headless = o.Spec.ClusterIP == corev1.ClusterIPNone
+	case *istionet.VirtualService:
+		f.hosts = o.Spec.Hosts
+	case *istionet.DestinationRule:
+		f.hosts = []string{o.Spec.Host}
+	case *appsv1.Deployment, *appsv1.StatefulSet, *appsv1.DaemonSet, *appsv1.ReplicaSet, *batchv1.Job, *batchv1.CronJob:
+		return nil
+	}
+	return f
 }
 
 // firstFilename is the post-render filename of the first object that has
@@ -71,4 +107,24 @@ func firstFilename(rs []*Resource) string {
 		}
 	}
 	return ""
+}
+
+// integers turns the integral float64s encoding/json decodes numbers into
+// back into int64s, in place, as yaml.v2 would read them from JSON.
+func integers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = integers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = integers(e)
+		}
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v)
+		}
+	}
+	return v
 }

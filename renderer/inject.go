@@ -41,32 +41,52 @@ func newInject(e *env) *inject {
 }
 
 func (f *inject) Filter(rs []*Resource) ([]*Resource, error) {
+	for _, r := range rs {
+		if err := f.Document(r); err != nil {
+			return nil, err
+		}
+	}
+	return f.Finish(rs)
+}
+
+// Document labels a Namespace or sets the inject label and annotation of a
+// workload's pod template.
+func (f *inject) Document(r *Resource) error {
+	cfg := f.am.Spec.Injection
+	enabled := *cfg.Enabled
+	if r.IsHook() {
+		return nil
+	}
+	if r.Kind == "Namespace" && r.Group() == "" {
+		if *cfg.NamespaceLabel {
+			f.labelNamespace(r, enabled)
+		}
+		return nil
+	}
+	tmpl := podTemplate(r)
+	if tmpl == nil || isGatewayTemplate(tmpl) {
+		return nil
+	}
+	want := enabled
+	if (r.Kind == "Job" || r.Kind == "CronJob") && !cfg.Jobs {
+		want = false
+	}
+	if f.exclude[appmesh.WorkloadRef{Kind: r.Kind, Name: r.Name}] || f.exclude[appmesh.WorkloadRef{Name: r.Name}] {
+		want = false
+	}
+	f.setInject(r, tmpl, want)
+	return nil
+}
+
+// Finish adds the app's Namespace when asked and the chart has none.
+func (f *inject) Finish(rs []*Resource) ([]*Resource, error) {
 	cfg := f.am.Spec.Injection
 	enabled := *cfg.Enabled
 	nsSeen := false
 	for _, r := range rs {
-		if r.IsHook() {
-			continue
+		if r.Kind == "Namespace" && r.Group() == "" && !r.IsHook() && r.Name == f.am.Metadata.Namespace {
+			nsSeen = true
 		}
-		if r.Kind == "Namespace" && r.Group() == "" {
-			nsSeen = nsSeen || r.Name == f.am.Metadata.Namespace
-			if *cfg.NamespaceLabel {
-				f.labelNamespace(r, enabled)
-			}
-			continue
-		}
-		tmpl := podTemplate(r)
-		if tmpl == nil || isGatewayTemplate(tmpl) {
-			continue
-		}
-		want := enabled
-		if (r.Kind == "Job" || r.Kind == "CronJob") && !cfg.Jobs {
-			want = false
-		}
-		if f.exclude[appmesh.WorkloadRef{Kind: r.Kind, Name: r.Name}] || f.exclude[appmesh.WorkloadRef{Name: r.Name}] {
-			want = false
-		}
-		f.setInject(r, tmpl, want)
 	}
 	if cfg.EmitNamespace && !nsSeen {
 		ns, err := f.emitNamespace(rs, enabled)
@@ -92,7 +112,7 @@ func (f *inject) labelNamespace(r *Resource, enabled bool) {
 		f.warnf("%s: keeping the chart's injection label (%s=%q, %s=%q) instead of %s=%s (fix: remove it from the chart or set spec.injection.namespaceLabel: false)",
 			r, injectionLabel, have, label.IoIstioRev.Name, rev, injectionLabel, want)
 	default:
-		r.setIn(r.obj, []string{"metadata", "labels"}, injectionLabel, want)
+		r.setIn(r.root(), []string{"metadata", "labels"}, injectionLabel, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"bufio"
 	"bytes"
 	"regexp"
 	"sort"
@@ -52,23 +53,53 @@ func (r *Resource) addPatch(off, del int, text string) {
 
 // patched returns raw with the patches applied.
 func (r *Resource) patched() []byte {
+	var b bytes.Buffer
+	b.Grow(len(r.raw) + 64*len(r.patches))
+	r.splice(func(s []byte) { b.Write(s) }, func(s string) { b.WriteString(s) })
+	return b.Bytes()
+}
+
+// writePatched writes raw with the patches applied, without its leading
+// newlines, and returns the last byte written (0 for none). No patch sits in
+// the leading newlines: patches anchor on nodes, which start after them.
+func (r *Resource) writePatched(w *bufio.Writer) byte {
+	var last byte
+	lead := len(r.raw) - len(bytes.TrimLeft(r.raw, "\n"))
+	r.splice(func(s []byte) {
+		if lead > 0 {
+			n := min(lead, len(s))
+			s, lead = s[n:], lead-n
+		}
+		if len(s) > 0 {
+			w.Write(s)
+			last = s[len(s)-1]
+		}
+	}, func(s string) {
+		if len(s) > 0 {
+			w.WriteString(s)
+			last = s[len(s)-1]
+		}
+	})
+	return last
+}
+
+// splice feeds raw with the patches applied, in order, to the two sinks.
+func (r *Resource) splice(bytesOut func([]byte), textOut func(string)) {
 	ps := r.patches
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].off < ps[j].off })
-	var b bytes.Buffer
-	b.Grow(len(r.raw) + 64*len(ps))
 	last := 0
 	for _, p := range ps {
-		b.Write(r.raw[last:p.off])
-		b.WriteString(p.text)
+		bytesOut(r.raw[last:p.off])
+		textOut(p.text)
 		last = p.off + p.del
 	}
-	b.Write(r.raw[last:])
-	return b.Bytes()
+	bytesOut(r.raw[last:])
 }
 
 // setIn sets m[path...][key] to the string value, creating the mappings
 // of path that are missing, in the tree and (when possible) as a patch.
 func (r *Resource) setIn(m *yaml.Node, path []string, key, value string) {
+	r.edited()
 	cur := m
 	for i, seg := range path {
 		v := mapValue(cur, seg)
@@ -100,6 +131,7 @@ func (r *Resource) setIn(m *yaml.Node, path []string, key, value string) {
 
 // setScalar replaces the value of an existing scalar node.
 func (r *Resource) setScalar(n *yaml.Node, value string) {
+	r.edited()
 	old := *n
 	*n = *strNode(value)
 	n.Line, n.Column = old.Line, old.Column

@@ -220,7 +220,9 @@ func (f *ports) service(svc *Resource) (map[string]string, error) {
 		}
 		delete(names, p.Name)
 		names[newName] = true
-		svc.setIn(p.node, nil, "name", newName)
+		// The tree only now: most Services need no edit and keep theirs
+		// released.
+		svc.setIn(svc.Lookup("spec", "ports").Content[i], nil, "name", newName)
 		if p.Name != "" {
 			if renamed == nil {
 				renamed = map[string]string{}

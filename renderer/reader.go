@@ -16,6 +16,10 @@ type Reader struct {
 	// Namespace is the release namespace: objects rendered without a
 	// namespace live there, which matters for duplicate detection.
 	Namespace string
+	// Document, when set, is called with each document as soon as it is
+	// parsed (Render makes the per-document edits there and releases the
+	// tree, so the whole stream's trees are never in memory at once).
+	Document func(*Resource) error
 }
 
 // objectKey identifies an object in the stream.
@@ -48,7 +52,9 @@ func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 				continue
 			}
 		}
-		r, err := parseResource(chunk)
+		// An exact-size copy: the reader's buffer grows by doubling, and
+		// the document's bytes live until the stream is written.
+		r, err := parseResource(bytes.Clone(chunk))
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w (fix: the chart must render Kubernetes objects only)", i, err)
 		}
@@ -60,6 +66,11 @@ func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 			return nil, fmt.Errorf("document %d: duplicate %s (also document %d): Helm would apply only one (fix: give the objects distinct names)", i, r, first)
 		}
 		seen[k] = i
+		if rd.Document != nil {
+			if err := rd.Document(r); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, r)
 	}
 	return out, nil

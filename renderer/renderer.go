@@ -28,6 +28,16 @@ type Filter interface {
 	Filter(rs []*Resource) ([]*Resource, error)
 }
 
+// streamFilter is a Filter whose edits of a document depend on that
+// document alone. Render runs Document on each document as it is read,
+// while its node tree is in memory, and Finish on the whole stream; Filter
+// does both, for callers that hold a list.
+type streamFilter interface {
+	Filter
+	Document(r *Resource) error
+	Finish(rs []*Resource) ([]*Resource, error)
+}
+
 // Renderer runs the pipeline for one AppMesh.
 type Renderer struct {
 	config *appmesh.AppMesh
@@ -78,14 +88,42 @@ func (r *Renderer) Filters() []Filter {
 // Render reads all of in, runs the filters and writes the result to out.
 // On error nothing is written to out.
 func (r *Renderer) Render(in io.Reader, out io.Writer) error {
-	rd := Reader{Namespace: r.config.Metadata.Namespace}
+	filters := r.Filters()
+	// The leading stream filters edit each document as it is read; then
+	// its tree is released and later filters read its facts (facts.go).
+	var stream []streamFilter
+	for _, f := range filters {
+		sf, ok := f.(streamFilter)
+		if !ok {
+			break
+		}
+		stream = append(stream, sf)
+	}
+	rd := Reader{Namespace: r.config.Metadata.Namespace, Document: func(res *Resource) error {
+		for _, sf := range stream {
+			if err := sf.Document(res); err != nil {
+				return err
+			}
+		}
+		res.release()
+		return nil
+	}}
 	rs, err := rd.Read(in)
 	if err != nil {
 		return err
 	}
-	for _, f := range r.Filters() {
-		if rs, err = f.Filter(rs); err != nil {
+	for i, f := range filters {
+		if i < len(stream) {
+			rs, err = stream[i].Finish(rs)
+		} else {
+			rs, err = f.Filter(rs)
+		}
+		if err != nil {
 			return err
+		}
+		// Trees a filter parsed again to edit go as well.
+		for _, res := range rs {
+			res.release()
 		}
 	}
 	// Generated objects must not collide with the chart's own.
@@ -97,12 +135,9 @@ func (r *Renderer) Render(in io.Reader, out io.Writer) error {
 		}
 		seen[k] = res
 	}
-	var buf bytes.Buffer
-	if err := (Writer{}).Write(&buf, rs); err != nil {
-		return err
-	}
-	_, err = out.Write(buf.Bytes())
-	return err
+	// The Writer fails only before its first write, so out gets all or
+	// nothing (short of out's own write errors).
+	return Writer{}.Write(out, rs)
 }
 
 // Run has the shape of Helm's postrender.PostRenderer interface

@@ -22,11 +22,18 @@ const (
 // Resource is one document of the stream. Documents no filter edits are
 // written back as their original bytes; an edited one is re-encoded from its
 // YAML node tree, which keeps comments and key order.
+//
+// The node tree is the expensive part (about 30 bytes of heap per byte of
+// YAML), so Render drops it once a document has been read, its per-document
+// edits made and its facts taken (release); a filter that later needs it
+// gets it back from root, which parses the bytes again. A dirty tree is
+// never dropped: it holds edits no bytes do.
 type Resource struct {
 	raw   []byte     // the document as read (or as generated)
-	doc   *yaml.Node // the document node
-	obj   *yaml.Node // its top-level mapping
+	doc   *yaml.Node // the document node; nil once released
+	obj   *yaml.Node // its top-level mapping; nil once released
 	dirty bool       // obj was edited in a way no patch expresses: re-encode it
+	f     *facts     // what the filters read of every document (facts.go)
 
 	patches []patch // byte edits of raw (see patch.go)
 	lines   []int   // offsets of line starts in raw, built on first use
@@ -56,22 +63,54 @@ func (r *Resource) String() string {
 
 // Annotation returns metadata.annotations[key].
 func (r *Resource) Annotation(key string) string {
-	return scalar(lookup(r.obj, "metadata", "annotations", key))
+	return scalar(r.Lookup("metadata", "annotations", key))
 }
 
 // IsHook reports whether Helm treats the object as a hook.
-func (r *Resource) IsHook() bool {
-	return lookup(r.obj, "metadata", "annotations", helmHookAnnotation) != nil
-}
+func (r *Resource) IsHook() bool { return r.facts().hook }
 
 // Filename is Helm 4's post-render filename of the object ("" with Helm 3).
-func (r *Resource) Filename() string { return r.Annotation(postRenderFilenameAnnotation) }
+func (r *Resource) Filename() string { return r.facts().filename }
 
 // Lookup returns the node at the mapping path below the object, or nil.
-func (r *Resource) Lookup(path ...string) *yaml.Node { return lookup(r.obj, path...) }
+func (r *Resource) Lookup(path ...string) *yaml.Node { return lookup(r.root(), path...) }
+
+// root returns the top-level mapping, parsing the document again when its
+// tree was released. The bytes parsed are the patched ones, which then
+// become the document's bytes: the new tree and the bytes agree.
+func (r *Resource) root() *yaml.Node {
+	if r.obj != nil {
+		return r.obj
+	}
+	raw := r.raw
+	if len(r.patches) > 0 {
+		raw = r.patched()
+	}
+	again, err := parseResource(raw)
+	if err != nil || again == nil {
+		// The bytes parsed before and patches keep them valid YAML; this
+		// is a bug, not bad input.
+		panic(fmt.Sprintf("renderer: re-reading %s: %v", r, err))
+	}
+	r.raw, r.doc, r.obj, r.patches, r.lines = raw, again.doc, again.obj, nil, nil
+	return r.obj
+}
+
+// release drops the node tree of a clean document after its facts are
+// taken, so that the heap holds bytes, not trees, of the whole stream.
+func (r *Resource) release() {
+	if r.dirty || r.obj == nil {
+		return
+	}
+	r.facts()
+	r.doc, r.obj, r.lines = nil, nil, nil
+}
 
 // markDirty records that the node tree was edited.
-func (r *Resource) markDirty() { r.dirty = true }
+func (r *Resource) markDirty() { r.dirty, r.f = true, nil }
+
+// edited records an edit of the tree: the facts read before it are stale.
+func (r *Resource) edited() { r.f = nil }
 
 // parseResource builds a Resource from one document's bytes. It returns
 // (nil, nil) for documents holding only comments or whitespace.

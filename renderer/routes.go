@@ -86,15 +86,15 @@ func (f *routes) istioIndex(rs []*Resource) (vs, dr map[string][]istioObject) {
 		}
 		switch r.Kind {
 		case "VirtualService":
-			if hosts := r.Lookup("spec", "hosts"); hosts != nil && hosts.Kind == yaml.SequenceNode {
-				for _, h := range hosts.Content {
-					key := f.resolveHost(scalar(h), r)
-					vs[key] = append(vs[key], istioObject{r, i})
-				}
+			for _, h := range r.facts().hosts {
+				key := f.resolveHost(h, r)
+				vs[key] = append(vs[key], istioObject{r, i})
 			}
 		case "DestinationRule":
-			key := f.resolveHost(scalar(r.Lookup("spec", "host")), r)
-			dr[key] = append(dr[key], istioObject{r, i})
+			for _, h := range r.facts().hosts {
+				key := f.resolveHost(h, r)
+				dr[key] = append(dr[key], istioObject{r, i})
+			}
 		}
 	}
 	return vs, dr
@@ -225,14 +225,15 @@ func (f *routes) place(rs []*Resource, route appmesh.Route, obj object, existing
 		return nil, err
 	}
 	target := existing[0].res
-	for i := 0; i+1 < len(target.obj.Content); i += 2 {
-		if target.obj.Content[i].Value == "spec" {
-			target.obj.Content[i+1] = spec
+	top := target.root()
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "spec" {
+			top.Content[i+1] = spec
 			target.markDirty()
 			return nil, nil
 		}
 	}
-	target.obj.Content = append(target.obj.Content, strNode("spec"), spec)
+	top.Content = append(top.Content, strNode("spec"), spec)
 	target.markDirty()
 	return nil, nil
 }

@@ -1,8 +1,6 @@
 package renderer
 
 import (
-	"strconv"
-
 	"go.yaml.in/yaml/v3"
 	"istio.io/api/annotation"
 	"k8s.io/apimachinery/pkg/labels"
@@ -51,7 +49,7 @@ type workload struct {
 	res     *Resource
 	labels  labels.Set // pod template labels
 	gateway bool       // an Istio gateway deployment
-	tmpl    *yaml.Node
+	ports   map[string]int32
 }
 
 // workloads indexes the non-hook workloads of the stream by pod label, so
@@ -63,23 +61,15 @@ type workloads struct {
 	gateways []workload
 }
 
-// workloadIndex builds the index in one pass.
+// workloadIndex builds the index in one pass over the documents' facts.
 func workloadIndex(rs []*Resource) *workloads {
 	ix := &workloads{byLabel: map[string][]int{}}
 	for _, r := range rs {
-		if r.IsHook() {
+		f := r.facts()
+		if f.hook || !f.workload {
 			continue
 		}
-		tmpl := podTemplate(r)
-		if tmpl == nil {
-			continue
-		}
-		w := workload{
-			res:     r,
-			labels:  labels.Set(stringMap(lookup(tmpl, "metadata", "labels"))),
-			gateway: isGatewayTemplate(tmpl),
-			tmpl:    tmpl,
-		}
+		w := workload{res: r, labels: f.podLabels, gateway: f.gateway, ports: f.namedPorts}
 		for k, v := range w.labels {
 			ix.byLabel[k+"="+v] = append(ix.byLabel[k+"="+v], len(ix.list))
 		}
@@ -119,25 +109,8 @@ func (ix *workloads) selected(selector map[string]string) []workload {
 // containerPort resolves a named container port of the workloads' pods.
 func containerPort(ws []workload, name string) (int32, bool) {
 	for _, w := range ws {
-		for _, list := range []string{"containers", "initContainers"} {
-			cs := lookup(w.tmpl, "spec", list)
-			if cs == nil || cs.Kind != yaml.SequenceNode {
-				continue
-			}
-			for _, c := range cs.Content {
-				ports := mapValue(c, "ports")
-				if ports == nil || ports.Kind != yaml.SequenceNode {
-					continue
-				}
-				for _, p := range ports.Content {
-					if scalar(mapValue(p, "name")) == name {
-						n, err := strconv.ParseInt(scalar(mapValue(p, "containerPort")), 10, 32)
-						if err == nil {
-							return int32(n), true
-						}
-					}
-				}
-			}
+		if n, ok := w.ports[name]; ok {
+			return n, true
 		}
 	}
 	return 0, false
@@ -156,7 +129,6 @@ func serviceIndex(rs []*Resource) map[string]*Resource {
 
 // servicePort is one entry of a Service's spec.ports.
 type servicePort struct {
-	node        *yaml.Node
 	Name        string
 	Port        int32
 	Protocol    string // TCP, UDP, SCTP ("" = TCP)
@@ -164,39 +136,14 @@ type servicePort struct {
 	TargetPort  string // as written: a number or a container port name
 }
 
-// servicePorts reads spec.ports of a Service.
-func servicePorts(svc *Resource) []servicePort {
-	seq := svc.Lookup("spec", "ports")
-	if seq == nil || seq.Kind != yaml.SequenceNode {
-		return nil
-	}
-	out := make([]servicePort, 0, len(seq.Content))
-	for _, p := range seq.Content {
-		sp := servicePort{
-			node:       p,
-			Name:       scalar(mapValue(p, "name")),
-			Protocol:   scalar(mapValue(p, "protocol")),
-			TargetPort: scalar(mapValue(p, "targetPort")),
-		}
-		if n, err := strconv.ParseInt(scalar(mapValue(p, "port")), 10, 32); err == nil {
-			sp.Port = int32(n)
-		}
-		if ap := mapValue(p, "appProtocol"); ap != nil && scalar(ap) != "" {
-			v := scalar(ap)
-			sp.AppProtocol = &v
-		}
-		out = append(out, sp)
-	}
-	return out
-}
+// servicePorts is spec.ports of a Service.
+func servicePorts(svc *Resource) []servicePort { return svc.facts().ports }
 
 // serviceSelector is spec.selector of a Service.
-func serviceSelector(svc *Resource) map[string]string {
-	return stringMap(svc.Lookup("spec", "selector"))
-}
+func serviceSelector(svc *Resource) map[string]string { return svc.facts().selector }
 
 // isHeadless reports clusterIP: None.
-func isHeadless(svc *Resource) bool { return scalar(svc.Lookup("spec", "clusterIP")) == "None" }
+func isHeadless(svc *Resource) bool { return svc.facts().headless }
 
 // selectsGateway reports whether a Service fronts an Istio gateway workload.
 func (ix *workloads) selectsGateway(svc *Resource) bool {

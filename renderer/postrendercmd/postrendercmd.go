@@ -3,7 +3,6 @@
 package postrendercmd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -63,12 +62,17 @@ See docs/renderer.md.`,
 				}
 				r = r.WithGateways(gc)
 			}
-			var out bytes.Buffer
-			if err := r.Render(cmd.InOrStdin(), &out); err != nil {
+			// Render writes nothing on bad input, so stdout gets the
+			// output or nothing, and the output is never held twice.
+			err := r.Render(cmd.InOrStdin(), cmd.OutOrStdout())
+			var werr *renderer.OutputError
+			if errors.As(err, &werr) {
+				return werr
+			}
+			if err != nil {
 				return &BadInputError{fmt.Errorf("post-render: %w", err)}
 			}
-			_, err := io.Copy(cmd.OutOrStdout(), &out)
-			return err
+			return nil
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &BadInputError{err} })

@@ -1,0 +1,76 @@
+package renderer
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// TestReleasedTreesChangeNothing proves the memory saving of Render
+// (document trees released after reading, parsed again from their patched
+// bytes when a later filter edits them, facts read instead of trees) keeps
+// the meaning of the output: for every golden input, Render's objects equal
+// those of the list pipeline that keeps every tree (Reader.Read, each
+// Filter, Writer). Key order may differ: a byte patch inserts a key first,
+// a tree edit appends it.
+func TestReleasedTreesChangeNothing(t *testing.T) {
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "*", "*.in.yaml"))
+	if len(inputs) < 5 {
+		t.Fatalf("found only %d golden inputs", len(inputs))
+	}
+	for _, in := range inputs {
+		t.Run(strings.TrimSuffix(strings.TrimPrefix(in, "testdata/"), ".in.yaml"), func(t *testing.T) {
+			am := loadAppMesh(t, in)
+			data, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var streamed bytes.Buffer
+			if err := New(am, nil).Render(bytes.NewReader(data), &streamed); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := runFilters(am, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var listed bytes.Buffer
+			if err := (Writer{}).Write(&listed, rs); err != nil {
+				t.Fatal(err)
+			}
+			got, want := objects(t, streamed.Bytes()), objects(t, listed.Bytes())
+			if len(got) != len(want) {
+				t.Fatalf("Render wrote %d objects, the list pipeline %d", len(got), len(want))
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					g, _ := yaml.Marshal(got[i])
+					w, _ := yaml.Marshal(want[i])
+					t.Errorf("object %d differs:\nRender:\n%s\nlist pipeline:\n%s", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+// objects decodes a stream into generic objects, in order.
+func objects(t *testing.T, stream []byte) []map[string]any {
+	t.Helper()
+	rs, err := Reader{}.Read(bytes.NewReader(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]map[string]any, 0, len(rs))
+	for _, r := range rs {
+		var m map[string]any
+		if err := yaml.Unmarshal(r.raw, &m); err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
