@@ -17,15 +17,15 @@ type facts struct {
 	filename string
 
 	// Services (core group).
-	ports    []servicePort     // spec.ports
-	selector map[string]string // spec.selector
-	headless bool              // spec.clusterIP: None
+	ports    []servicePort // spec.ports
+	selector labelList     // spec.selector
+	headless bool          // spec.clusterIP: None
 
 	// Workloads with a pod template (podTemplatePath).
 	workload   bool
-	podLabels  labels.Set       // pod template labels
-	gateway    bool             // an Istio gateway pod template
-	namedPorts map[string]int32 // container ports by name, first one wins
+	podLabels  labelList   // pod template labels
+	gateway    bool        // an Istio gateway pod template
+	namedPorts []namedPort // container ports with a name, in order
 
 	// VirtualService spec.hosts, DestinationRule spec.host.
 	hosts []string
@@ -45,7 +45,7 @@ func (r *Resource) facts() *facts {
 	switch {
 	case r.Kind == "Service" && r.Group() == "":
 		f.ports = readServicePorts(lookup(obj, "spec", "ports"))
-		f.selector = stringMap(lookup(obj, "spec", "selector"))
+		f.selector = readLabels(lookup(obj, "spec", "selector"))
 		f.headless = scalar(lookup(obj, "spec", "clusterIP")) == "None"
 	case r.Group() == "networking.istio.io" && r.Kind == "VirtualService":
 		if hosts := lookup(obj, "spec", "hosts"); hosts != nil && hosts.Kind == yaml.SequenceNode {
@@ -58,7 +58,7 @@ func (r *Resource) facts() *facts {
 	}
 	if tmpl := podTemplate(r); tmpl != nil {
 		f.workload = true
-		f.podLabels = labels.Set(stringMap(lookup(tmpl, "metadata", "labels")))
+		f.podLabels = readLabels(lookup(tmpl, "metadata", "labels"))
 		f.gateway = isGatewayTemplate(tmpl)
 		f.namedPorts = containerPorts(tmpl)
 	}
@@ -90,10 +90,16 @@ func readServicePorts(seq *yaml.Node) []servicePort {
 	return out
 }
 
-// containerPorts maps the named ports of a pod template's containers and
-// init containers (in that order; the first of a name wins).
-func containerPorts(tmpl *yaml.Node) map[string]int32 {
-	var out map[string]int32
+// namedPort is a container port with a name.
+type namedPort struct {
+	name string
+	port int32
+}
+
+// containerPorts lists the named ports of a pod template's containers and
+// init containers, in that order.
+func containerPorts(tmpl *yaml.Node) []namedPort {
+	var out []namedPort
 	for _, list := range []string{"containers", "initContainers"} {
 		cs := lookup(tmpl, "spec", list)
 		if cs == nil || cs.Kind != yaml.SequenceNode {
@@ -113,14 +119,70 @@ func containerPorts(tmpl *yaml.Node) map[string]int32 {
 				if err != nil {
 					continue
 				}
-				if _, seen := out[name]; !seen {
-					if out == nil {
-						out = map[string]int32{}
-					}
-					out[name] = int32(n)
-				}
+				out = append(out, namedPort{name, int32(n)})
 			}
 		}
 	}
 	return out
 }
+
+// labelList holds a few labels as key, value, key, value, ...: facts keep
+// the labels and selector of every document, and a Go map costs hundreds of
+// bytes each where this costs the strings. It implements labels.Labels.
+type labelList []string
+
+// readLabels reads a mapping of scalars (labels, a selector).
+func readLabels(n *yaml.Node) labelList {
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+		return nil
+	}
+	out := make(labelList, 0, len(n.Content))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		out = append(out, n.Content[i].Value, scalar(n.Content[i+1]))
+	}
+	return out
+}
+
+// labelListOf copies a map (of a generated object).
+func labelListOf(m map[string]string) labelList {
+	var out labelList
+	for _, k := range sortedKeys(m) {
+		out = append(out, k, m[k])
+	}
+	return out
+}
+
+// Lookup returns the value of key and whether it is set; a key repeated in
+// the source (which the Reader refuses) would resolve to its first value.
+func (l labelList) Lookup(key string) (string, bool) {
+	for i := 0; i+1 < len(l); i += 2 {
+		if l[i] == key {
+			return l[i+1], true
+		}
+	}
+	return "", false
+}
+
+// Has reports whether key is set.
+func (l labelList) Has(key string) bool { _, ok := l.Lookup(key); return ok }
+
+// Get returns the value of key ("" when unset).
+func (l labelList) Get(key string) string { v, _ := l.Lookup(key); return v }
+
+// Map returns the labels as a map (nil when empty), e.g. for
+// labels.SelectorFromSet.
+func (l labelList) Map() map[string]string {
+	if len(l) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(l)/2)
+	for i := 0; i+1 < len(l); i += 2 {
+		m[l[i]] = l[i+1]
+	}
+	return m
+}
+
+var _ labels.Labels = labelList(nil)

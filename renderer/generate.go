@@ -86,7 +86,7 @@ func generatedFacts(obj object, filename string) *facts {
 			}
 			f.ports = append(f.ports, sp)
 		}
-		f.selector = o.Spec.Selector
+		f.selector = labelListOf(o.Spec.Selector)
 		f.headless = o.Spec.ClusterIP == corev1.ClusterIPNone
 	case *istionet.VirtualService:
 		f.hosts = o.Spec.Hosts

@@ -69,15 +69,17 @@ func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
 		if r.Kind != "Service" || r.Group() != "" || r.IsHook() || ws.selectsGateway(r) {
 			continue
 		}
+		hadTree := r.obj != nil
 		if m, err := f.service(r); err != nil {
 			errs = append(errs, err)
 		} else if len(m) > 0 {
 			renamed[r.Name] = m
-			monitored = append(monitored, renamedService{
-				namespace: f.namespaceOf(r),
-				labels:    labels.Set(stringMap(r.Lookup("metadata", "labels"))),
-				names:     m,
-			})
+			monitored = append(monitored, renamedService{res: r, namespace: f.namespaceOf(r), names: m})
+		}
+		// A tree parsed again for the edit goes now, not with the whole
+		// stream's at the end of the filter.
+		if !hadTree {
+			r.release()
 		}
 	}
 	for i, r := range f.am.Spec.Ports.Rename {
@@ -107,8 +109,8 @@ func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
 
 // renamedService is a Service whose port names fix mode changed.
 type renamedService struct {
+	res       *Resource
 	namespace string
-	labels    labels.Set
 	names     map[string]string // old -> new
 }
 
@@ -132,7 +134,7 @@ func (f *ports) updateServiceMonitorPorts(sm *Resource, services []renamedServic
 	}
 	var matched []renamedService
 	for _, s := range services {
-		if (anyNS || namespaces[s.namespace]) && sel.Matches(s.labels) {
+		if (anyNS || namespaces[s.namespace]) && sel.Matches(labels.Set(stringMap(s.res.Lookup("metadata", "labels")))) {
 			matched = append(matched, s)
 		}
 	}

@@ -123,7 +123,7 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		if w.res.Kind == "StatefulSet" {
 			return nil, nil, fmt.Errorf("%s: %s selects StatefulSet %s; routes and canaries are for stateless workloads (fix: remove the route)", field, svc, w.res.Name)
 		}
-		if v := w.labels[versionLabel]; v != "" {
+		if v := w.labels.Get(versionLabel); v != "" {
 			versions[v] = true
 		}
 	}

@@ -47,9 +47,9 @@ func isGatewayTemplate(tmpl *yaml.Node) bool {
 // workload is the part of a chart workload the filters need.
 type workload struct {
 	res     *Resource
-	labels  labels.Set // pod template labels
-	gateway bool       // an Istio gateway deployment
-	ports   map[string]int32
+	labels  labelList   // pod template labels
+	gateway bool        // an Istio gateway deployment
+	ports   []namedPort // named container ports
 }
 
 // workloads indexes the non-hook workloads of the stream by pod label, so
@@ -70,8 +70,9 @@ func workloadIndex(rs []*Resource) *workloads {
 			continue
 		}
 		w := workload{res: r, labels: f.podLabels, gateway: f.gateway, ports: f.namedPorts}
-		for k, v := range w.labels {
-			ix.byLabel[k+"="+v] = append(ix.byLabel[k+"="+v], len(ix.list))
+		for i := 0; i+1 < len(w.labels); i += 2 {
+			kv := w.labels[i] + "=" + w.labels[i+1]
+			ix.byLabel[kv] = append(ix.byLabel[kv], len(ix.list))
 		}
 		ix.list = append(ix.list, w)
 		if w.gateway {
@@ -109,8 +110,10 @@ func (ix *workloads) selected(selector map[string]string) []workload {
 // containerPort resolves a named container port of the workloads' pods.
 func containerPort(ws []workload, name string) (int32, bool) {
 	for _, w := range ws {
-		if n, ok := w.ports[name]; ok {
-			return n, true
+		for _, p := range w.ports {
+			if p.name == name {
+				return p.port, true
+			}
 		}
 	}
 	return 0, false
@@ -140,7 +143,7 @@ type servicePort struct {
 func servicePorts(svc *Resource) []servicePort { return svc.facts().ports }
 
 // serviceSelector is spec.selector of a Service.
-func serviceSelector(svc *Resource) map[string]string { return svc.facts().selector }
+func serviceSelector(svc *Resource) map[string]string { return svc.facts().selector.Map() }
 
 // isHeadless reports clusterIP: None.
 func isHeadless(svc *Resource) bool { return svc.facts().headless }
