@@ -68,3 +68,9 @@ func Classify(err error, what string) error { return classify(err, what) }
 // LoadChartFS loads a chart from an embedded file system (root is the chart
 // directory in fsys).
 func LoadChartFS(fsys fs.FS, root string) (*chart.Chart, error) { return loadFS(fsys, root) }
+
+// WaitDeployment watches a Deployment until it is Available with every
+// replica updated, or ctx ends (then a TimeoutError says what was missing).
+func (c *Cluster) WaitDeployment(ctx context.Context, namespace, name string) error {
+	return (&run{cl: c.c}).waitDeployment(ctx, namespace, name)
+}
