@@ -63,11 +63,16 @@ type run struct {
 	// deployed holds the release records this run converged to (read or
 	// written), by namespace/name, so later phases need not read them again.
 	deployed map[string]*release.Release
-	// crds caches crdNames of the base release's manifest.
-	crds struct {
-		manifest string
-		names    []string
-	}
+	// manifests caches what was read from release manifests, by manifest:
+	// base's carries Istio's CRD schemas (most of its size), and the
+	// release, base and verify phases all split and read it.
+	manifests map[string]*manifestFacts
+}
+
+// manifestFacts is what the run reads from one release manifest.
+type manifestFacts struct {
+	objects int
+	crds    []string // nil until asked for
 }
 
 func newRun(op string, opts Options) *run {
@@ -245,10 +250,10 @@ func RenderKubeVersion() *chartutil.KubeVersion {
 func (r *run) render(rel PlannedRelease) (ReleaseResult, error) {
 	out, err := renderRelease(rel, RenderKubeVersion(), nil, false)
 	if err != nil {
-		return result(rel, ActionRendered, nil), &BadInputError{Err: err}
+		return r.result(rel, ActionRendered, nil), &BadInputError{Err: err}
 	}
 	r.res.Rendered = append(r.res.Rendered, RenderedRelease{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Manifest: out.Manifest})
-	return result(rel, ActionRendered, out), nil
+	return r.result(rel, ActionRendered, out), nil
 }
 
 // renderRelease renders a release client-side. isUpgrade matters: Istio's
@@ -269,52 +274,63 @@ func chartRef(rel PlannedRelease) string {
 	return rel.Chart.Name() + "-" + rel.Chart.Metadata.Version
 }
 
-func result(rel PlannedRelease, a Action, out *release.Release) ReleaseResult {
+func (r *run) result(rel PlannedRelease, a Action, out *release.Release) ReleaseResult {
 	rr := ReleaseResult{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Action: a}
 	if out != nil {
 		rr.Revision = out.Version
-		rr.Objects = countObjects(out.Manifest)
+		rr.Objects = r.countObjects(out.Manifest)
 	}
 	return rr
 }
 
-func countObjects(manifest string) int {
-	return len(releaseutil.SplitManifests(manifest))
+// facts returns the cached facts of a manifest, creating the entry.
+func (r *run) facts(manifest string) *manifestFacts {
+	if r.manifests == nil {
+		r.manifests = map[string]*manifestFacts{}
+	}
+	f, ok := r.manifests[manifest]
+	if !ok {
+		f = &manifestFacts{objects: len(releaseutil.SplitManifests(manifest))}
+		r.manifests[manifest] = f
+	}
+	return f
 }
+
+func (r *run) countObjects(manifest string) int { return r.facts(manifest).objects }
 
 // converge makes one release match the plan.
 func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, error) {
 	if err := r.ensureNamespace(ctx, rel.Namespace); err != nil {
-		return result(rel, "", nil), err
+		return r.result(rel, "", nil), err
 	}
 	cfg, err := r.cl.helmConfig(rel.Namespace)
 	if err != nil {
-		return result(rel, "", nil), err
+		return r.result(rel, "", nil), err
 	}
 	unlocked, last, err := unlock(cfg, rel.Name)
 	if err != nil {
-		return result(rel, "", nil), err
+		return r.result(rel, "", nil), err
 	}
 	if last == nil {
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace, inst.Timeout = rel.Name, rel.Namespace, r.opts.Timeout
 		out, err := inst.RunWithContext(ctx, rel.Chart, rel.Values)
 		r.record(rel, out, err)
-		return result(rel, ActionInstalled, out), err
+		return r.result(rel, ActionInstalled, out), err
 	}
 	// Render as the deployed revision was rendered (revision 1 by an install,
 	// later ones by upgrades) and compare: equal means no write at all.
 	if last.Info.Status == release.StatusDeployed {
 		planned, err := renderRelease(rel, r.cl.kubeVersion, r.cl.apiVersions, last.Version > 1)
 		if err != nil {
-			return result(rel, "", nil), err
+			return r.result(rel, "", nil), err
 		}
 		// Objects decide, not values: Istio's translation hands every chart
 		// the whole values tree, so a mesh config change would otherwise
 		// write new revisions of istio-base and istio-cni that change nothing.
 		if planned.Manifest == last.Manifest && planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
 			r.record(rel, last, nil)
-			rr := result(rel, ActionUnchanged, last)
+			rr := r.result(rel, ActionUnchanged, last)
 			rr.Unlocked = unlocked
 			return rr, nil
 		}
@@ -323,7 +339,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	up.Namespace, up.Timeout, up.MaxHistory = rel.Namespace, r.opts.Timeout, 10
 	out, err := up.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
 	r.record(rel, out, err)
-	rr := result(rel, ActionUpgraded, out)
+	rr := r.result(rel, ActionUpgraded, out)
 	rr.Unlocked = unlocked
 	return rr, err
 }
@@ -344,19 +360,18 @@ func (r *run) baseCRDs() ([]string, error) {
 	return r.crdNamesOf(base.Manifest)
 }
 
-// crdNamesOf is crdNames, remembered for the last manifest: the base
-// manifest carries Istio's CRD schemas (most of its size), and the base and
-// verify phases both need the names.
+// crdNamesOf is crdNames, parsed once per manifest in a run.
 func (r *run) crdNamesOf(manifest string) ([]string, error) {
-	if r.crds.names != nil && r.crds.manifest == manifest {
-		return r.crds.names, nil
+	f := r.facts(manifest)
+	if f.crds != nil {
+		return f.crds, nil
 	}
 	names, err := crdNames(manifest)
 	if err != nil {
 		return nil, err
 	}
-	r.crds.manifest, r.crds.names = manifest, names
-	return names, nil
+	f.crds = append([]string{}, names...) // non-nil: parsed
+	return f.crds, nil
 }
 
 // unlock marks a release that a killed run left pending-install/-upgrade/

@@ -74,7 +74,7 @@ func (r *run) uninstall(ctx context.Context) error {
 
 // remove uninstalls one release; an absent release is fine (re-runs).
 func (r *run) remove(rel PlannedRelease) (ReleaseResult, error) {
-	rr := result(rel, ActionAbsent, nil)
+	rr := r.result(rel, ActionAbsent, nil)
 	if r.opts.DryRun {
 		rr.Action = ActionPlanned
 		return rr, nil
@@ -89,7 +89,7 @@ func (r *run) remove(rel PlannedRelease) (ReleaseResult, error) {
 	}
 	rr.Unlocked = unlocked
 	rr.Revision = last.Version
-	rr.Objects = countObjects(last.Manifest)
+	rr.Objects = r.countObjects(last.Manifest)
 	un := action.NewUninstall(cfg)
 	un.Timeout = r.opts.Timeout
 	if _, err := un.Run(rel.Name); err != nil {

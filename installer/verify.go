@@ -33,7 +33,7 @@ func (r *run) verify(ctx context.Context, pr *PhaseResult) error {
 		if got.Info.Status != release.StatusDeployed {
 			return fmt.Errorf("release %s/%s is %s; re-run install", rel.Namespace, rel.Name, got.Info.Status)
 		}
-		pr.Objects += countObjects(got.Manifest)
+		pr.Objects += r.countObjects(got.Manifest)
 		if rel.Name == ReleaseBase {
 			names, err := r.crdNamesOf(got.Manifest)
 			if err != nil {

@@ -212,12 +212,23 @@ func TestLifecycle(t *testing.T) {
 		// In-process, as an install operator calls it: a REST config, no
 		// kubeconfig file.
 		opts := options(c, nil)
-		opts.Kubeconfig, opts.RESTConfig = "", c.Config
+		var reqs requestCounter
+		opts.Kubeconfig, opts.RESTConfig = "", reqs.wrap(c.Config)
 		res, err := installer.Install(ctx, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("no-op re-install took %s", time.Since(start).Round(time.Millisecond))
+		t.Logf("no-op re-install took %s: %d API requests, %d discovery reads", time.Since(start).Round(time.Millisecond), reqs.total.Load(), reqs.discovery.Load())
+		// One discovery cache for the run, refreshed once after base's
+		// CRDs, not one per release (or per Helm action); 6 releases, each
+		// read, rendered and compared, plus the CRD and readiness checks.
+		// (Before the cache was shared: about 20 requests per release.)
+		if n := reqs.discovery.Load(); n > 4 {
+			t.Errorf("%d discovery reads (GET /api), want at most 4: connect, Helm's capabilities per namespace, the refresh after base", n)
+		}
+		if n := reqs.total.Load(); n > 60 {
+			t.Errorf("%d API requests for a no-op re-run, want at most 60", n)
+		}
 		for name, r := range releaseActions(res) {
 			if r.Action != installer.ActionUnchanged {
 				t.Errorf("release %s: %s, want unchanged", name, r.Action)
