@@ -4,21 +4,30 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
 
-// BenchmarkRender renders n Deployment+Service pairs (the shape of the
-// performance budget in DESIGN §7) with injection and port fixing.
+// benchChart renders n Deployment+Service pairs (the shape of the
+// performance budget in DESIGN §7), every Service port named "web" so that
+// fix mode renames it.
+func benchChart(n int) []byte {
+	var in bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&in, "---\n# Source: app/templates/svc%d.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: svc%d\n  labels:\n    app: svc%d\nspec:\n  selector:\n    app: svc%d\n  ports:\n  - name: web\n    port: 80\n    targetPort: 8080\n", i, i, i, i)
+		fmt.Fprintf(&in, "---\n# Source: app/templates/dep%d.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc%d\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: svc%d\n  template:\n    metadata:\n      labels:\n        app: svc%d\n    spec:\n      containers:\n      - name: app\n        image: example/app:1.0\n        ports:\n        - containerPort: 8080\n          name: http\n        resources:\n          requests:\n            cpu: 10m\n            memory: 16Mi\n", i, i, i, i)
+	}
+	return in.Bytes()
+}
+
+// BenchmarkRender runs injection and port fixing.
 func BenchmarkRender(b *testing.B) {
 	for _, n := range []int{100, 500} {
-		var in bytes.Buffer
-		for i := range n {
-			fmt.Fprintf(&in, "---\n# Source: app/templates/svc%d.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: svc%d\n  labels:\n    app: svc%d\nspec:\n  selector:\n    app: svc%d\n  ports:\n  - name: web\n    port: 80\n    targetPort: 8080\n", i, i, i, i)
-			fmt.Fprintf(&in, "---\n# Source: app/templates/dep%d.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc%d\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: svc%d\n  template:\n    metadata:\n      labels:\n        app: svc%d\n    spec:\n      containers:\n      - name: app\n        image: example/app:1.0\n        ports:\n        - containerPort: 8080\n          name: http\n        resources:\n          requests:\n            cpu: 10m\n            memory: 16Mi\n", i, i, i, i)
-		}
-		data := in.Bytes()
+		data := benchChart(n)
 		am := fixModeAppMesh(b)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
@@ -29,6 +38,55 @@ func BenchmarkRender(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRenderAllFilters adds what make bench turns on: a route through
+// a gateway and an alias for every tenth Service, and a canary.
+func BenchmarkRenderAllFilters(b *testing.B) {
+	const n = 500
+	data := benchChart(n)
+	var am strings.Builder
+	am.WriteString("apiVersion: meshbundle.dev/v1alpha1\nkind: AppMesh\nmetadata: {name: bench, namespace: shop}\nspec:\n  ports: {mode: fix}\n  routes:\n")
+	for i := 0; i < n; i += 10 {
+		fmt.Fprintf(&am, "  - {service: svc%d, gateway: istio-ingress/public, hosts: [svc%d.shop.example.com]}\n", i, i)
+	}
+	am.WriteString("  aliases:\n")
+	for i := 0; i < n; i += 10 {
+		fmt.Fprintf(&am, "  - {name: alias-svc%d, service: svc%d}\n", i, i)
+	}
+	am.WriteString("  canary: {target: svc0, version: v2, image: example/app:2.0, weight: 10, phase: Progressing}\n")
+	cfg, err := appmesh.Decode([]byte(am.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run(fmt.Sprint(n), func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if err := New(cfg, nil).Render(bytes.NewReader(data), io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkParseFloor is yaml.v3 parsing each document of the same chart
+// into a node tree and nothing else: the floor under Render's cost, since
+// every Service and workload must be parsed to be edited.
+func BenchmarkParseFloor(b *testing.B) {
+	const n = 500
+	data := benchChart(n)
+	docs := bytes.Split(data, []byte("---\n"))
+	b.Run(fmt.Sprint(n), func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			for _, d := range docs {
+				var doc yaml.Node
+				if err := yaml.Unmarshal(d, &doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }
 
 func fixModeAppMesh(tb testing.TB) *appmesh.AppMesh {

@@ -36,10 +36,24 @@ var wellKnownPorts = map[int32]protocol.Instance{
 // targetPort points at a container port, which keeps its name, and
 // Ingress backends and ServiceMonitor endpoints naming the old port are
 // updated.
+//
+// The check of a Service needs only that Service, so it runs as each
+// document is read (Document), while its tree is in memory; whether the
+// Service fronts an Istio gateway is known only once every workload is
+// read, so Finish keeps the outcome, or reverts the Service if it does.
 type ports struct {
 	*env
-	rename map[portKey]string // spec.ports.rename
-	used   map[portKey]bool   // rename entries that matched a port
+	rename map[portKey]string    // spec.ports.rename
+	used   map[portKey]bool      // rename entries that matched a port
+	fixes  map[*Resource]portFix // Services Document edited or found wrong
+}
+
+// portFix is what checking one Service's ports did.
+type portFix struct {
+	renamed map[string]string // old name -> new name
+	used    []portKey         // rename entries that matched its ports
+	err     error
+	raw     []byte // the Service's bytes before the edits (for a revert)
 }
 
 type portKey struct {
@@ -48,7 +62,7 @@ type portKey struct {
 }
 
 func newPorts(e *env) *ports {
-	p := &ports{env: e, rename: map[portKey]string{}, used: map[portKey]bool{}}
+	p := &ports{env: e, rename: map[portKey]string{}, used: map[portKey]bool{}, fixes: map[*Resource]portFix{}}
 	for _, r := range e.am.Spec.Ports.Rename {
 		p.rename[portKey{r.Service, r.Port}] = r.Name
 	}
@@ -61,25 +75,52 @@ func protocolOf(p servicePort) protocol.Instance {
 }
 
 func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
+	for _, r := range rs {
+		if err := f.Document(r); err != nil {
+			return nil, err
+		}
+	}
+	return f.Finish(rs)
+}
+
+// Document checks and fixes the ports of a Service.
+func (f *ports) Document(r *Resource) error {
+	if r.Kind != "Service" || r.Group() != "" || r.IsHook() {
+		return nil
+	}
+	raw := r.raw
+	renamed, used, err := f.service(r)
+	if renamed != nil || used != nil || err != nil || r.dirty || len(r.patches) > 0 {
+		f.fixes[r] = portFix{renamed: renamed, used: used, err: err, raw: raw}
+	}
+	return nil
+}
+
+// Finish keeps the fixes of Services that front no Istio gateway (a
+// gateway's status-port is Istio's own), reports the errors, and updates
+// Ingresses and ServiceMonitors that name a renamed port.
+func (f *ports) Finish(rs []*Resource) ([]*Resource, error) {
 	ws := workloadIndex(rs)
 	renamed := map[string]map[string]string{} // Service -> old name -> new name
 	var monitored []renamedService            // for ServiceMonitor references
 	var errs []error
 	for _, r := range rs {
-		if r.Kind != "Service" || r.Group() != "" || r.IsHook() || ws.selectsGateway(r) {
+		fix, ok := f.fixes[r]
+		if !ok {
 			continue
 		}
-		hadTree := r.obj != nil
-		if m, err := f.service(r); err != nil {
-			errs = append(errs, err)
-		} else if len(m) > 0 {
-			renamed[r.Name] = m
-			monitored = append(monitored, renamedService{res: r, namespace: f.namespaceOf(r), names: m})
+		if ws.selectsGateway(r) {
+			r.revert(fix.raw)
+			continue
 		}
-		// A tree parsed again for the edit goes now, not with the whole
-		// stream's at the end of the filter.
-		if !hadTree {
-			r.release()
+		for _, k := range fix.used {
+			f.used[k] = true
+		}
+		if fix.err != nil {
+			errs = append(errs, fix.err)
+		} else if len(fix.renamed) > 0 {
+			renamed[r.Name] = fix.renamed
+			monitored = append(monitored, renamedService{res: r, namespace: f.namespaceOf(r), names: fix.renamed})
 		}
 	}
 	for i, r := range f.am.Spec.Ports.Rename {
@@ -186,8 +227,8 @@ func labelSelector(n *yaml.Node) (labels.Selector, error) {
 }
 
 // service checks (and in fix mode renames) the ports of one Service and
-// returns the renames it made.
-func (f *ports) service(svc *Resource) (map[string]string, error) {
+// returns the renames it made and the rename entries it used.
+func (f *ports) service(svc *Resource) (map[string]string, []portKey, error) {
 	ps := servicePorts(svc)
 	names := make(map[string]bool, len(ps))
 	for _, p := range ps {
@@ -195,16 +236,17 @@ func (f *ports) service(svc *Resource) (map[string]string, error) {
 	}
 	var errs []error
 	var renamed map[string]string
+	var used []portKey
 	for i, p := range ps {
 		field := fmt.Sprintf("spec.ports[%d].name", i)
 		key := portKey{svc.Name, p.Port}
 		newName, explicit := f.rename[key]
 		if explicit {
-			f.used[key] = true
+			used = append(used, key)
 			check := p
 			check.Name, check.AppProtocol = newName, nil
 			if protocolOf(check).IsUnsupported() {
-				return nil, fmt.Errorf("AppMesh spec.ports.rename for Service %s port %d: %q does not name a protocol Istio knows (fix: use <protocol>[-<suffix>] with protocol one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, mysql, redis, udp)", svc.Name, p.Port, newName)
+				return nil, used, fmt.Errorf("AppMesh spec.ports.rename for Service %s port %d: %q does not name a protocol Istio knows (fix: use <protocol>[-<suffix>] with protocol one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, mysql, redis, udp)", svc.Name, p.Port, newName)
 			}
 		} else {
 			if !protocolOf(p).IsUnsupported() {
@@ -222,8 +264,6 @@ func (f *ports) service(svc *Resource) (map[string]string, error) {
 		}
 		delete(names, p.Name)
 		names[newName] = true
-		// The tree only now: most Services need no edit and keep theirs
-		// released.
 		svc.setIn(svc.Lookup("spec", "ports").Content[i], nil, "name", newName)
 		if p.Name != "" {
 			if renamed == nil {
@@ -232,7 +272,7 @@ func (f *ports) service(svc *Resource) (map[string]string, error) {
 			renamed[p.Name] = newName
 		}
 	}
-	return renamed, errors.Join(errs...)
+	return renamed, used, errors.Join(errs...)
 }
 
 func portError(svc *Resource, i int, p servicePort, field string, proto protocol.Instance, known bool, mode appmesh.PortMode) error {

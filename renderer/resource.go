@@ -106,6 +106,12 @@ func (r *Resource) release() {
 	r.doc, r.obj, r.lines = nil, nil, nil
 }
 
+// revert drops every edit of the document: raw (its bytes before the
+// edits) is read again when the tree is next needed.
+func (r *Resource) revert(raw []byte) {
+	r.raw, r.doc, r.obj, r.dirty, r.f, r.patches, r.lines = raw, nil, nil, false, nil, nil, nil
+}
+
 // markDirty records that the node tree was edited.
 func (r *Resource) markDirty() { r.dirty, r.f = true, nil }
 

@@ -113,6 +113,7 @@ func run() error {
 			if err := s.check(ctx, tools); err != nil {
 				return err
 			}
+			s.memLimit = int64(20e6) + 3*s.inputBytes - rep.startup.maxRSS
 			r, err := measureSize(ctx, s, tools, *reps, *slow, progress)
 			if err != nil {
 				return err

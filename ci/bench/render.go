@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,11 +30,12 @@ const (
 	vHelmKustomize = "helm template + kustomize"
 	vHelmYQ        = "helm template + yq"
 	vMesh          = "meshbundle-postrender alone"
+	vMeshLimit     = "meshbundle-postrender alone, GOMEMLIMIT at the budget"
 	vYQ            = "yq alone"
 	vArgo          = "meshbundle argocd generate"
 )
 
-var renderVariants = []string{vHelm, vHelmMesh, vHelmKustomize, vHelmYQ, vMesh, vYQ, vArgo}
+var renderVariants = []string{vHelm, vHelmMesh, vHelmKustomize, vHelmYQ, vMesh, vMeshLimit, vYQ, vArgo}
 
 // release is the namespace and release name every chart renders with.
 const namespace = "shop"
@@ -54,6 +56,10 @@ type sizeSetup struct {
 	yqWrapper        string // post-renderer script running yq
 	rendered         string // helm template's output (input of the standalone rows)
 	inputBytes       int64
+	// memLimit is the GOMEMLIMIT of the vMeshLimit row: the memory budget
+	// (20 MB + 3 × input) less the post-renderer's start-up RSS, which is
+	// mostly code and data pages outside Go's limit (0: row not run).
+	memLimit         int64
 	routes, aliases  int
 	badPorts         int
 	canaryRequested  bool
@@ -166,6 +172,13 @@ func (s *sizeSetup) commands(tools toolset) map[string]cmdSpec {
 	}
 	if s.kustomizeWrapper != "" {
 		m[vHelmKustomize] = helm("--post-renderer", s.kustomizeWrapper)
+	}
+	if s.memLimit > 0 {
+		// The trade-off row: the same run held to the memory budget by Go's
+		// soft limit, paying for it in collector CPU.
+		c := m[vMesh]
+		c.env = []string{"GOMEMLIMIT=" + strconv.FormatInt(s.memLimit, 10)}
+		m[vMeshLimit] = c
 	}
 	if tools.argocd {
 		// What Argo CD's cmp-server runs in the app directory on every refresh.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -165,6 +166,13 @@ func (rep *report) writeGoals(w func(string, ...any)) {
 			worstAlone = max(worstAlone, float64(alone)/float64(h))
 		}
 		by := fmt.Sprintf("worst size +%.0f %% added in the pipeline, %.0f %% alone; stretch ≤ 10 %% %s", 100*worst, 100*worstAlone, map[bool]string{true: "met", false: "missed"}[worst <= 0.10])
+		// How much of the cost is yaml.v3 parsing every document, which
+		// no filter can avoid (renderer micro-benchmarks, same input).
+		floor, okF := microNsPerOp(rep.micro, "BenchmarkParseFloor/500")
+		all, okA := microNsPerOp(rep.micro, "BenchmarkRenderAllFilters/500")
+		if okF && okA && all > 0 {
+			by += fmt.Sprintf("; parsing the documents with yaml.v3 alone is %.0f %% of meshbundle's own cost (micro-benchmarks)", 100*floor/all)
+		}
 		goals = append(goals, goal{"meshbundle adds ≤ 25 % to `helm template` CPU at every size (stretch ≤ 10 %)", strings.Join(parts, "; "), verdict(worst <= 0.25, by)})
 	}
 	// 2. Linear growth: 5 000 ≤ 10.5 × 500.
@@ -194,7 +202,26 @@ func (rep *report) writeGoals(w func(string, ...any)) {
 		if len(over) > 0 {
 			by = strings.Join(over, ", ")
 		}
-		goals = append(goals, goal{"peak RSS ≤ 20 MB + 3 × input size (meshbundle-postrender alone; MB = 10⁶ bytes, shown in MiB)", strings.Join(parts, "; "), verdict(len(over) == 0, by)})
+		measured := strings.Join(parts, "; ")
+		// The trade-off: the same runs held to the budget by GOMEMLIMIT.
+		var limited []string
+		for _, r := range rep.render {
+			l, ok := r.stats[vMeshLimit]
+			d := r.stats[vMesh]
+			if !ok || d.cpu == 0 {
+				continue
+			}
+			limit := 20e6 + 3*float64(r.setup.inputBytes)
+			within := "within"
+			if float64(l.maxRSS) > limit {
+				within = fmt.Sprintf("%.0f %% over", 100*(float64(l.maxRSS)/limit-1))
+			}
+			limited = append(limited, fmt.Sprintf("%d: %s (%s) at %.1f× the CPU", r.setup.n, mib(l.maxRSS), within, float64(l.cpu)/float64(d.cpu)))
+		}
+		if len(limited) > 0 {
+			measured += ". With GOMEMLIMIT at the budget (less start-up RSS): " + strings.Join(limited, "; ")
+		}
+		goals = append(goals, goal{"peak RSS ≤ 20 MB + 3 × input size (meshbundle-postrender alone, default settings; MB = 10⁶ bytes, shown in MiB)", measured, verdict(len(over) == 0, by)})
 	}
 	// 4. ≥ 20× less CPU than kustomize at 500, ≥ 100× at 2 000.
 	for _, kg := range []struct {
@@ -466,4 +493,21 @@ func maxWall(ss []sample) time.Duration {
 		m = max(m, s.wall)
 	}
 	return m
+}
+
+// microNsPerOp reads the ns/op of one benchmark from the micro-benchmark
+// output ("BenchmarkX/500-2   26   46882754 ns/op ...").
+func microNsPerOp(out, name string) (float64, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "ns/op" {
+			continue
+		}
+		if f[0] != name && !strings.HasPrefix(f[0], name+"-") {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		return v, err == nil
+	}
+	return 0, false
 }
