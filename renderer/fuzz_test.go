@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/meshbundle/meshbundle/appmesh"
@@ -11,7 +12,8 @@ import (
 
 // FuzzRender feeds arbitrary streams to the full pipeline (with an AppMesh
 // that turns every filter on): it must never panic, and either fail with
-// nothing written or produce output that reads back as a stream.
+// nothing written or produce output that reads back as a stream and means
+// what the keep-every-tree pipeline writes.
 // The seed corpus is every input under testdata.
 func FuzzRender(f *testing.F) {
 	inputs, _ := filepath.Glob(filepath.Join("testdata", "*", "*.in.yaml"))
@@ -48,5 +50,14 @@ spec:
 			t.Fatalf("second run failed: %v", err)
 		}
 		checkPatches(t, rs)
+		// Render's streaming (trees released, facts read) means the same
+		// as the pipeline that keeps every tree.
+		var listed bytes.Buffer
+		if err := (Writer{}).Write(&listed, rs); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := objects(t, out.Bytes()), objects(t, listed.Bytes()); !reflect.DeepEqual(got, want) {
+			t.Fatalf("Render and the list pipeline differ:\n%s\n---- list pipeline:\n%s", out.Bytes(), listed.Bytes())
+		}
 	})
 }
