@@ -474,6 +474,7 @@ func (rep *report) writeInstall(w func(string, ...any)) {
 			secs(re.wall), secs(minWall(r.rerun)), secs(maxWall(r.rerun)), secs(re.cpu), result)
 	}
 	w("\n")
+	in.writePhases(w)
 }
 
 func minWall(ss []sample) time.Duration {
