@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -39,6 +40,7 @@ type cluster struct {
 	rest   *rest.Config
 	kube   kubernetes.Interface
 	apiext apiextclient.Interface
+	meta   metadata.Interface               // metadata-only reads of any kind
 	helm   map[string]*action.Configuration // per namespace
 	// disco is one discovery cache and RESTMapper for every Helm client of
 	// the run: building them per release (or per namespace) costs a full
@@ -104,6 +106,10 @@ func connect(opts Options) (*cluster, error) {
 	if err != nil {
 		return nil, &ClusterUnreachableError{Err: fmt.Errorf("API server %s is unreachable: %w; check the cluster is up and --context points at it", rc.Host, err)}
 	}
+	metaClient, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+	}
 	disco, err := newSharedDiscovery(rc)
 	if err != nil {
 		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
@@ -112,7 +118,7 @@ func connect(opts Options) (*cluster, error) {
 	if err != nil {
 		return nil, &ClusterUnreachableError{Err: fmt.Errorf("API server %s: list API versions: %w", rc.Host, err)}
 	}
-	return &cluster{rest: rc, kube: kube, apiext: apiext, disco: disco,
+	return &cluster{rest: rc, kube: kube, apiext: apiext, meta: metaClient, disco: disco,
 		helm: map[string]*action.Configuration{}, log: func(string, ...any) {},
 		kubeVersion: &chartutil.KubeVersion{Version: sv.GitVersion, Major: sv.Major, Minor: sv.Minor}, apiVersions: apis}, nil
 }

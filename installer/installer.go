@@ -71,8 +71,8 @@ type run struct {
 
 // manifestFacts is what the run reads from one release manifest.
 type manifestFacts struct {
-	objects int
-	crds    []string // nil until asked for
+	count   int
+	objects []objectRef // nil until asked for
 }
 
 func newRun(op string, opts Options) *run {
@@ -290,13 +290,26 @@ func (r *run) facts(manifest string) *manifestFacts {
 	}
 	f, ok := r.manifests[manifest]
 	if !ok {
-		f = &manifestFacts{objects: len(releaseutil.SplitManifests(manifest))}
+		f = &manifestFacts{count: len(releaseutil.SplitManifests(manifest))}
 		r.manifests[manifest] = f
 	}
 	return f
 }
 
-func (r *run) countObjects(manifest string) int { return r.facts(manifest).objects }
+func (r *run) countObjects(manifest string) int { return r.facts(manifest).count }
+
+// objectsOf is manifestObjects, parsed once per manifest in a run.
+func (r *run) objectsOf(manifest string) ([]objectRef, error) {
+	f := r.facts(manifest)
+	if f.objects == nil {
+		objs, err := manifestObjects(manifest)
+		if err != nil {
+			return nil, err
+		}
+		f.objects = append([]objectRef{}, objs...) // non-nil: parsed
+	}
+	return f.objects, nil
+}
 
 // converge makes one release match the plan.
 func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, error) {
@@ -311,6 +324,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	if err != nil {
 		return r.result(rel, "", nil), err
 	}
+	var restored []string
 	if last == nil {
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace, inst.Timeout = rel.Name, rel.Namespace, r.opts.Timeout
@@ -329,10 +343,18 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		// the whole values tree, so a mesh config change would otherwise
 		// write new revisions of istio-base and istio-cni that change nothing.
 		if planned.Manifest == last.Manifest && planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
-			r.record(rel, last, nil)
-			rr := r.result(rel, ActionUnchanged, last)
-			rr.Unlocked = unlocked
-			return rr, nil
+			missing, err := r.missingObjects(ctx, rel.Namespace, last.Manifest)
+			if err != nil {
+				return r.result(rel, "", nil), fmt.Errorf("check the objects of revision %d are in the cluster: %w", last.Version, err)
+			}
+			if len(missing) == 0 {
+				r.record(rel, last, nil)
+				rr := r.result(rel, ActionUnchanged, last)
+				rr.Unlocked = unlocked
+				return rr, nil
+			}
+			// Helm's upgrade creates the objects that do not exist.
+			restored = missing
 		}
 	}
 	up := action.NewUpgrade(cfg)
@@ -340,7 +362,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	out, err := up.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
 	r.record(rel, out, err)
 	rr := r.result(rel, ActionUpgraded, out)
-	rr.Unlocked = unlocked
+	rr.Unlocked, rr.Restored = unlocked, restored
 	return rr, err
 }
 
@@ -362,16 +384,11 @@ func (r *run) baseCRDs() ([]string, error) {
 
 // crdNamesOf is crdNames, parsed once per manifest in a run.
 func (r *run) crdNamesOf(manifest string) ([]string, error) {
-	f := r.facts(manifest)
-	if f.crds != nil {
-		return f.crds, nil
-	}
-	names, err := crdNames(manifest)
+	objs, err := r.objectsOf(manifest)
 	if err != nil {
 		return nil, err
 	}
-	f.crds = append([]string{}, names...) // non-nil: parsed
-	return f.crds, nil
+	return crdNamesIn(objs), nil
 }
 
 // unlock marks a release that a killed run left pending-install/-upgrade/

@@ -63,8 +63,11 @@ type ReleaseResult struct {
 	// Unlocked is set when a release left pending-* by a killed run was
 	// marked failed first so this run could proceed.
 	Unlocked bool `json:"unlocked,omitempty"`
-	Revision int  `json:"revision,omitempty"`
-	Objects  int  `json:"objects"`
+	// Restored lists objects the deployed revision has but the cluster had
+	// lost (deleted behind Helm's back); the upgrade recreated them.
+	Restored []string `json:"restored,omitempty"`
+	Revision int      `json:"revision,omitempty"`
+	Objects  int      `json:"objects"`
 }
 
 // PhaseResult is one phase's outcome.

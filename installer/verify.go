@@ -5,9 +5,7 @@ import (
 	"fmt"
 
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"istio.io/istio/pkg/config/mesh"
 )
@@ -59,24 +57,4 @@ func (r *run) verify(ctx context.Context, pr *PhaseResult) error {
 	}
 	pr.Message = fmt.Sprintf("%d releases deployed, %d CRDs established, mesh config parses", len(r.plan.Releases), crds)
 	return nil
-}
-
-// crdNames lists the CustomResourceDefinitions in a release manifest.
-func crdNames(manifest string) ([]string, error) {
-	var names []string
-	for _, doc := range releaseutil.SplitManifests(manifest) {
-		var head struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
-			return nil, fmt.Errorf("parse release manifest: %w", err)
-		}
-		if head.Kind == "CustomResourceDefinition" {
-			names = append(names, head.Metadata.Name)
-		}
-	}
-	return names, nil
 }

@@ -253,6 +253,9 @@ func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr erro
 			if r.Unlocked {
 				action += " (unlocked)"
 			}
+			if len(r.Restored) > 0 {
+				action += fmt.Sprintf(" (%d objects restored)", len(r.Restored))
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Phase, r.Name, r.Namespace, action, r.Revision, r.Objects)
 		}
 	}

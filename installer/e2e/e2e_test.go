@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,13 +222,15 @@ func TestLifecycle(t *testing.T) {
 		t.Logf("no-op re-install took %s: %d API requests, %d discovery reads", time.Since(start).Round(time.Millisecond), reqs.total.Load(), reqs.discovery.Load())
 		// One discovery cache for the run, refreshed once after base's
 		// CRDs, not one per release (or per Helm action); 6 releases, each
-		// read, rendered and compared, plus the CRD and readiness checks.
-		// (Before the cache was shared: about 20 requests per release.)
+		// read, rendered and compared (~30 requests), one metadata list per
+		// kind and namespace of their objects to see they still exist (~32),
+		// the CRD and readiness checks. (Before the discovery cache was
+		// shared, without the object check: about 20 requests per release.)
 		if n := reqs.discovery.Load(); n > 4 {
 			t.Errorf("%d discovery reads (GET /api), want at most 4: connect, Helm's capabilities per namespace, the refresh after base", n)
 		}
-		if n := reqs.total.Load(); n > 60 {
-			t.Errorf("%d API requests for a no-op re-run, want at most 60", n)
+		if n := reqs.total.Load(); n > 90 {
+			t.Errorf("%d API requests for a no-op re-run, want at most 90", n)
 		}
 		for name, r := range releaseActions(res) {
 			if r.Action != installer.ActionUnchanged {
@@ -249,6 +252,39 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	step(t, "istio in the loop", func(t *testing.T) { istioInTheLoop(t, c, cl) })
+
+	// The release record alone does not prove the cluster holds its
+	// objects: one deleted behind Helm's back makes the re-run upgrade that
+	// release (recreating it) and only that one.
+	step(t, "deleted object restored", func(t *testing.T) {
+		tel := schema.GroupVersionResource{Group: "telemetry.istio.io", Version: "v1", Resource: "telemetries"}
+		if err := cl.dyn.Resource(tel).Namespace("istio-system").Delete(ctx, "mesh-default", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		before := lastRelease(t, c, "istio-system", installer.ReleaseMesh).Version
+		res, err := installer.Install(ctx, options(c, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range releaseActions(res) {
+			want := installer.ActionUnchanged
+			if name == installer.ReleaseMesh {
+				want = installer.ActionUpgraded
+				if !slices.Equal(r.Restored, []string{"Telemetry istio-system/mesh-default"}) {
+					t.Errorf("%s restored %q, want the Telemetry", name, r.Restored)
+				}
+			}
+			if r.Action != want {
+				t.Errorf("release %s: %s, want %s", name, r.Action, want)
+			}
+		}
+		if after := lastRelease(t, c, "istio-system", installer.ReleaseMesh).Version; after != before+1 {
+			t.Errorf("%s revision %d -> %d, want one new revision", installer.ReleaseMesh, before, after)
+		}
+		if _, err := cl.dyn.Resource(tel).Namespace("istio-system").Get(ctx, "mesh-default", metav1.GetOptions{}); err != nil {
+			t.Errorf("Telemetry not recreated: %v", err)
+		}
+	})
 
 	// A changed setting upgrades exactly the releases it renders into.
 	step(t, "changed sampling upgrades istiod and mesh only", func(t *testing.T) {
