@@ -27,24 +27,27 @@ func benchChart(n int) []byte {
 // BenchmarkRender runs injection and port fixing.
 func BenchmarkRender(b *testing.B) {
 	for _, n := range []int{100, 500} {
-		data := benchChart(n)
-		am := fixModeAppMesh(b)
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				if err := New(am, nil).Render(bytes.NewReader(data), io.Discard); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		benchRender(b, n, fixModeAppMesh(b))
 	}
+}
+
+// benchRender runs Render on the n-pair chart as sub-benchmark "n".
+func benchRender(b *testing.B, n int, am *appmesh.AppMesh) {
+	data := benchChart(n)
+	b.Run(fmt.Sprint(n), func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if err := New(am, nil).Render(bytes.NewReader(data), io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkRenderAllFilters adds what make bench turns on: a route through
 // a gateway and an alias for every tenth Service, and a canary.
 func BenchmarkRenderAllFilters(b *testing.B) {
 	const n = 500
-	data := benchChart(n)
 	var am strings.Builder
 	am.WriteString("apiVersion: meshbundle.dev/v1alpha1\nkind: AppMesh\nmetadata: {name: bench, namespace: shop}\nspec:\n  ports: {mode: fix}\n  routes:\n")
 	for i := 0; i < n; i += 10 {
@@ -59,14 +62,7 @@ func BenchmarkRenderAllFilters(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run(fmt.Sprint(n), func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for b.Loop() {
-			if err := New(cfg, nil).Render(bytes.NewReader(data), io.Discard); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchRender(b, n, cfg)
 }
 
 // BenchmarkParseFloor is yaml.v3 parsing each document of the same chart

@@ -38,22 +38,29 @@ func TestReleasedTreesChangeNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var listed bytes.Buffer
-			if err := (Writer{}).Write(&listed, rs); err != nil {
-				t.Fatal(err)
-			}
-			got, want := objects(t, streamed.Bytes()), objects(t, listed.Bytes())
-			if len(got) != len(want) {
-				t.Fatalf("Render wrote %d objects, the list pipeline %d", len(got), len(want))
-			}
-			for i := range want {
-				if !reflect.DeepEqual(got[i], want[i]) {
-					g, _ := yaml.Marshal(got[i])
-					w, _ := yaml.Marshal(want[i])
-					t.Errorf("object %d differs:\nRender:\n%s\nlist pipeline:\n%s", i, g, w)
-				}
-			}
+			sameObjects(t, streamed.Bytes(), rs)
 		})
+	}
+}
+
+// sameObjects fails t unless streamed (Render's output) holds the objects
+// the list pipeline's resources rs print as, in order.
+func sameObjects(t *testing.T, streamed []byte, rs []*Resource) {
+	t.Helper()
+	var listed bytes.Buffer
+	if err := (Writer{}).Write(&listed, rs); err != nil {
+		t.Fatal(err)
+	}
+	got, want := objects(t, streamed), objects(t, listed.Bytes())
+	if len(got) != len(want) {
+		t.Fatalf("Render wrote %d objects, the list pipeline %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			g, _ := yaml.Marshal(got[i])
+			w, _ := yaml.Marshal(want[i])
+			t.Errorf("object %d differs:\nRender:\n%s\nlist pipeline:\n%s", i, g, w)
+		}
 	}
 }
 
