@@ -71,8 +71,8 @@ type run struct {
 
 // manifestFacts is what the run reads from one release manifest.
 type manifestFacts struct {
-	count   int
-	objects []objectRef // nil until asked for
+	docs    map[string]string // Helm's split of the manifest
+	objects []objectRef       // nil until asked for
 }
 
 func newRun(op string, opts Options) *run {
@@ -290,19 +290,19 @@ func (r *run) facts(manifest string) *manifestFacts {
 	}
 	f, ok := r.manifests[manifest]
 	if !ok {
-		f = &manifestFacts{count: len(releaseutil.SplitManifests(manifest))}
+		f = &manifestFacts{docs: releaseutil.SplitManifests(manifest)}
 		r.manifests[manifest] = f
 	}
 	return f
 }
 
-func (r *run) countObjects(manifest string) int { return r.facts(manifest).count }
+func (r *run) countObjects(manifest string) int { return len(r.facts(manifest).docs) }
 
 // objectsOf is manifestObjects, parsed once per manifest in a run.
 func (r *run) objectsOf(manifest string) ([]objectRef, error) {
 	f := r.facts(manifest)
 	if f.objects == nil {
-		objs, err := manifestObjects(manifest)
+		objs, err := manifestObjects(f.docs)
 		if err != nil {
 			return nil, err
 		}

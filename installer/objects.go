@@ -28,10 +28,9 @@ func (o objectRef) String() string {
 	return o.Kind + " " + o.Metadata.Namespace + "/" + o.Metadata.Name
 }
 
-// manifestObjects names the objects of a release manifest (documents
-// that hold only comments are none).
-func manifestObjects(manifest string) ([]objectRef, error) {
-	docs := releaseutil.SplitManifests(manifest)
+// manifestObjects names the objects of a release manifest, split into
+// documents by Helm (documents that hold only comments are none).
+func manifestObjects(docs map[string]string) ([]objectRef, error) {
 	out := make([]objectRef, 0, len(docs))
 	for _, doc := range docs {
 		var o objectRef
@@ -48,7 +47,7 @@ func manifestObjects(manifest string) ([]objectRef, error) {
 
 // crdNames lists the CustomResourceDefinitions in a release manifest.
 func crdNames(manifest string) ([]string, error) {
-	objs, err := manifestObjects(manifest)
+	objs, err := manifestObjects(releaseutil.SplitManifests(manifest))
 	if err != nil {
 		return nil, err
 	}

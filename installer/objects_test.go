@@ -3,6 +3,8 @@ package installer
 import (
 	"slices"
 	"testing"
+
+	"helm.sh/helm/v3/pkg/releaseutil"
 )
 
 // manifestObjects names what Helm would create from a release manifest:
@@ -28,7 +30,7 @@ func TestManifestObjects(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs, err := manifestObjects(tc.manifest)
+			objs, err := manifestObjects(releaseutil.SplitManifests(tc.manifest))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +46,26 @@ func TestManifestObjects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := manifestObjects("---\nkind: [unclosed\n"); err == nil {
+	if _, err := manifestObjects(releaseutil.SplitManifests("---\nkind: [unclosed\n")); err == nil {
 		t.Error("no error for a manifest that does not parse")
+	}
+}
+
+// BenchmarkManifestObjects reads the objects of the base release (~1 MB,
+// mostly CRD schemas), which every re-run does once.
+func BenchmarkManifestObjects(b *testing.B) {
+	plan, err := NewPlan(Source{NoGateway: true, NoAddons: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := renderRelease(plan.releasesIn(PhaseBase)[0], RenderKubeVersion(), nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(out.Manifest)))
+	for b.Loop() {
+		if _, err := manifestObjects(releaseutil.SplitManifests(out.Manifest)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
