@@ -170,7 +170,7 @@ func (r *run) install(ctx context.Context) error {
 		var err error
 		switch p {
 		case PhaseWait:
-			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.waitPhase(ctx, pr, PhaseIstiod) })
+			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.waitPhase(ctx, pr, PhaseCNI, PhaseIstiod) })
 		case PhaseVerify:
 			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.verify(ctx, pr) })
 		case PhaseBase:

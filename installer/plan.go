@@ -113,6 +113,9 @@ type PlannedRelease struct {
 	Values    map[string]any
 	// Workload is the Deployment the wait/verify phases check ("" for none).
 	Workload string
+	// DaemonSet is the node agent the wait/verify phases check ("" for
+	// none): pods in the mesh need it on their node before they start.
+	DaemonSet string
 }
 
 // BadInputError marks configuration errors: nothing was changed, fix the input.
@@ -178,8 +181,10 @@ func NewPlan(src Source) (*Plan, error) {
 		switch c.Component.UserFacingName {
 		case component.BaseComponentName:
 			r.Phase = PhaseBase
-		case component.CNIComponentName, component.ZtunnelComponentName:
-			r.Phase = PhaseCNI
+		case component.CNIComponentName:
+			r.Phase, r.DaemonSet = PhaseCNI, "istio-cni-node" // fixed in the chart (the CNI plugin falls back on it)
+		case component.ZtunnelComponentName:
+			r.Phase, r.DaemonSet = PhaseCNI, "ztunnel"
 		case component.PilotComponentName:
 			r.Phase = PhaseIstiod
 			r.Workload = "istiod"

@@ -21,7 +21,8 @@ type ReleaseStatus struct {
 	Revision int    `json:"revision,omitempty"`
 	Chart    string `json:"chart,omitempty"`
 	Updated  string `json:"updated,omitempty"`
-	// Workload is the Deployment checked for readiness, Ready its state.
+	// Workload is the Deployment (or, for the CNI agent, the DaemonSet)
+	// checked for readiness, Ready its state.
 	Workload string `json:"workload,omitempty"`
 	Ready    *bool  `json:"ready,omitempty"`
 	Message  string `json:"message,omitempty"`
@@ -71,6 +72,20 @@ func Status(ctx context.Context, opts Options) (*StatusReport, error) {
 		}
 		if st.Status != "deployed" {
 			rep.Installed = false
+		}
+		if rel.DaemonSet != "" {
+			ready := false
+			ds, err := cl.kube.AppsV1().DaemonSets(rel.Namespace).Get(ctx, rel.DaemonSet, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				st.Message = "daemonset not found"
+			case err != nil:
+				return nil, classify(fmt.Errorf("daemonset %s/%s: %w", rel.Namespace, rel.DaemonSet, err), "status")
+			default:
+				ready, st.Message = daemonSetAvailable(ds)
+			}
+			st.Workload, st.Ready = rel.DaemonSet, &ready
+			rep.Installed = rep.Installed && ready
 		}
 		if rel.Workload != "" {
 			ready := false

@@ -42,6 +42,11 @@ func (r *run) verify(ctx context.Context, pr *PhaseResult) error {
 			}
 			crds = len(names)
 		}
+		if r.opts.Wait && rel.DaemonSet != "" {
+			if err := r.waitDaemonSet(ctx, rel.Namespace, rel.DaemonSet); err != nil {
+				return err
+			}
+		}
 		if r.opts.Wait && rel.Workload != "" {
 			if err := r.waitDeployment(ctx, rel.Namespace, rel.Workload); err != nil {
 				return err

@@ -53,7 +53,7 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 	case "install", "upgrade":
 		fl.BoolVar(&f.jaeger, "jaeger", false, "also install a Jaeger all-in-one as the tracing collector (jaeger-collector.istio-system:4317)")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "print the manifests of every release; contact no cluster, change nothing")
-		fl.BoolVar(&f.wait, "wait", false, "wait until istiod and the gateway are Available")
+		fl.BoolVar(&f.wait, "wait", false, "wait until the CNI node agent, istiod and the gateway are ready")
 	case "uninstall":
 		fl.BoolVar(&f.dryRun, "dry-run", false, "list what would be removed; contact no cluster")
 		fl.BoolVar(&f.wait, "wait", false, "wait until the namespaces the installer created are gone")
@@ -142,9 +142,9 @@ func newStatusCmd() *cobra.Command {
 	var f installFlags
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show each installer release (Helm status, revision) and whether istiod and the gateway are ready",
-		Long: `Show each installer release (Helm status, revision) and whether istiod and the
-gateway are ready. Pass the same -f/--set/--profile as to install so the
+		Short: "Show each installer release (Helm status, revision) and whether the CNI agent, istiod and the gateway are ready",
+		Long: `Show each installer release (Helm status, revision) and whether the CNI node
+agent, istiod and the gateway are ready. Pass the same -f/--set/--profile as to install so the
 same releases are looked up. Exit code 0 when everything is deployed and
 ready, 1 when not, 2/3 as for install.`,
 		Args: cobra.NoArgs,

@@ -166,6 +166,13 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("phase %s %s: %s", p.Phase, p.State, p.Message)
 			}
 		}
+		// --wait waits for the CNI node agent as well as istiod (as
+		// istioctl does): mesh pods need it on their node.
+		for _, p := range res.Phases {
+			if p.Phase == installer.PhaseWait && (!strings.Contains(p.Message, "daemonset istio-system/istio-cni-node") || !strings.Contains(p.Message, "deployment istio-system/istiod")) {
+				t.Errorf("wait phase: %q, want the istio-cni-node DaemonSet and the istiod Deployment", p.Message)
+			}
+		}
 		acts := releaseActions(res)
 		if r := acts[installer.ReleaseCNI]; !r.Unlocked || r.Action != installer.ActionUpgraded {
 			t.Errorf("istio-cni: %+v, want unlocked and upgraded", r)
