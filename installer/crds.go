@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
@@ -35,8 +37,8 @@ func (r *run) crdsServed(ctx context.Context, names []string) error {
 }
 
 // crdsServed is nil once every named CRD is Established and the run's
-// discovery lists its resource in every served version. One list of CRDs and
-// one discovery read per check, however many CRDs.
+// discovery lists its resource in every served version. One round trip for
+// the CRDs and one discovery read per check, however many CRDs.
 func (c *cluster) crdsServed(ctx context.Context, names []string) error {
 	crds, err := c.crdsEstablished(ctx, names)
 	if err != nil {
@@ -60,29 +62,35 @@ func (c *cluster) crdsServed(ctx context.Context, names []string) error {
 	return nil
 }
 
-// crdsEstablished lists the CRDs once and returns the named ones, or an error
-// naming the first that is missing or not Established.
+// crdsEstablished reads the named CRDs (in parallel: one round trip, and
+// only Istio's CRDs, whatever else the cluster has) and returns them, or an
+// error naming the first that is missing or not Established.
 func (c *cluster) crdsEstablished(ctx context.Context, names []string) ([]apiextv1.CustomResourceDefinition, error) {
-	list, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list CRDs: %w", err)
+	out := make([]apiextv1.CustomResourceDefinition, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			crd, err := c.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				errs[i] = fmt.Errorf("CRD %s does not exist; re-run install", name)
+			case err != nil:
+				errs[i] = fmt.Errorf("CRD %s: %w", name, err)
+			case !slices.ContainsFunc(crd.Status.Conditions, func(c apiextv1.CustomResourceDefinitionCondition) bool {
+				return c.Type == apiextv1.Established && c.Status == apiextv1.ConditionTrue
+			}):
+				errs[i] = fmt.Errorf("CRD %s is not established", name)
+			default:
+				out[i] = *crd
+			}
+		})
 	}
-	byName := map[string]apiextv1.CustomResourceDefinition{}
-	for _, crd := range list.Items {
-		byName[crd.Name] = crd
-	}
-	out := make([]apiextv1.CustomResourceDefinition, 0, len(names))
-	for _, name := range names {
-		crd, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("CRD %s does not exist; re-run install", name)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		if !slices.ContainsFunc(crd.Status.Conditions, func(c apiextv1.CustomResourceDefinitionCondition) bool {
-			return c.Type == apiextv1.Established && c.Status == apiextv1.ConditionTrue
-		}) {
-			return nil, fmt.Errorf("CRD %s is not established", name)
-		}
-		out = append(out, crd)
 	}
 	return out, nil
 }
