@@ -3,8 +3,10 @@ package installer
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -68,62 +70,62 @@ func crdNamesIn(objs []objectRef) []string {
 // not in the cluster (deleted behind Helm's back). Comparing the rendered
 // manifest with the release record proves the record is current, not that
 // the cluster still holds what it lists; an upgrade recreates what is
-// missing. One metadata-only list per kind and namespace, not a GET per object.
+// missing. Metadata-only GETs by name, several at a time: the cost follows
+// the release, not how many objects of each kind the cluster has, and a
+// distant API server costs a few round trips, not one per object.
 func (r *run) missingObjects(ctx context.Context, releaseNamespace, manifest string) ([]string, error) {
 	objs, err := r.objectsOf(manifest)
 	if err != nil {
 		return nil, err
 	}
-	type scope struct {
-		gvr       schema.GroupVersionResource
-		namespace string
-	}
-	want := map[scope][]objectRef{}
-	var order []scope
-	for _, o := range objs {
+	found := make([]bool, len(objs))
+	errs := make([]error, len(objs))
+	sem := make(chan struct{}, missingCheckParallel)
+	var wg sync.WaitGroup
+	for i, o := range objs {
 		gv, err := schema.ParseGroupVersion(o.APIVersion)
 		if err != nil {
 			return nil, fmt.Errorf("%s: apiVersion %q: %w", o, o.APIVersion, err)
 		}
 		m, err := r.cl.disco.mapper.RESTMapping(gv.WithKind(o.Kind).GroupKind(), gv.Version)
+		if meta.IsNoMatchError(err) {
+			continue // the kind is not served at all (its CRD was deleted): missing
+		}
 		if err != nil {
-			// The kind is not served at all (its CRD was deleted): missing.
-			if meta.IsNoMatchError(err) {
-				want[scope{}] = append(want[scope{}], o)
-				continue
-			}
 			return nil, fmt.Errorf("%s: %w", o, err)
 		}
-		s := scope{gvr: m.Resource}
+		ns := ""
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			s.namespace = o.Metadata.Namespace
-			if s.namespace == "" {
-				s.namespace = releaseNamespace // as Helm creates it
+			ns = o.Metadata.Namespace
+			if ns == "" {
+				ns = releaseNamespace // as Helm creates it
 			}
 		}
-		if _, ok := want[s]; !ok {
-			order = append(order, s)
-		}
-		want[s] = append(want[s], o)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, err := r.cl.meta.Resource(m.Resource).Namespace(ns).Get(ctx, o.Metadata.Name, metav1.GetOptions{})
+			switch {
+			case err == nil:
+				found[i] = true
+			case !apierrors.IsNotFound(err):
+				errs[i] = fmt.Errorf("get %s: %w", o, err)
+			}
+		})
 	}
+	wg.Wait()
 	var missing []string
-	for _, o := range want[scope{}] {
-		missing = append(missing, o.String())
-	}
-	for _, s := range order {
-		list, err := r.cl.meta.Resource(s.gvr).Namespace(s.namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("list %s in %q: %w", s.gvr, s.namespace, err)
+	for i, o := range objs {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		have := map[string]bool{}
-		for _, item := range list.Items {
-			have[item.Name] = true
-		}
-		for _, o := range want[s] {
-			if !have[o.Metadata.Name] {
-				missing = append(missing, o.String())
-			}
+		if !found[i] {
+			missing = append(missing, o.String())
 		}
 	}
 	return missing, nil
 }
+
+// missingCheckParallel bounds the concurrent GETs of missingObjects (well
+// within the client's burst).
+const missingCheckParallel = 16
