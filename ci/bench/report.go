@@ -214,7 +214,7 @@ func (rep *report) writeGoals(w func(string, ...any)) {
 			limit := 20e6 + 3*float64(r.setup.inputBytes)
 			within := "within"
 			if float64(l.maxRSS) > limit {
-				within = fmt.Sprintf("%.0f %% over", 100*(float64(l.maxRSS)/limit-1))
+				within = fmt.Sprintf("%.1f %% over", 100*(float64(l.maxRSS)/limit-1))
 			}
 			limited = append(limited, fmt.Sprintf("%d: %s (%s) at %.1f× the CPU", r.setup.n, mib(l.maxRSS), within, float64(l.cpu)/float64(d.cpu)))
 		}
