@@ -22,9 +22,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/meshbundle/meshbundle/gatewayconfig"
@@ -238,7 +236,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	res.Action, res.Revision = "installed", out.Version
 	if o.Wait {
 		t.progress("waiting for deployment %s/%s", o.Namespace, o.Name)
-		if err := waitAvailable(ctx, cl, o.Namespace, o.Name); err != nil {
+		if err := cl.WaitDeployment(ctx, o.Namespace, o.Name); err != nil {
 			return res, err
 		}
 	}
@@ -347,25 +345,6 @@ func Delete(_ context.Context, t Target, namespace, name string) (*Result, error
 		return nil, installer.Classify(fmt.Errorf("gateway %s/%s: helm uninstall: %w", namespace, name, err), "gateway delete")
 	}
 	return &Result{Name: name, Namespace: namespace, Action: "uninstalled"}, nil
-}
-
-// waitAvailable polls the gateway Deployment until it is Available.
-func waitAvailable(ctx context.Context, cl *installer.Cluster, ns, name string) error {
-	var why string
-	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		d, err := cl.Kube().AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			why = err.Error()
-			return false, nil
-		}
-		var ok bool
-		ok, why = installer.DeploymentAvailable(d)
-		return ok, nil
-	})
-	if err != nil {
-		return &installer.TimeoutError{Err: fmt.Errorf("gateway deployment %s/%s not available (%s): %w; raise --timeout or check `kubectl -n %s describe deployment %s`", ns, name, why, err, ns, name)}
-	}
-	return nil
 }
 
 // isNotFound says whether a Helm error means the release does not exist.
