@@ -62,12 +62,14 @@ func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
 	}, nil
 }
 
-// requireNamespace: a gateway is always named within its namespace.
-func (f *gatewayFlags) requireNamespace() error {
-	if f.namespace == "" {
-		return &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required: the namespace of the gateway")}
+// namedTarget is target for the commands that name one gateway: a gateway
+// is always named within its namespace.
+func (f *gatewayFlags) namedTarget(stderr io.Writer) (gateway.Target, error) {
+	t, err := f.target(stderr)
+	if err == nil && f.namespace == "" {
+		err = &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required: the namespace of the gateway")}
 	}
-	return nil
+	return t, err
 }
 
 // gatewayExit maps gateway errors to exit codes: an analyzer refusal is bad
@@ -105,7 +107,7 @@ func newGatewayAddCmd() *cobra.Command {
   meshbundle gateway add egress -n istio-egress --class egress --replicas 2 --pdb-min-available 1`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := f.target(cmd.ErrOrStderr())
+			t, err := f.namedTarget(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -113,9 +115,6 @@ func newGatewayAddCmd() *cobra.Command {
 				return &exitError{code: exitBadInput, err: err}
 			}
 			o.Name, o.Namespace, o.DryRun = args[0], f.namespace, f.dryRun
-			if err := f.requireNamespace(); err != nil {
-				return err
-			}
 			if configFile != "" {
 				if o.Config, err = gatewayconfig.Load(configFile); err != nil {
 					return &exitError{code: exitBadInput, err: err}
@@ -217,11 +216,8 @@ func newGatewayStatusCmd() *cobra.Command {
 		Short: "Show a gateway's release, readiness, addresses and served hosts; exit 1 when not ready",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := f.target(cmd.ErrOrStderr())
+			t, err := f.namedTarget(cmd.ErrOrStderr())
 			if err != nil {
-				return err
-			}
-			if err := f.requireNamespace(); err != nil {
 				return err
 			}
 			info, err := gateway.Status(cmd.Context(), t, f.namespace, args[0])
@@ -248,11 +244,8 @@ func newGatewayDeleteCmd() *cobra.Command {
 		Short: "Uninstall the gateway's release and wait until its objects are gone",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := f.target(cmd.ErrOrStderr())
+			t, err := f.namedTarget(cmd.ErrOrStderr())
 			if err != nil {
-				return err
-			}
-			if err := f.requireNamespace(); err != nil {
 				return err
 			}
 			res, err := gateway.Delete(cmd.Context(), t, f.namespace, args[0])
