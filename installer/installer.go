@@ -140,14 +140,20 @@ func (r *run) finish(order []Phase, err error) (*Result, error) {
 // releases, upgrades changed ones, leaves equal ones alone, unlocks releases
 // a killed run left pending. Re-running after any failure finishes the job.
 func Install(ctx context.Context, opts Options) (*Result, error) {
+	return operate(ctx, opts, "install", Phases, (*run).install)
+}
+
+// operate runs one operation (op) under opts.Timeout and reports its phases
+// in order; a deadline becomes a TimeoutError naming the operation.
+func operate(ctx context.Context, opts Options, op string, order []Phase, body func(*run, context.Context) error) (*Result, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	r := newRun("install", opts)
-	err := r.install(ctx)
-	return r.finish(Phases, classify(err, "install"))
+	r := newRun(op, opts)
+	err := body(r, ctx)
+	return r.finish(order, classify(err, op))
 }
 
 func (r *run) install(ctx context.Context) error {

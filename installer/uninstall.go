@@ -18,14 +18,7 @@ import (
 // writes into every namespace, and the namespaces the installer created.
 // Like Install it can be re-run after an interruption.
 func Uninstall(ctx context.Context, opts Options) (*Result, error) {
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	r := newRun("uninstall", opts)
-	err := r.uninstall(ctx)
-	return r.finish(UninstallPhases, classify(err, "uninstall"))
+	return operate(ctx, opts, "uninstall", UninstallPhases, (*run).uninstall)
 }
 
 func (r *run) uninstall(ctx context.Context) error {
