@@ -133,11 +133,11 @@ type labelList []string
 
 // readLabels reads a mapping of scalars (labels, a selector).
 func readLabels(n *yaml.Node) labelList {
-	if n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if n == nil || n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+	if !isMap(n) {
 		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
 	out := make(labelList, 0, len(n.Content))
 	for i := 0; i+1 < len(n.Content); i += 2 {

@@ -69,17 +69,5 @@ func strNode(s string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 }
 
-// stringMap reads a mapping of scalars (labels, selectors).
-func stringMap(n *yaml.Node) map[string]string {
-	if !isMap(n) {
-		return nil
-	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	out := make(map[string]string, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		out[n.Content[i].Value] = scalar(n.Content[i+1])
-	}
-	return out
-}
+// stringMap reads a mapping of scalars (labels, selectors) as a map.
+func stringMap(n *yaml.Node) map[string]string { return readLabels(n).Map() }

@@ -61,11 +61,6 @@ func (r *Resource) String() string {
 	return r.Kind + " " + r.Namespace + "/" + r.Name
 }
 
-// Annotation returns metadata.annotations[key].
-func (r *Resource) Annotation(key string) string {
-	return scalar(r.Lookup("metadata", "annotations", key))
-}
-
 // IsHook reports whether Helm treats the object as a hook.
 func (r *Resource) IsHook() bool { return r.facts().hook }
 
