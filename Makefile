@@ -9,6 +9,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/meshbundle/meshbundle/version.Version=$(VERSION)
 # Go test flags; e.g. make test TESTFLAGS='-run TestHelm -v'.
 TESTFLAGS ?=
+# Packages `make test` runs; e.g. make test PKGS=./kialiproxy/...
+PKGS ?= ./...
 # How long `make test` fuzzes the post-renderer (`make fuzz FUZZTIME=10m` for more).
 FUZZTIME ?= 15s
 FUZZLONG ?= 5m
@@ -16,24 +18,28 @@ FUZZLONG ?= 5m
 MODULES := . ci/tools/kube ci/tools/etcd ci/bench/istioctl
 
 ##@ Build
+.PHONY: deps
+deps: ## Install the Debian packages the tests and the demo need when missing (git, make, chromium, iproute2, ...)
+	ci/deps.sh
+
 .PHONY: build
 build: ## Build meshbundle and meshbundle-postrender into bin/
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 .PHONY: tools
-tools: ## Build the real components tests run against (kube-apiserver, etcd, kwok, helm, istiod, ...); cached
+tools: deps ## Build the real components tests run against (kube-apiserver, etcd, kwok, helm, istiod, ...); cached
 	ci/tools.sh
 
 ##@ Use
 .PHONY: demo
-demo: tools build ## Local control plane: install Istio, then the example app through the post-renderer (DEMO_FLAGS=--keep keeps it up)
+demo: deps tools build ## Local control plane: install Istio, then the example app through the post-renderer (DEMO_FLAGS=--keep keeps it up)
 	go run ./ci/demo $(DEMO_FLAGS)
 
 ##@ Test
 .PHONY: test
-test: tools ## Run every test, end-to-end ones on local control planes included, and a short fuzz run
+test: deps tools ## Run every test, end-to-end ones on local control planes included, and a short fuzz run
 	@# -count=1: never reuse cached results; tests exec built binaries Go cannot track.
-	go test -count=1 -timeout 30m $(TESTFLAGS) ./...
+	go test -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./renderer
 
 .PHONY: fuzz
@@ -41,7 +47,7 @@ fuzz: ## Fuzz the post-renderer for longer (FUZZLONG=5m by default)
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZLONG) ./renderer
 
 .PHONY: bench
-bench: tools ## Measure against helm template, kustomize, yq, istioctl; writes BENCHMARKS.md (~15 min; BENCH_SIZES=10,100 BENCH_REPS=3 BENCH_SKIP=install trims)
+bench: deps tools ## Measure against helm template, kustomize, yq, istioctl; writes BENCHMARKS.md (~15 min; BENCH_SIZES=10,100 BENCH_REPS=3 BENCH_SKIP=install trims)
 	ci/bench/tools.sh
 	go run ./ci/bench -out BENCHMARKS.md
 
