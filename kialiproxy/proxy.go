@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 )
@@ -26,7 +27,8 @@ type Config struct {
 	// http://kiali.istio-system:20001. Requests only ever go there.
 	Upstream *url.URL
 	// WebRoot is Kiali's server.web_root (/kiali). Only paths below it are
-	// proxied.
+	// proxied, judged on the decoded path with dot segments resolved, and
+	// that path is what Kiali gets.
 	WebRoot string
 	// ConsoleOrigins may frame Kiali, e.g. https://console.example.com.
 	ConsoleOrigins []string
@@ -105,11 +107,22 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown host: this proxy only serves Kiali on its own host names", http.StatusMisdirectedRequest)
 		return
 	}
-	if r.URL.Path == SessionPath {
+	// Every decision below, and the request sent upstream, use one path:
+	// the decoded, cleaned one. Checking the raw path and forwarding it let
+	// /kiali/../other and /kiali/%2e%2e/other reach the upstream's /other,
+	// which resolves the dot segments the prefix check did not.
+	clean, err := canonicalPath(r.URL.Path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r = r.Clone(r.Context())
+	r.URL.Path, r.URL.RawPath = clean, ""
+	if clean == SessionPath {
 		p.session(w, r)
 		return
 	}
-	if r.URL.Path != p.webRoot && !strings.HasPrefix(r.URL.Path, p.webRoot+"/") {
+	if clean != p.webRoot && !strings.HasPrefix(clean, p.webRoot+"/") {
 		http.NotFound(w, r)
 		return
 	}
@@ -118,6 +131,35 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.rp.ServeHTTP(w, r)
+}
+
+// canonicalPath returns the request path the proxy decides on and forwards:
+// decoded once (net/url already did, as the upstream's server would) and
+// with its dot segments resolved (as the upstream's router would), a
+// trailing slash kept. Paths whose meaning a second decoder or another
+// server's rules could still change are refused instead of guessed at: a
+// '%' left after decoding (double encoding: %252e%252e is %2e%2e once
+// decoded and .. twice), a backslash (a path separator to some servers and
+// to browsers' URL parsers), control characters.
+func canonicalPath(decoded string) (string, error) {
+	if !strings.HasPrefix(decoded, "/") {
+		return "", fmt.Errorf("path %q: must start with /", decoded)
+	}
+	for _, c := range []byte(decoded) {
+		switch {
+		case c == '%':
+			return "", fmt.Errorf("path %q: encoded twice (a %% is left after decoding); send it encoded once", decoded)
+		case c == '\\':
+			return "", fmt.Errorf("path %q: backslashes are not accepted in paths; use /", decoded)
+		case c < 0x20 || c == 0x7f:
+			return "", fmt.Errorf("path %q: control characters are not accepted in paths", decoded)
+		}
+	}
+	clean := path.Clean(decoded)
+	if strings.HasSuffix(decoded, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean, nil
 }
 
 func (p *proxy) ownHost(host string) bool {

@@ -252,3 +252,95 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestWebRootPaths holds the web-root rule against paths that only look
+// like they are below /kiali: the proxy decides on the decoded, cleaned path
+// and forwards exactly that, so the upstream never resolves a dot segment
+// the proxy did not see. The upstream here answers every path (/other/x
+// included) and records the request line it got, so a leak shows as a 200
+// with the upstream reached.
+func TestWebRootPaths(t *testing.T) {
+	var got atomic.Value // request-URI the upstream received last
+	var calls atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		got.Store(r.RequestURI)
+		fmt.Fprint(w, "upstream "+r.URL.Path)
+	}))
+	t.Cleanup(upstream.Close)
+	p := newProxy(t, upstream.URL)
+
+	tests := []struct {
+		name       string // case
+		target     string // request-target as sent on the wire
+		wantStatus int    // proxy's answer
+		wantURI    string // request-URI the upstream got; "" = not reached
+	}{
+		// Negative control: a plain path below the web root goes through as is.
+		{name: "plain path below the web root", target: "/kiali/api/status", wantStatus: 200, wantURI: "/kiali/api/status"},
+		{name: "raw dot segments out of the web root", target: "/kiali/../other/x", wantStatus: 404},
+		{name: "encoded dot segments", target: "/kiali/%2e%2e/other/x", wantStatus: 404},
+		{name: "encoded dot segments, upper case", target: "/kiali/%2E%2E/other/x", wantStatus: 404},
+		{name: "half-encoded dot segment", target: "/kiali/.%2e/other/x", wantStatus: 404},
+		{name: "encoded slash around dots", target: "/kiali/..%2fother/x", wantStatus: 404},
+		{name: "encoded slash after the web root", target: "/kiali%2f..%2fother/x", wantStatus: 404},
+		{name: "deeper climb out", target: "/kiali/console/../../other/x", wantStatus: 404},
+		{name: "climb to the root", target: "/kiali/%2e%2e", wantStatus: 404},
+		{name: "double-encoded dots refused", target: "/kiali/%252e%252e/other/x", wantStatus: 400},
+		{name: "double-encoded slash refused", target: "/kiali/..%252fother", wantStatus: 400},
+		{name: "encoded backslash refused", target: "/kiali/..%5cother%5cx", wantStatus: 400},
+		{name: "raw backslash refused", target: `/kiali/..\other\x`, wantStatus: 400},
+		{name: "encoded NUL refused", target: "/kiali/x%00", wantStatus: 400},
+		{name: "dots inside the web root are resolved before forwarding", target: "/kiali/console/../api/./status", wantStatus: 200, wantURI: "/kiali/api/status"},
+		{name: "encoded letters are forwarded decoded", target: "/kiali/%61pi/status", wantStatus: 200, wantURI: "/kiali/api/status"},
+		{name: "trailing slash kept", target: "/kiali/console/./", wantStatus: 200, wantURI: "/kiali/console/"},
+		{name: "query string untouched", target: "/kiali/api/../api/status?a=%2e%2e&b=1", wantStatus: 200, wantURI: "/kiali/api/status?a=%2e%2e&b=1"},
+		{name: "session path reached by dots is the session endpoint, not Kiali", target: "/kiali/../meshbundle/session", wantStatus: 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := calls.Load()
+			resp, body := serveRaw(t, p, "GET", tc.target, public, nil)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			reached := calls.Load() > before
+			if reached != (tc.wantURI != "") {
+				t.Fatalf("reached the upstream: %v (body %q), want %v", reached, body, tc.wantURI != "")
+			}
+			if reached && got.Load() != tc.wantURI {
+				t.Errorf("upstream got %q, want exactly %q", got.Load(), tc.wantURI)
+			}
+		})
+	}
+}
+
+func TestCanonicalPath(t *testing.T) {
+	tests := []struct {
+		in, want string // decoded path, path forwarded
+		wantErr  string // refusal reason; "" = accepted
+	}{
+		{in: "/kiali", want: "/kiali"},
+		{in: "/kiali/", want: "/kiali/"},
+		{in: "/kiali/a/../b", want: "/kiali/b"},
+		{in: "/kiali/../x/", want: "/x/"},
+		{in: "//kiali//a", want: "/kiali/a"},
+		{in: "/..", want: "/"},
+		{in: "kiali", wantErr: "must start with /"},
+		{in: "/kiali/%2e", wantErr: "encoded twice"},
+		{in: `/kiali\a`, wantErr: "backslash"},
+		{in: "/kiali/\x7f", wantErr: "control"},
+	}
+	for _, tc := range tests {
+		got, err := canonicalPath(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("canonicalPath(%q) = %q, %v; want an error naming %q", tc.in, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("canonicalPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
