@@ -147,7 +147,8 @@ func NewPlan(src Source) (*Plan, error) {
 		}
 	}
 	files = append(files, src.Files...)
-	iopSets, gatewaySets := splitSets(src.Set)
+	sets, addonSets := cutAddonsSets(src.Set)
+	iopSets, gatewaySets := splitSets(sets)
 
 	merged, err := render.MergeInputs(files, iopSets, nil)
 	if err != nil {
@@ -214,10 +215,17 @@ func NewPlan(src Source) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		vals, err := addonsValues(ch, addonSets, p.IstioNamespace)
+		if err != nil {
+			return nil, err
+		}
 		p.Releases = append(p.Releases, PlannedRelease{
-			Name: ReleaseAddons, Namespace: p.IstioNamespace, Phase: PhaseAddons, Chart: ch, Values: map[string]any{},
+			Name: ReleaseAddons, Namespace: p.IstioNamespace, Phase: PhaseAddons, Chart: ch, Values: vals,
 		})
 	} else {
+		if len(addonSets) > 0 {
+			return nil, badInput("--set %s%s with --no-addons: drop one of them", addonsSetPrefix, addonSets[0])
+		}
 		p.AddonsSkipped = "skipped: --no-addons"
 	}
 	return p, nil

@@ -189,6 +189,11 @@ func TestRender(t *testing.T) {
 					}
 				}
 			}
+			// kiali-proxy needs a console, a host and a certificate: off
+			// unless asked for (TestRenderKialiProxy renders it).
+			if _, ok := objs["Deployment/kiali-proxy"]; ok {
+				t.Errorf("kiali-proxy rendered without kialiProxy.enabled")
+			}
 			_, hasKiali := objs["Deployment/kiali"]
 			if hasKiali != tc.kiali {
 				t.Fatalf("Kiali Deployment rendered %v, want %v", hasKiali, tc.kiali)
@@ -303,12 +308,108 @@ func TestRenderErrors(t *testing.T) {
 		wantErr string         // part of the error
 	}{
 		{name: "token strategy needs a signing key", values: map[string]any{"kiali": map[string]any{"authStrategy": "token"}}, wantErr: "kiali.signingKey: required"},
+		{name: "kiali-proxy needs console origins", values: kialiProxyValues(func(p map[string]any) { delete(p, "consoleOrigins") }), wantErr: "kialiProxy.consoleOrigins: required"},
+		{name: "kiali-proxy needs hosts", values: kialiProxyValues(func(p map[string]any) { delete(p, "hosts") }), wantErr: "kialiProxy.hosts: required"},
+		{name: "kiali-proxy needs a TLS Secret", values: kialiProxyValues(func(p map[string]any) { delete(p, "tls") }), wantErr: "kialiProxy.tls.secretName: required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, tc.values)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// kialiProxyValues are chart values enabling kiali-proxy with every
+// required field, changed by edit.
+func kialiProxyValues(edit func(p map[string]any)) map[string]any {
+	p := map[string]any{
+		"enabled":        true,
+		"consoleOrigins": []any{"https://console.example.com"},
+		"hosts":          []any{"kiali.example.com"},
+		"tls":            map[string]any{"secretName": "kiali-proxy-tls"},
+	}
+	edit(p)
+	return map[string]any{"kialiProxy": p}
+}
+
+func TestRenderKialiProxy(t *testing.T) {
+	ch, err := loader.Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appVersion := ch.Metadata.AppVersion
+	tests := []struct {
+		name      string               // case
+		edit      func(map[string]any) // change to the complete kialiProxy values
+		wantImage string               // container image
+		wantArgs  []string             // container args, in order
+		wantTLS   bool                 // Secret mounted, HTTPS port name
+	}{
+		{
+			name: "defaults: chart appVersion tag, this release's Kiali, TLS from the Secret",
+			edit: func(map[string]any) {}, wantImage: "ghcr.io/meshbundle/kiali-proxy:" + appVersion, wantTLS: true,
+			wantArgs: []string{"--listen=:8443", "--upstream=http://kiali.istio-system:20001", "--web-root=/kiali",
+				"--console-origin=https://console.example.com", "--host=kiali.example.com",
+				"--tls-cert=/etc/kiali-proxy/tls/tls.crt", "--tls-key=/etc/kiali-proxy/tls/tls.key"},
+		},
+		{
+			name: "digest pin, several origins and hosts, own upstream, TLS at the ingress",
+			edit: func(p map[string]any) {
+				p["digest"] = "sha256:" + strings.Repeat("ab", 32)
+				p["consoleOrigins"] = []any{"https://a.example.com", "https://b.example.com:8443"}
+				p["hosts"] = []any{"kiali.example.com", "kiali.example.com:8443"}
+				p["upstream"] = "http://kiali.observability:20001"
+				p["tls"] = map[string]any{"enabled": false}
+			},
+			wantImage: "ghcr.io/meshbundle/kiali-proxy@sha256:" + strings.Repeat("ab", 32),
+			wantArgs: []string{"--listen=:8443", "--upstream=http://kiali.observability:20001", "--web-root=/kiali",
+				"--console-origin=https://a.example.com", "--console-origin=https://b.example.com:8443",
+				"--host=kiali.example.com", "--host=kiali.example.com:8443"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := render(t, kialiProxyValues(tc.edit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d appsv1.Deployment
+			decode(t, objs["Deployment/kiali-proxy"], &d)
+			pod := d.Spec.Template.Spec
+			if len(pod.Containers) != 1 {
+				t.Fatalf("containers %+v", pod.Containers)
+			}
+			c := pod.Containers[0]
+			if c.Image != tc.wantImage {
+				t.Errorf("image %q, want %q", c.Image, tc.wantImage)
+			}
+			if !reflect.DeepEqual(c.Args, tc.wantArgs) {
+				t.Errorf("args\n%q\nwant\n%q", c.Args, tc.wantArgs)
+			}
+			if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
+				c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+				t.Errorf("kiali-proxy must run as non-root with a read-only root: pod %+v container %+v", pod.SecurityContext, c.SecurityContext)
+			}
+			if d.Spec.Selector == nil || d.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "kiali-proxy" {
+				t.Errorf("selector %+v", d.Spec.Selector)
+			}
+			mounted := len(pod.Volumes) == 1 && pod.Volumes[0].Secret != nil && pod.Volumes[0].Secret.SecretName == "kiali-proxy-tls" &&
+				len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/etc/kiali-proxy/tls"
+			if mounted != tc.wantTLS {
+				t.Errorf("TLS Secret mounted %v, want %v: volumes %+v mounts %+v", mounted, tc.wantTLS, pod.Volumes, c.VolumeMounts)
+			}
+			var svc corev1.Service
+			decode(t, objs["Service/kiali-proxy"], &svc)
+			wantPort := map[bool]string{true: "https", false: "http"}[tc.wantTLS]
+			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != wantPort || svc.Spec.Ports[0].Port != 443 ||
+				svc.Spec.Ports[0].TargetPort.StrVal != "proxy" || svc.Spec.Selector["app.kubernetes.io/name"] != "kiali-proxy" {
+				t.Errorf("Service ports %+v selector %v, want %s 443 -> proxy", svc.Spec.Ports, svc.Spec.Selector, wantPort)
+			}
+			if len(c.Ports) != 1 || c.Ports[0].Name != "proxy" || c.Ports[0].ContainerPort != 8443 {
+				t.Errorf("container ports %+v", c.Ports)
 			}
 		})
 	}
