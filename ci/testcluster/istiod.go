@@ -233,5 +233,22 @@ func (c *Cluster) StopIstiod() error {
 	return err
 }
 
+// IstiodXDSAddr is the host:port of the running local istiod's plaintext
+// xDS server (its --grpcAddr, Istio's port 15010 in a cluster), or "" when
+// istiod is not running. Proxyless gRPC clients of ci/dataplane connect there
+// without certificates, as clients of port 15010 do: istiod authenticates
+// only TLS connections.
+func (c *Cluster) IstiodXDSAddr() string {
+	if c.istiod == nil {
+		return ""
+	}
+	for _, arg := range c.istiod.cmd.Args {
+		if addr, ok := strings.CutPrefix(arg, "--grpcAddr="); ok {
+			return addr
+		}
+	}
+	return ""
+}
+
 // IstiodLog is the path of the local istiod's log file.
 func (c *Cluster) IstiodLog() string { return c.Dir + "/istiod.log" }

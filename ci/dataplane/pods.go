@@ -1,0 +1,211 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// VersionLabel is the pod label a server answers with, the label Istio's
+// DestinationRule subsets and meshbundle's canaries select versions by.
+const VersionLabel = "version"
+
+// sidecarContainer is istiod's injected proxy: nothing of the app listens on
+// its ports, and no Envoy runs here.
+const sidecarContainer = "istio-proxy"
+
+// DefaultDrain is how long a going pod's server keeps serving: the time an
+// app keeps answering after Kubernetes starts terminating its pod (its
+// grace period), during which the mesh learns the endpoint is gone.
+const DefaultDrain = 3 * time.Second
+
+// Servers runs a server for every Ready pod of one namespace, on the pod's
+// IP and declared container ports, answering with the pod's version label.
+// It watches pods (an informer): a server starts when its pod is Ready with
+// an IP and stops Drain after the pod stops being Ready or is deleted.
+type Servers struct {
+	namespace string
+	drain     time.Duration
+
+	mu      sync.Mutex
+	running map[types.UID]*podServer
+	// draining are going pods' servers by IP: a new pod given the same IP
+	// (kwok reuses them) stops the old server at once.
+	draining map[string]*podServer
+	going    sync.WaitGroup
+	errs     []error // listen failures, reported by Err
+	stopCh   chan struct{}
+}
+
+// StartServers watches the pods of namespace and serves every Ready one until
+// Stop. drain 0 means DefaultDrain. It returns once the current pods are
+// served (the informer has synced).
+func StartServers(ctx context.Context, cfg *rest.Config, namespace string, drain time.Duration) (*Servers, error) {
+	if drain == 0 {
+		drain = DefaultDrain
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: client for pods of namespace %s: %w", namespace, err)
+	}
+	s := &Servers{namespace: namespace, drain: drain, running: map[types.UID]*podServer{}, draining: map[string]*podServer{}, stopCh: make(chan struct{})}
+	factory := informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithNamespace(namespace))
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.sync(obj, false) },
+		UpdateFunc: func(_, obj any) { s.sync(obj, false) },
+		DeleteFunc: func(obj any) { s.sync(obj, true) },
+	}); err != nil {
+		return nil, fmt.Errorf("dataplane: watch pods of namespace %s: %w", namespace, err)
+	}
+	factory.Start(s.stopCh)
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(wait.Done(), inf.HasSynced) {
+		s.Stop()
+		return nil, fmt.Errorf("dataplane: list pods of namespace %s: informer not synced in 30s", namespace)
+	}
+	return s, nil
+}
+
+// sync starts or stops the server of one pod to match its state; gone is
+// true when the pod was deleted.
+func (s *Servers) sync(obj any, gone bool) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	id := Identity{Namespace: pod.Namespace, Pod: pod.Name, Version: pod.Labels[VersionLabel]}
+	want := !gone && pod.DeletionTimestamp == nil && pod.Status.PodIP != "" && podReady(pod)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stopCh:
+		return
+	default:
+	}
+	cur := s.running[pod.UID]
+	if cur != nil && (!want || cur.id != id || cur.ip != pod.Status.PodIP) {
+		delete(s.running, pod.UID)
+		s.retire(cur)
+		cur = nil
+	}
+	if want && cur == nil {
+		if old := s.draining[pod.Status.PodIP]; old != nil {
+			delete(s.draining, old.ip)
+			old.stop(0)
+		}
+		p, err := startPodServer(id, pod.Status.PodIP, containerPorts(pod))
+		if err != nil {
+			s.errs = append(s.errs, err)
+			return
+		}
+		s.running[pod.UID] = p
+	}
+}
+
+// retire keeps a going pod's server serving for the drain time, then stops
+// it. Called with s.mu held.
+func (s *Servers) retire(p *podServer) {
+	s.draining[p.ip] = p
+	s.going.Add(1)
+	go func() {
+		defer s.going.Done()
+		select {
+		case <-time.After(s.drain):
+		case <-s.stopCh:
+		}
+		s.mu.Lock()
+		if s.draining[p.ip] == p {
+			delete(s.draining, p.ip)
+		}
+		s.mu.Unlock()
+		p.stop(time.Second)
+	}()
+}
+
+// Serving lists the pods served right now.
+func (s *Servers) Serving() []Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Identity
+	for _, p := range s.running {
+		out = append(out, p.id)
+	}
+	slices.SortFunc(out, func(a, b Identity) int {
+		if a.Pod < b.Pod {
+			return -1
+		}
+		if a.Pod > b.Pod {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Err reports every pod the servers could not serve (e.g. a pod IP that is
+// not local: outside testcluster's network namespace).
+func (s *Servers) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
+
+// Stop stops watching and stops every server, draining ones included.
+func (s *Servers) Stop() {
+	s.mu.Lock()
+	select {
+	case <-s.stopCh:
+		s.mu.Unlock()
+		return
+	default:
+	}
+	close(s.stopCh)
+	running := s.running
+	s.running = map[types.UID]*podServer{}
+	s.mu.Unlock()
+	for _, p := range running {
+		p.stop(time.Second)
+	}
+	s.going.Wait()
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// containerPorts are the TCP ports the pod's app containers declare.
+func containerPorts(p *corev1.Pod) []int32 {
+	var out []int32
+	for _, c := range p.Spec.Containers {
+		if c.Name == sidecarContainer {
+			continue
+		}
+		for _, port := range c.Ports {
+			if port.Protocol == "" || port.Protocol == corev1.ProtocolTCP {
+				out = append(out, port.ContainerPort)
+			}
+		}
+	}
+	return out
+}
