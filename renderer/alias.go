@@ -29,12 +29,12 @@ type alias struct{ *env }
 
 func newAlias(e *env) *alias { return &alias{e} }
 
-func (f *alias) Filter(rs []*Resource) ([]*Resource, error) {
+func (f *alias) Filter(s *stream) error {
 	if len(f.am.Spec.Aliases) == 0 {
-		return rs, nil
+		return nil
 	}
-	services := serviceIndex(rs)
-	ws := workloadIndex(rs)
+	services := s.ix.services
+	ws := s.ix.workloads
 	var errs []error
 	var added []*Resource
 	for i, a := range f.am.Spec.Aliases {
@@ -56,9 +56,10 @@ func (f *alias) Filter(rs []*Resource) ([]*Resource, error) {
 		added = append(added, r)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return errors.Join(errs...)
 	}
-	return append(rs, added...), nil
+	s.add(added...)
+	return nil
 }
 
 func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (object, error) {
@@ -131,7 +132,7 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 }
 
 // targetPortNumber is the pod port behind a Service port.
-func targetPortNumber(p servicePort, pods []workload) (int32, error) {
+func targetPortNumber(p servicePort, pods []*Resource) (int32, error) {
 	if p.TargetPort == "" {
 		return p.Port, nil
 	}

@@ -17,6 +17,7 @@ type facts struct {
 	filename string
 
 	// Services (core group).
+	labels   labelList     // metadata.labels
 	ports    []servicePort // spec.ports
 	selector labelList     // spec.selector
 	headless bool          // spec.clusterIP: None
@@ -43,20 +44,22 @@ func (r *Resource) facts() *facts {
 		filename: scalar(lookup(obj, "metadata", "annotations", postRenderFilenameAnnotation)),
 	}
 	switch {
-	case r.Kind == "Service" && r.Group() == "":
+	case r.is("", "Service"):
+		f.labels = readLabels(lookup(obj, "metadata", "labels"))
 		f.ports = readServicePorts(lookup(obj, "spec", "ports"))
 		f.selector = readLabels(lookup(obj, "spec", "selector"))
 		f.headless = scalar(lookup(obj, "spec", "clusterIP")) == "None"
-	case r.Group() == "networking.istio.io" && r.Kind == "VirtualService":
+	case r.is("networking.istio.io", "VirtualService"):
 		if hosts := lookup(obj, "spec", "hosts"); hosts != nil && hosts.Kind == yaml.SequenceNode {
 			for _, h := range hosts.Content {
 				f.hosts = append(f.hosts, scalar(h))
 			}
 		}
-	case r.Group() == "networking.istio.io" && r.Kind == "DestinationRule":
+	case r.is("networking.istio.io", "DestinationRule"):
 		f.hosts = []string{scalar(lookup(obj, "spec", "host"))}
 	}
-	if tmpl := podTemplate(r); tmpl != nil {
+	if p := podTemplate(r); p != nil {
+		tmpl := deref(lookup(obj, p...))
 		f.workload = true
 		f.podLabels = readLabels(lookup(tmpl, "metadata", "labels"))
 		f.gateway = isGatewayTemplate(tmpl)
@@ -142,15 +145,6 @@ func readLabels(n *yaml.Node) labelList {
 	out := make(labelList, 0, len(n.Content))
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		out = append(out, n.Content[i].Value, scalar(n.Content[i+1]))
-	}
-	return out
-}
-
-// labelListOf copies a map (of a generated object).
-func labelListOf(m map[string]string) labelList {
-	var out labelList
-	for _, k := range sortedKeys(m) {
-		out = append(out, k, m[k])
 	}
 	return out
 }

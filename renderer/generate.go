@@ -1,17 +1,13 @@
 package renderer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 
-	yamlv2 "go.yaml.in/yaml/v2"
-	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
+	"go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // object is a typed API object the renderer generates.
@@ -19,10 +15,12 @@ type object interface {
 	metav1.Object
 }
 
-// generate encodes a typed object as a Resource. It labels the object with
-// the app name and gives it the Helm 4 post-render filename of the object it
-// was derived from, so Helm regroups it with its source. sigs.k8s.io/yaml
-// sorts keys, so the bytes are deterministic.
+// generate builds a typed object as a document of the stream. It labels
+// the object with the app name and gives it the Helm 4 post-render filename
+// of the object it was derived from, so Helm regroups it with its source.
+// The typed struct is the source; its tree and bytes come from yaml.v3,
+// the library that reads the chart: keys sorted (deterministic), sequences
+// in kubectl's compact layout.
 func (e *env) generate(obj object, filename string) (*Resource, error) {
 	if e.am.Metadata.Name != "" {
 		lbls := obj.GetLabels()
@@ -41,13 +39,10 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 		obj.SetAnnotations(anns)
 	}
 	// Through a generic map so that the zero status and creationTimestamp
-	// the typed structs carry are dropped: they are not ours to set.
-	js, err := json.Marshal(obj)
+	// the typed structs carry are dropped (they are not ours to set), and
+	// the API types' own JSON names and omitempty rules apply.
+	m, err := plain(obj)
 	if err != nil {
-		return nil, fmt.Errorf("encode generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(js, &m); err != nil {
 		return nil, fmt.Errorf("encode generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
 	}
 	delete(m, "status")
@@ -57,45 +52,64 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 	if meta, ok := m["metadata"].(map[string]any); ok {
 		delete(meta, "creationTimestamp")
 	}
-	// What sigs.k8s.io/yaml.Marshal(m) prints, without its JSON round
-	// trip: it re-encodes m as JSON and parses that with yaml.v2 only to
-	// get integers back from JSON's float64s, which integers does directly.
-	raw, err := yamlv2.Marshal(integers(m))
+	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{valueNode(m)}}
+	return fromTree(doc, true)
+}
+
+// fromTree makes a document of a tree the renderer built (a generated
+// object, the canary copy): its bytes are the tree encoded, and its nodes
+// carry no source position, so a later edit re-encodes it instead of
+// patching bytes the positions do not describe.
+func fromTree(doc *yaml.Node, compact bool) (*Resource, error) {
+	clearPositions(doc)
+	raw, err := encodeTree(doc, compact)
 	if err != nil {
-		return nil, fmt.Errorf("encode generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
+		return nil, err
 	}
-	apiVersion, _ := m["apiVersion"].(string)
-	kind, _ := m["kind"].(string)
-	r := &Resource{raw: raw, APIVersion: apiVersion, Kind: kind, Name: obj.GetName(), Namespace: obj.GetNamespace()}
-	// Its facts come from the typed object, so no filter has to parse the
-	// bytes just written; the tree is parsed only if a filter edits it.
-	r.f = generatedFacts(obj, filename)
+	r, err := newResource(raw, doc)
+	if err != nil || r == nil {
+		return nil, fmt.Errorf("generated document: %v", err)
+	}
 	return r, nil
 }
 
-// generatedFacts are the facts of a generated object (see facts), or nil
-// for a workload, whose facts are read from its tree when needed.
-func generatedFacts(obj object, filename string) *facts {
-	f := &facts{filename: filename}
-	switch o := obj.(type) {
-	case *corev1.Service:
-		for _, p := range o.Spec.Ports {
-			sp := servicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol), AppProtocol: p.AppProtocol}
-			if p.TargetPort != (intstr.IntOrString{}) {
-				sp.TargetPort = p.TargetPort.String()
-			}
-			f.ports = append(f.ports, sp)
-		}
-		f.selector = labelListOf(o.Spec.Selector)
-		f.headless = o.Spec.ClusterIP == corev1.ClusterIPNone
-	case *istionet.VirtualService:
-		f.hosts = o.Spec.Hosts
-	case *istionet.DestinationRule:
-		f.hosts = []string{o.Spec.Host}
-	case *appsv1.Deployment, *appsv1.StatefulSet, *appsv1.DaemonSet, *appsv1.ReplicaSet, *batchv1.Job, *batchv1.CronJob:
-		return nil
+// encodeTree prints a document tree with two-space indentation; compact
+// puts a sequence's dashes at its key's indentation (kubectl's layout).
+func encodeTree(doc *yaml.Node, compact bool) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if compact {
+		enc.CompactSeqIndent()
 	}
-	return f
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func clearPositions(n *yaml.Node) {
+	n.Line, n.Column = 0, 0
+	for _, c := range n.Content {
+		clearPositions(c)
+	}
+}
+
+// plain converts a typed value to plain Go maps, slices and scalars
+// through its JSON form.
+func plain(v any) (map[string]any, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		return nil, err
+	}
+	return integers(m).(map[string]any), nil
 }
 
 // firstFilename is the post-render filename of the first object that has
@@ -110,7 +124,7 @@ func firstFilename(rs []*Resource) string {
 }
 
 // integers turns the integral float64s encoding/json decodes numbers into
-// back into int64s, in place, as yaml.v2 would read them from JSON.
+// back into int64s, in place, as YAML reads them.
 func integers(v any) any {
 	switch v := v.(type) {
 	case map[string]any:

@@ -2,6 +2,7 @@ package renderer
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,27 +37,37 @@ func compareGolden(t *testing.T, in string, got []byte) {
 	golden.Check(t, strings.TrimSuffix(in, ".in.yaml")+".golden.yaml", got, "UPDATE_GOLDEN=1 go test ./renderer")
 }
 
-// filterByName builds one filter of the pipeline for the golden tests.
-func filterByName(name string, e *env) Filter {
-	switch name {
-	case "inject":
-		return newInject(e)
-	case "ports":
-		return newPorts(e)
-	case "routes":
-		return newRoutes(e)
-	case "alias":
-		return newAlias(e)
-	case "state":
-		return newState(e)
+// stageByName is one stage of the pipeline, for the golden tests.
+func stageByName(t testing.TB, name string) stage {
+	for _, st := range pipeline {
+		if st.name == name {
+			return st
+		}
 	}
-	return nil
+	t.Fatalf("no stage %q in the pipeline", name)
+	return stage{}
 }
 
-// TestFilterGolden runs each filter alone on its small inputs, so a golden
-// diff points at one filter.
+// runStages runs the stages on data as Render does, every tree kept.
+func runStages(am *appmesh.AppMesh, warn io.Writer, data []byte, stages ...stage) ([]*Resource, error) {
+	s, err := New(am, warn).run(bytes.NewReader(data), stages, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.docs, nil
+}
+
+// goldenElsewhere are stages whose golden files another test renders.
+var goldenElsewhere = map[string]string{"canary": "TestCanaryGolden (every phase)"}
+
+// TestFilterGolden runs each stage of the pipeline alone on its small
+// inputs (testdata/<stage>/), so a golden diff points at one filter.
 func TestFilterGolden(t *testing.T) {
-	for _, filter := range []string{"inject", "ports", "routes", "alias", "state"} {
+	for _, st := range pipeline {
+		filter := st.name
+		if _, ok := goldenElsewhere[filter]; ok {
+			continue
+		}
 		inputs, _ := filepath.Glob(filepath.Join("testdata", filter, "*.in.yaml"))
 		if len(inputs) == 0 {
 			t.Errorf("no golden inputs for filter %s", filter)
@@ -68,12 +79,8 @@ func TestFilterGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rs, err := Reader{Namespace: am.Metadata.Namespace}.Read(bytes.NewReader(data))
-				if err != nil {
-					t.Fatal(err)
-				}
 				var warnings bytes.Buffer
-				rs, err = filterByName(filter, &env{am: am, warn: &warnings}).Filter(rs)
+				rs, err := runStages(am, &warnings, data, stageByName(t, filter))
 				if err != nil {
 					t.Fatal(err)
 				}

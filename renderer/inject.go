@@ -3,7 +3,6 @@ package renderer
 import (
 	"strconv"
 
-	"go.yaml.in/yaml/v3"
 	"istio.io/api/annotation"
 	"istio.io/api/label"
 	corev1 "k8s.io/api/core/v1"
@@ -40,31 +39,21 @@ func newInject(e *env) *inject {
 	return &inject{env: e, exclude: ex}
 }
 
-func (f *inject) Filter(rs []*Resource) ([]*Resource, error) {
-	for _, r := range rs {
-		if err := f.Document(r); err != nil {
-			return nil, err
-		}
-	}
-	return f.Finish(rs)
-}
-
 // Document labels a Namespace or sets the inject label and annotation of a
 // workload's pod template.
-func (f *inject) Document(r *Resource) error {
+func (f *inject) Document(s *stream, r *Resource) error {
 	cfg := f.am.Spec.Injection
 	enabled := *cfg.Enabled
 	if r.IsHook() {
 		return nil
 	}
-	if r.Kind == "Namespace" && r.Group() == "" {
+	if r.is("", "Namespace") {
 		if *cfg.NamespaceLabel {
-			f.labelNamespace(r, enabled)
+			f.labelNamespace(s, r, enabled)
 		}
 		return nil
 	}
-	tmpl := podTemplate(r)
-	if tmpl == nil || isGatewayTemplate(tmpl) {
+	if podTemplate(r) == nil || r.facts().gateway {
 		return nil
 	}
 	want := enabled
@@ -74,60 +63,61 @@ func (f *inject) Document(r *Resource) error {
 	if f.exclude[appmesh.WorkloadRef{Kind: r.Kind, Name: r.Name}] || f.exclude[appmesh.WorkloadRef{Name: r.Name}] {
 		want = false
 	}
-	f.setInject(r, tmpl, want)
+	f.setInject(s, r, want)
 	return nil
 }
 
-// Finish adds the app's Namespace when asked and the chart has none.
-func (f *inject) Finish(rs []*Resource) ([]*Resource, error) {
+// Filter adds the app's Namespace when asked and the chart has none.
+func (f *inject) Filter(s *stream) error {
 	cfg := f.am.Spec.Injection
-	enabled := *cfg.Enabled
-	nsSeen := false
-	for _, r := range rs {
-		if r.Kind == "Namespace" && r.Group() == "" && !r.IsHook() && r.Name == f.am.Metadata.Namespace {
-			nsSeen = true
-		}
+	if !cfg.EmitNamespace || s.ix.namespaces[f.am.Metadata.Namespace] {
+		return nil
 	}
-	if cfg.EmitNamespace && !nsSeen {
-		ns, err := f.emitNamespace(rs, enabled)
-		if err != nil {
-			return nil, err
-		}
-		rs = append([]*Resource{ns}, rs...)
+	value := "disabled"
+	if *cfg.Enabled {
+		value = "enabled"
 	}
-	return rs, nil
+	ns, err := f.generate(&corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: map[string]string{injectionLabel: value}},
+	}, firstFilename(s.docs))
+	if err != nil {
+		return err
+	}
+	s.insert(0, ns)
+	return nil
 }
 
-func (f *inject) labelNamespace(r *Resource, enabled bool) {
+func (f *inject) labelNamespace(s *stream, r *Resource, enabled bool) {
 	want := "disabled"
 	if enabled {
 		want = "enabled"
 	}
-	lbls := r.Lookup("metadata", "labels")
-	have := scalar(mapValue(lbls, injectionLabel))
-	rev := scalar(mapValue(lbls, label.IoIstioRev.Name))
+	lbls := r.get("metadata", "labels")
+	have := lbls.at(injectionLabel).str()
+	rev := lbls.at(label.IoIstioRev.Name).str()
 	switch {
 	case have == want:
 	case have != "" || rev != "":
 		f.warnf("%s: keeping the chart's injection label (%s=%q, %s=%q) instead of %s=%s (fix: remove it from the chart or set spec.injection.namespaceLabel: false)",
 			r, injectionLabel, have, label.IoIstioRev.Name, rev, injectionLabel, want)
 	default:
-		r.setIn(r.root(), []string{"metadata", "labels"}, injectionLabel, want)
+		s.set(r, path{"metadata", "labels", injectionLabel}, want)
 	}
 }
 
 // setInject writes want into the pod template unless the chart already
 // chose: Istio's webhook gives the label precedence over the annotation, so
 // an explicit label or annotation from the chart is the chart's decision.
-func (f *inject) setInject(r *Resource, tmpl *yaml.Node, want bool) {
+func (f *inject) setInject(s *stream, r *Resource, want bool) {
 	wantS := strconv.FormatBool(want)
 	key := annotation.SidecarInject.Name // same key for label and annotation
-	lblNode := lookup(tmpl, "metadata", "labels", label.SidecarInject.Name)
-	annNode := lookup(tmpl, "metadata", "annotations", key)
-	if lblNode != nil || annNode != nil {
-		have := scalar(annNode)
-		if lblNode != nil {
-			have = scalar(lblNode)
+	lbl := r.get(templatePath(r, "metadata", "labels", label.SidecarInject.Name)...)
+	ann := r.get(templatePath(r, "metadata", "annotations", key)...)
+	if lbl.exists() || ann.exists() {
+		have := ann.str()
+		if lbl.exists() {
+			have = lbl.str()
 		}
 		if have != wantS {
 			f.warnf("%s: keeping the pod template's %s=%q set by the chart; AppMesh wants %q (fix: remove it from the chart, or list the workload in spec.injection.exclude)",
@@ -135,18 +125,6 @@ func (f *inject) setInject(r *Resource, tmpl *yaml.Node, want bool) {
 		}
 		return
 	}
-	r.setIn(tmpl, []string{"metadata", "labels"}, label.SidecarInject.Name, wantS)
-	r.setIn(tmpl, []string{"metadata", "annotations"}, key, wantS)
-}
-
-func (f *inject) emitNamespace(rs []*Resource, enabled bool) (*Resource, error) {
-	value := "disabled"
-	if enabled {
-		value = "enabled"
-	}
-	ns := &corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: map[string]string{injectionLabel: value}},
-	}
-	return f.generate(ns, firstFilename(rs))
+	s.set(r, templatePath(r, "metadata", "labels", label.SidecarInject.Name), wantS)
+	s.set(r, templatePath(r, "metadata", "annotations", key), wantS)
 }

@@ -16,11 +16,8 @@ func TestInjectionToggleRollsWorkloads(t *testing.T) {
 	template := func(enabled bool) string {
 		am := appmesh.Default()
 		am.Spec.Injection.Enabled = &enabled
-		rs, err := Reader{}.Read(strings.NewReader(deploy))
+		rs, err := runStages(am, nil, []byte(deploy), stageByName(t, "inject"))
 		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := newInject(&env{am: am}).Filter(rs); err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer

@@ -2,8 +2,116 @@ package renderer
 
 import "go.yaml.in/yaml/v3"
 
-// Small accessors over yaml.v3 node trees. Filters edit the tree in place so
-// that comments, key order and quoting of untouched fields survive.
+// node is a read-only view of a part of a document, which is all filters
+// get of the tree: they change documents only through stream.set. An empty
+// view (a missing step) reads as nothing: "" scalars, no entries.
+type node struct{ n *yaml.Node }
+
+// at walks p from the view: strings are mapping keys, ints sequence
+// indexes (YAML aliases are read through).
+func (v node) at(p ...any) node {
+	n := v.n
+	for _, step := range p {
+		n = deref(n)
+		if n == nil {
+			return node{}
+		}
+		switch s := step.(type) {
+		case string:
+			n = mapValue(n, s)
+		case int:
+			if n.Kind != yaml.SequenceNode || s < 0 || s >= len(n.Content) {
+				return node{}
+			}
+			n = n.Content[s]
+		default:
+			panic("renderer: path step must be a string key or an int index")
+		}
+	}
+	return node{n}
+}
+
+// exists reports whether the view points at a node.
+func (v node) exists() bool { return v.n != nil }
+
+// str is the value of a (non-null) scalar, "" otherwise.
+func (v node) str() string { return scalar(deref(v.n)) }
+
+// isScalar reports whether the view is a scalar (not null).
+func (v node) isScalar() bool {
+	n := deref(v.n)
+	return n != nil && n.Kind == yaml.ScalarNode && n.Tag != "!!null"
+}
+
+// isScalarNode reports whether the view is a scalar, null included.
+func (v node) isScalarNode() bool {
+	n := deref(v.n)
+	return n != nil && n.Kind == yaml.ScalarNode
+}
+
+// isMap reports whether the view is a mapping.
+func (v node) isMap() bool { return isMap(v.n) }
+
+// isSeq reports whether the view is a sequence.
+func (v node) isSeq() bool {
+	n := deref(v.n)
+	return n != nil && n.Kind == yaml.SequenceNode
+}
+
+// len is the number of entries of a sequence (0 for anything else).
+func (v node) len() int {
+	if !v.isSeq() {
+		return 0
+	}
+	return len(deref(v.n).Content)
+}
+
+// items are the entries of a sequence.
+func (v node) items() []node {
+	if !v.isSeq() {
+		return nil
+	}
+	n := deref(v.n)
+	out := make([]node, len(n.Content))
+	for i, c := range n.Content {
+		out[i] = node{c}
+	}
+	return out
+}
+
+// strings are the scalar entries of a sequence.
+func (v node) strings() []string {
+	var out []string
+	for _, it := range v.items() {
+		out = append(out, it.str())
+	}
+	return out
+}
+
+// labels reads a mapping of scalars (labels, a selector).
+func (v node) labels() labelList { return readLabels(v.n) }
+
+// value decodes the view into plain Go values (maps, slices, scalars).
+func (v node) value() any {
+	if v.n == nil {
+		return nil
+	}
+	var out any
+	if err := v.n.Decode(&out); err != nil {
+		return nil
+	}
+	return out
+}
+
+// Small accessors over yaml.v3 node trees, for the document model.
+
+// deref reads through a YAML alias (*labels).
+func deref(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
+}
 
 // lookup walks mapping keys from n; nil when a step is missing or not a map.
 func lookup(n *yaml.Node, path ...string) *yaml.Node {
@@ -18,9 +126,7 @@ func lookup(n *yaml.Node, path ...string) *yaml.Node {
 
 // mapValue returns the value of key in mapping m, or nil.
 func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m != nil && m.Kind == yaml.AliasNode {
-		m = m.Alias // read through YAML aliases (*labels)
-	}
+	m = deref(m)
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
@@ -42,9 +148,7 @@ func scalar(n *yaml.Node) string {
 
 // isMap reports whether n is a mapping node (or an alias of one).
 func isMap(n *yaml.Node) bool {
-	if n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n = deref(n)
 	return n != nil && n.Kind == yaml.MappingNode
 }
 

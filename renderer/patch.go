@@ -3,6 +3,7 @@ package renderer
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -11,23 +12,129 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Edits are applied twice: to the node tree (which later filters read) and,
-// when the source layout allows, as a byte patch of the original document,
-// so the Writer prints the chart's own bytes with a few lines inserted
-// instead of re-encoding the document. Re-encoding costs more CPU than
-// everything else together and reformats the whole document; a patch keeps
-// the diff a reviewer (or Argo CD) sees to the lines that changed. When a
-// patch cannot be placed safely the document is marked dirty and
-// re-encoded from the tree, which holds every edit.
+// An edit changes the document's tree (which later filters read) and, when
+// the source layout allows, is also placed as a byte patch of the original
+// document, so the Writer prints the chart's own bytes with a few lines
+// inserted instead of re-encoding the document. Re-encoding costs more CPU
+// than everything else together and reformats the whole document; a patch
+// keeps the diff a reviewer (or Argo CD) sees to the lines that changed.
+// When a patch cannot be placed safely the document is marked dirty and
+// re-encoded from the tree, which holds every edit. Both happen in one
+// method, set, so an edit cannot reach one and miss the other.
 
 // patch replaces raw[off:off+del] with text.
 type patch struct {
 	off, del int
 	text     string
-	seq      int // registration order, for inserts at the same offset
+	// stage is the pipeline stage that made the patch: an insert in front
+	// of a mapping's first key goes in front of what earlier stages
+	// inserted there (their keys are first by then).
+	stage int
+	seq   int // registration order, for inserts of one stage at one offset
 }
 
-// lineStarts returns the byte offset of each line of raw (computed once).
+// path is a position in a document: string steps are mapping keys, int
+// steps sequence indexes.
+type path []any
+
+// edit sets the value at p (filters call it through stream.set). A string becomes a string scalar: an existing
+// scalar is replaced (a byte patch in place), missing mappings on the way
+// are created (a patch in front of the first key of the deepest existing
+// one). Any other value (maps, slices, numbers of plain Go) replaces or adds
+// the node at p in the tree, and the document is re-encoded. A step through
+// a sequence that has no such entry, or through a scalar, changes nothing.
+func (r *Resource) edit(p path, value any, stage int) {
+	if len(p) == 0 {
+		panic("renderer: set needs a path")
+	}
+	r.f = nil // facts read before the edit are stale
+	s, isString := value.(string)
+	var sub *yaml.Node
+	if !isString {
+		sub = valueNode(value)
+		r.dirty = true
+	}
+	cur := r.root()
+	for i, step := range p {
+		last := i == len(p)-1
+		if idx, ok := step.(int); ok {
+			seq := deref(cur)
+			if seq == nil || seq.Kind != yaml.SequenceNode || idx < 0 || idx >= len(seq.Content) {
+				return
+			}
+			if last {
+				if isString {
+					r.setScalar(seq.Content[idx], s, stage)
+				} else {
+					seq.Content[idx] = sub
+				}
+				return
+			}
+			if c := seq.Content[idx]; c.Kind == yaml.AliasNode && c.Alias != nil {
+				*c = *deepCopy(c.Alias) // an entry that is an alias: a private copy
+				r.dirty = true
+			}
+			cur = seq.Content[idx]
+			continue
+		}
+		key := step.(string)
+		v := mapValue(cur, key)
+		if v == nil {
+			if !isMap(cur) {
+				return
+			}
+			rest := make([]string, 0, len(p)-i)
+			for _, st := range p[i:] {
+				k, ok := st.(string)
+				if !ok {
+					return // a sequence cannot be created by a path
+				}
+				rest = append(rest, k)
+			}
+			if isString {
+				r.insertKeys(cur, rest, strNode(s), stage)
+			} else {
+				r.insertTree(cur, rest, sub)
+			}
+			return
+		}
+		if last {
+			if isString {
+				r.setScalar(v, s, stage)
+			} else {
+				*v = *sub
+			}
+			return
+		}
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			// "labels: *common": edit a private copy, not the anchor.
+			*v = *deepCopy(v.Alias)
+			r.dirty = true
+		}
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			// "annotations:" with nothing: no anchor for a patch.
+			*v = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			r.dirty = true
+		}
+		if v.Kind != yaml.MappingNode && v.Kind != yaml.SequenceNode {
+			return
+		}
+		cur = v
+	}
+}
+
+// valueNode encodes a plain Go value as a node (maps with sorted keys).
+func valueNode(v any) *yaml.Node {
+	var n yaml.Node
+	if err := n.Encode(integers(v)); err != nil {
+		panic(fmt.Sprintf("renderer: encode %T: %v", v, err))
+	}
+	// Encode parses what it printed: positions in that text, not ours.
+	clearPositions(&n)
+	return &n
+}
+
+// lineOffset is the byte offset of a node's line and column in raw.
 func (r *Resource) lineOffset(line, col int) (int, bool) {
 	if r.lines == nil {
 		r.lines = []int{0}
@@ -47,8 +154,8 @@ func (r *Resource) lineOffset(line, col int) (int, bool) {
 	return off, true
 }
 
-func (r *Resource) addPatch(off, del int, text string) {
-	r.patches = append(r.patches, patch{off: off, del: del, text: text, seq: len(r.patches)})
+func (r *Resource) addPatch(off, del int, text string, stage int) {
+	r.patches = append(r.patches, patch{off: off, del: del, text: text, stage: stage, seq: len(r.patches)})
 }
 
 // patched returns raw with the patches applied.
@@ -86,7 +193,15 @@ func (r *Resource) writePatched(w *bufio.Writer) byte {
 // splice feeds raw with the patches applied, in order, to the two sinks.
 func (r *Resource) splice(bytesOut func([]byte), textOut func(string)) {
 	ps := r.patches
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].off < ps[j].off })
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].off != ps[j].off {
+			return ps[i].off < ps[j].off
+		}
+		if ps[i].stage != ps[j].stage {
+			return ps[i].stage > ps[j].stage
+		}
+		return ps[i].seq < ps[j].seq
+	})
 	last := 0
 	for _, p := range ps {
 		bytesOut(r.raw[last:p.off])
@@ -96,52 +211,18 @@ func (r *Resource) splice(bytesOut func([]byte), textOut func(string)) {
 	bytesOut(r.raw[last:])
 }
 
-// setIn sets m[path...][key] to the string value, creating the mappings
-// of path that are missing, in the tree and (when possible) as a patch.
-func (r *Resource) setIn(m *yaml.Node, path []string, key, value string) {
-	r.edited()
-	cur := m
-	for i, seg := range path {
-		v := mapValue(cur, seg)
-		if v == nil {
-			r.insert(cur, append(path[i:len(path):len(path)], key), value)
-			return
-		}
-		if v.Kind == yaml.AliasNode && v.Alias != nil {
-			// "labels: *common": edit a private copy, not the anchor.
-			*v = *deepCopy(v.Alias)
-			r.markDirty()
-		}
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			// "annotations:" with nothing: no anchor for a patch.
-			*v = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-			r.markDirty()
-		}
-		if v.Kind != yaml.MappingNode {
-			return
-		}
-		cur = v
-	}
-	if v := mapValue(cur, key); v != nil {
-		r.setScalar(v, value)
-		return
-	}
-	r.insert(cur, []string{key}, value)
-}
-
 // setScalar replaces the value of an existing scalar node.
-func (r *Resource) setScalar(n *yaml.Node, value string) {
-	r.edited()
+func (r *Resource) setScalar(n *yaml.Node, value string, stage int) {
 	old := *n
 	*n = *strNode(value)
 	n.Line, n.Column = old.Line, old.Column
 	if old.Kind != yaml.ScalarNode || old.Tag == "!!null" {
-		r.markDirty()
+		r.dirty = true
 		return
 	}
 	off, ok := r.lineOffset(old.Line, old.Column)
 	if !ok {
-		r.markDirty()
+		r.dirty = true
 		return
 	}
 	src := old.Value
@@ -152,49 +233,66 @@ func (r *Resource) setScalar(n *yaml.Node, value string) {
 	case yaml.SingleQuotedStyle:
 		src = `'` + old.Value + `'`
 	default:
-		r.markDirty()
+		r.dirty = true
 		return
 	}
 	if src == "" || !bytes.HasPrefix(r.raw[off:], []byte(src)) {
-		r.markDirty()
+		r.dirty = true
 		return
 	}
-	r.addPatch(off, len(src), yamlString(value))
+	r.addPatch(off, len(src), yamlString(value), stage)
 }
 
-// insert adds keys[0]: {keys[1]: {... keys[n-1]: value}} to mapping m.
-func (r *Resource) insert(m *yaml.Node, keys []string, value string) {
-	// The tree: nested mappings appended at the end of m.
+// insertTree adds keys[0]: {keys[1]: {... keys[n-1]: value}} to mapping m
+// in the tree only, at its end.
+func (r *Resource) insertTree(m *yaml.Node, keys []string, value *yaml.Node) *yaml.Node {
+	m = deref(m)
 	cur := m
 	for _, k := range keys[:len(keys)-1] {
 		next := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		cur.Content = append(cur.Content, strNode(k), next)
 		cur = next
 	}
-	cur.Content = append(cur.Content, strNode(keys[len(keys)-1]), strNode(value))
+	cur.Content = append(cur.Content, strNode(keys[len(keys)-1]), value)
+	return m.Content[len(m.Content)-2]
+}
 
-	// The bytes: in front of the first key, or right after "{".
+// insertKeys adds keys[0]: {keys[1]: {... keys[n-1]: value}} to mapping m: in
+// the tree, and in the bytes in front of the first key (or right after "{").
+func (r *Resource) insertKeys(m *yaml.Node, keys []string, value *yaml.Node, stage int) {
+	m = deref(m)
+	added := r.insertTree(m, keys, value)
+	str := value.Value
 	if m.Style&yaml.FlowStyle != 0 {
 		off, ok := r.lineOffset(m.Line, m.Column)
 		if !ok || off >= len(r.raw) || r.raw[off] != '{' {
-			r.markDirty()
+			r.dirty = true
 			return
 		}
-		text := flowEntry(keys, value)
+		text := flowEntry(keys, str)
 		if len(m.Content) > 2 { // m had entries before ours
 			text += ", "
 		}
-		r.addPatch(off+1, 0, text)
+		r.addPatch(off+1, 0, text, stage)
+		r.front = append(r.front, inserted{m, added})
 		return
 	}
-	if len(m.Content) <= 2 { // ours is the only entry: nothing to anchor on
-		r.markDirty()
+	// The anchor is the first key the source has: keys earlier stages
+	// inserted in front of it have no position of their own.
+	var first *yaml.Node
+	for i := 0; i+1 < len(m.Content)-2; i += 2 {
+		if m.Content[i].Line > 0 {
+			first = m.Content[i]
+			break
+		}
+	}
+	if first == nil { // ours is the only entry: nothing to anchor on
+		r.dirty = true
 		return
 	}
-	first := m.Content[0]
 	off, ok := r.lineOffset(first.Line, first.Column)
 	if !ok || first.Style != 0 || first.Value == "" || !bytes.HasPrefix(r.raw[off:], []byte(first.Value)) {
-		r.markDirty()
+		r.dirty = true
 		return
 	}
 	indent := strings.Repeat(" ", first.Column-1)
@@ -207,11 +305,12 @@ func (r *Resource) insert(m *yaml.Node, keys []string, value string) {
 		if i < len(keys)-1 {
 			b.WriteString("\n")
 		} else {
-			b.WriteString(" " + yamlString(value) + "\n")
+			b.WriteString(" " + yamlString(str) + "\n")
 		}
 	}
 	b.WriteString(indent)
-	r.addPatch(off, 0, b.String())
+	r.addPatch(off, 0, b.String(), stage)
+	r.front = append(r.front, inserted{m, added})
 }
 
 func flowEntry(keys []string, value string) string {

@@ -35,18 +35,10 @@ func checkPatches(t *testing.T, rs []*Resource) {
 	}
 }
 
-// runFilters runs the whole pipeline and returns the resources.
+// runFilters runs the whole pipeline, every tree kept, and returns the
+// resources.
 func runFilters(am *appmesh.AppMesh, data []byte) ([]*Resource, error) {
-	rs, err := Reader{Namespace: am.Metadata.Namespace}.Read(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range New(am, nil).Filters() {
-		if rs, err = f.Filter(rs); err != nil {
-			return nil, err
-		}
-	}
-	return rs, nil
+	return runStages(am, nil, data, pipeline...)
 }
 
 func TestPatchesMatchTree(t *testing.T) {

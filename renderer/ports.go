@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
 	"istio.io/istio/pkg/config/kube"
 	"istio.io/istio/pkg/config/protocol"
 	corev1 "k8s.io/api/core/v1"
@@ -37,23 +36,29 @@ var wellKnownPorts = map[int32]protocol.Instance{
 // Ingress backends and ServiceMonitor endpoints naming the old port are
 // updated.
 //
-// The check of a Service needs only that Service, so it runs as each
-// document is read (Document), while its tree is in memory; whether the
-// Service fronts an Istio gateway is known only once every workload is
-// read, so Finish keeps the outcome, or reverts the Service if it does.
+// Document plans each Service's renames as it is read (keeping the tree
+// of those it will rename); Filter, once every workload is indexed, skips
+// the Services that front an Istio gateway (a gateway's status-port is
+// Istio's own), reports the errors and makes the renames.
 type ports struct {
 	*env
-	rename map[portKey]string    // spec.ports.rename
-	used   map[portKey]bool      // rename entries that matched a port
-	fixes  map[*Resource]portFix // Services Document edited or found wrong
+	rename map[portKey]string      // spec.ports.rename
+	used   map[portKey]bool        // rename entries that matched a port
+	plans  map[*Resource]*portPlan // Services with renames, errors or rename entries
 }
 
-// portFix is what checking one Service's ports did.
-type portFix struct {
-	renamed map[string]string // old name -> new name
+// portPlan is what checking one Service's ports found.
+type portPlan struct {
+	renames []portRename      // in port order
+	renamed map[string]string // old name -> new name (named ports only)
 	used    []portKey         // rename entries that matched its ports
 	err     error
-	raw     []byte // the Service's bytes before the edits (for a revert)
+}
+
+// portRename is the new name of spec.ports[index].
+type portRename struct {
+	index int
+	name  string
 }
 
 type portKey struct {
@@ -62,7 +67,7 @@ type portKey struct {
 }
 
 func newPorts(e *env) *ports {
-	p := &ports{env: e, rename: map[portKey]string{}, used: map[portKey]bool{}, fixes: map[*Resource]portFix{}}
+	p := &ports{env: e, rename: map[portKey]string{}, used: map[portKey]bool{}, plans: map[*Resource]*portPlan{}}
 	for _, r := range e.am.Spec.Ports.Rename {
 		p.rename[portKey{r.Service, r.Port}] = r.Name
 	}
@@ -74,53 +79,54 @@ func protocolOf(p servicePort) protocol.Instance {
 	return kube.ConvertProtocol(p.Port, p.Name, corev1.Protocol(p.Protocol), p.AppProtocol)
 }
 
-func (f *ports) Filter(rs []*Resource) ([]*Resource, error) {
-	for _, r := range rs {
-		if err := f.Document(r); err != nil {
-			return nil, err
-		}
-	}
-	return f.Finish(rs)
-}
-
-// Document checks and fixes the ports of a Service.
-func (f *ports) Document(r *Resource) error {
-	if r.Kind != "Service" || r.Group() != "" || r.IsHook() {
+// Document plans the port renames of a Service.
+func (f *ports) Document(_ *stream, r *Resource) error {
+	if !r.is("", "Service") || r.IsHook() {
 		return nil
 	}
-	raw := r.raw
-	renamed, used, err := f.service(r)
-	if renamed != nil || used != nil || err != nil || r.dirty || len(r.patches) > 0 {
-		f.fixes[r] = portFix{renamed: renamed, used: used, err: err, raw: raw}
+	if plan := f.service(r); plan.renames != nil || plan.used != nil || plan.err != nil {
+		f.plans[r] = plan
 	}
 	return nil
 }
 
-// Finish keeps the fixes of Services that front no Istio gateway (a
-// gateway's status-port is Istio's own), reports the errors, and updates
-// Ingresses and ServiceMonitors that name a renamed port.
-func (f *ports) Finish(rs []*Resource) ([]*Resource, error) {
-	ws := workloadIndex(rs)
+// keepTree keeps the Services it renames ports of, and the Ingresses and
+// ServiceMonitors that may name those ports.
+func (f *ports) keepTree(r *Resource) bool {
+	if r.IsHook() {
+		return false
+	}
+	if p := f.plans[r]; p != nil && len(p.renames) > 0 {
+		return true
+	}
+	return r.is("networking.k8s.io", "Ingress") || r.is("monitoring.coreos.com", "ServiceMonitor")
+}
+
+// Filter makes the renames of Services that front no Istio gateway,
+// reports the errors, and updates Ingresses and ServiceMonitors that name
+// a renamed port.
+func (f *ports) Filter(s *stream) error {
 	renamed := map[string]map[string]string{} // Service -> old name -> new name
 	var monitored []renamedService            // for ServiceMonitor references
 	var errs []error
-	for _, r := range rs {
-		fix, ok := f.fixes[r]
-		if !ok {
+	for _, r := range s.docs {
+		plan, ok := f.plans[r]
+		if !ok || s.ix.workloads.selectsGateway(r) {
 			continue
 		}
-		if ws.selectsGateway(r) {
-			r.revert(fix.raw)
-			continue
-		}
-		for _, k := range fix.used {
+		for _, k := range plan.used {
 			f.used[k] = true
 		}
-		if fix.err != nil {
-			errs = append(errs, fix.err)
-		} else if len(fix.renamed) > 0 {
-			renamed[r.Name] = fix.renamed
-			monitored = append(monitored, renamedService{res: r, namespace: f.namespaceOf(r), names: fix.renamed})
+		if plan.err != nil {
+			errs = append(errs, plan.err)
+			continue
+		}
+		for _, rn := range plan.renames {
+			s.set(r, path{"spec", "ports", rn.index, "name"}, rn.name)
+		}
+		if len(plan.renamed) > 0 {
+			renamed[r.Name] = plan.renamed
+			monitored = append(monitored, renamedService{res: r, namespace: f.namespaceOf(r), names: plan.renamed})
 		}
 	}
 	for i, r := range f.am.Spec.Ports.Rename {
@@ -129,23 +135,23 @@ func (f *ports) Finish(rs []*Resource) ([]*Resource, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return errors.Join(errs...)
 	}
 	if len(renamed) == 0 {
-		return rs, nil
+		return nil
 	}
-	for _, r := range rs {
+	for _, r := range s.docs {
 		switch {
 		case r.IsHook():
-		case r.Kind == "Ingress" && r.Group() == "networking.k8s.io":
-			updateIngressPorts(r, renamed)
-		case r.Kind == "ServiceMonitor" && r.Group() == "monitoring.coreos.com":
-			if err := f.updateServiceMonitorPorts(r, monitored); err != nil {
+		case r.is("networking.k8s.io", "Ingress"):
+			updateIngressPorts(s, r, renamed)
+		case r.is("monitoring.coreos.com", "ServiceMonitor"):
+			if err := f.updateServiceMonitorPorts(s, r, monitored); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	return rs, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // renamedService is a Service whose port names fix mode changed.
@@ -158,37 +164,36 @@ type renamedService struct {
 // updateServiceMonitorPorts rewrites spec.endpoints[].port of a Prometheus
 // Operator ServiceMonitor that selects a renamed Service: it names Service
 // ports, so a rename would otherwise silently stop the scraping.
-func (f *ports) updateServiceMonitorPorts(sm *Resource, services []renamedService) error {
-	sel, err := labelSelector(sm.Lookup("spec", "selector"))
+func (f *ports) updateServiceMonitorPorts(s *stream, sm *Resource, services []renamedService) error {
+	sel, err := labelSelector(sm.get("spec", "selector"))
 	if err != nil {
 		return fmt.Errorf("%s spec.selector: %w", sm, err)
 	}
-	nsSel := sm.Lookup("spec", "namespaceSelector")
-	anyNS := scalar(mapValue(nsSel, "any")) == "true"
+	nsSel := sm.get("spec", "namespaceSelector")
+	anyNS := nsSel.at("any").str() == "true"
 	namespaces := map[string]bool{}
-	if names := mapValue(nsSel, "matchNames"); names != nil && names.Kind == yaml.SequenceNode {
-		for _, n := range names.Content {
-			namespaces[scalar(n)] = true
+	if names := nsSel.at("matchNames"); names.isSeq() {
+		for _, n := range names.strings() {
+			namespaces[n] = true
 		}
 	} else {
 		namespaces[f.namespaceOf(sm)] = true
 	}
 	var matched []renamedService
-	for _, s := range services {
-		if (anyNS || namespaces[s.namespace]) && sel.Matches(labels.Set(stringMap(s.res.Lookup("metadata", "labels")))) {
-			matched = append(matched, s)
+	for _, svc := range services {
+		if (anyNS || namespaces[svc.namespace]) && sel.Matches(svc.res.facts().labels) {
+			matched = append(matched, svc)
 		}
 	}
-	eps := sm.Lookup("spec", "endpoints")
-	if len(matched) == 0 || eps == nil || eps.Kind != yaml.SequenceNode {
+	eps := sm.get("spec", "endpoints")
+	if len(matched) == 0 || !eps.isSeq() {
 		return nil
 	}
-	for i, ep := range eps.Content {
-		portNode := mapValue(ep, "port")
-		old := scalar(portNode)
+	for i, ep := range eps.items() {
+		old := ep.at("port").str()
 		newNames := map[string]bool{}
-		for _, s := range matched {
-			if n, ok := s.names[old]; ok {
+		for _, svc := range matched {
+			if n, ok := svc.names[old]; ok {
 				newNames[n] = true
 			}
 		}
@@ -196,7 +201,7 @@ func (f *ports) updateServiceMonitorPorts(sm *Resource, services []renamedServic
 		case 0:
 		case 1:
 			for n := range newNames {
-				sm.setScalar(portNode, n)
+				s.set(sm, path{"spec", "endpoints", i, "port"}, n)
 			}
 		default:
 			return fmt.Errorf("%s spec.endpoints[%d].port %q: the Services it selects renamed that port differently (%s) (fix: give them one name with spec.ports.rename in the AppMesh)",
@@ -206,29 +211,22 @@ func (f *ports) updateServiceMonitorPorts(sm *Resource, services []renamedServic
 	return nil
 }
 
-// labelSelector reads a metav1.LabelSelector node.
-func labelSelector(n *yaml.Node) (labels.Selector, error) {
-	ls := &metav1.LabelSelector{MatchLabels: stringMap(mapValue(n, "matchLabels"))}
-	if exprs := mapValue(n, "matchExpressions"); exprs != nil && exprs.Kind == yaml.SequenceNode {
-		for _, e := range exprs.Content {
-			req := metav1.LabelSelectorRequirement{
-				Key:      scalar(mapValue(e, "key")),
-				Operator: metav1.LabelSelectorOperator(scalar(mapValue(e, "operator"))),
-			}
-			if vs := mapValue(e, "values"); vs != nil && vs.Kind == yaml.SequenceNode {
-				for _, v := range vs.Content {
-					req.Values = append(req.Values, scalar(v))
-				}
-			}
-			ls.MatchExpressions = append(ls.MatchExpressions, req)
-		}
+// labelSelector reads a metav1.LabelSelector.
+func labelSelector(n node) (labels.Selector, error) {
+	ls := &metav1.LabelSelector{MatchLabels: n.at("matchLabels").labels().Map()}
+	for _, e := range n.at("matchExpressions").items() {
+		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key:      e.at("key").str(),
+			Operator: metav1.LabelSelectorOperator(e.at("operator").str()),
+			Values:   e.at("values").strings(),
+		})
 	}
 	return metav1.LabelSelectorAsSelector(ls)
 }
 
-// service checks (and in fix mode renames) the ports of one Service and
-// returns the renames it made and the rename entries it used.
-func (f *ports) service(svc *Resource) (map[string]string, []portKey, error) {
+// service checks the ports of one Service and plans the renames of fix
+// mode and of the rename entries.
+func (f *ports) service(svc *Resource) *portPlan {
 	ps := servicePorts(svc)
 	names := make(map[string]bool, len(ps))
 	for _, p := range ps {
@@ -236,6 +234,7 @@ func (f *ports) service(svc *Resource) (map[string]string, []portKey, error) {
 	}
 	var errs []error
 	var renamed map[string]string
+	var renames []portRename
 	var used []portKey
 	for i, p := range ps {
 		field := fmt.Sprintf("spec.ports[%d].name", i)
@@ -246,7 +245,7 @@ func (f *ports) service(svc *Resource) (map[string]string, []portKey, error) {
 			check := p
 			check.Name, check.AppProtocol = newName, nil
 			if protocolOf(check).IsUnsupported() {
-				return nil, used, fmt.Errorf("AppMesh spec.ports.rename for Service %s port %d: %q does not name a protocol Istio knows (fix: use <protocol>[-<suffix>] with protocol one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, mysql, redis, udp)", svc.Name, p.Port, newName)
+				return &portPlan{used: used, err: fmt.Errorf("AppMesh spec.ports.rename for Service %s port %d: %q does not name a protocol Istio knows (fix: use <protocol>[-<suffix>] with protocol one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, mysql, redis, udp)", svc.Name, p.Port, newName)}
 			}
 		} else {
 			if !protocolOf(p).IsUnsupported() {
@@ -264,7 +263,7 @@ func (f *ports) service(svc *Resource) (map[string]string, []portKey, error) {
 		}
 		delete(names, p.Name)
 		names[newName] = true
-		svc.setIn(svc.Lookup("spec", "ports").Content[i], nil, "name", newName)
+		renames = append(renames, portRename{i, newName})
 		if p.Name != "" {
 			if renamed == nil {
 				renamed = map[string]string{}
@@ -272,7 +271,7 @@ func (f *ports) service(svc *Resource) (map[string]string, []portKey, error) {
 			renamed[p.Name] = newName
 		}
 	}
-	return renamed, used, errors.Join(errs...)
+	return &portPlan{renames: renames, renamed: renamed, used: used, err: errors.Join(errs...)}
 }
 
 func portError(svc *Resource, i int, p servicePort, field string, proto protocol.Instance, known bool, mode appmesh.PortMode) error {
@@ -310,30 +309,22 @@ func uniquePortName(proto string, p servicePort, taken map[string]bool) string {
 
 // updateIngressPorts rewrites backend.service.port.name references to
 // renamed Service ports.
-func updateIngressPorts(ing *Resource, renamed map[string]map[string]string) {
-	fix := func(backend *yaml.Node) {
-		svc := mapValue(backend, "service")
-		m := renamed[scalar(mapValue(svc, "name"))]
-		port := mapValue(svc, "port")
-		if m == nil || port == nil {
+func updateIngressPorts(s *stream, ing *Resource, renamed map[string]map[string]string) {
+	fix := func(backend path) {
+		svc := ing.get(backend...).at("service")
+		m := renamed[svc.at("name").str()]
+		port := svc.at("port")
+		if m == nil || !port.exists() {
 			return
 		}
-		if newName, ok := m[scalar(mapValue(port, "name"))]; ok {
-			ing.setIn(port, nil, "name", newName)
+		if newName, ok := m[port.at("name").str()]; ok {
+			s.set(ing, append(backend, "service", "port", "name"), newName)
 		}
 	}
-	fix(ing.Lookup("spec", "defaultBackend"))
-	rules := ing.Lookup("spec", "rules")
-	if rules == nil || rules.Kind != yaml.SequenceNode {
-		return
-	}
-	for _, rule := range rules.Content {
-		paths := lookup(rule, "http", "paths")
-		if paths == nil || paths.Kind != yaml.SequenceNode {
-			continue
-		}
-		for _, p := range paths.Content {
-			fix(mapValue(p, "backend"))
+	fix(path{"spec", "defaultBackend"})
+	for i, rule := range ing.get("spec", "rules").items() {
+		for j := range rule.at("http", "paths").items() {
+			fix(path{"spec", "rules", i, "http", "paths", j, "backend"})
 		}
 	}
 }

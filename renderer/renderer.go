@@ -3,11 +3,13 @@
 // file says, and writes the manifests back.
 //
 // It is a pipeline in the style of kustomize's kio: a Reader parses the
-// stream into Resources, Filters edit the list in order (one per file:
-// inject, ports, routes, alias, state), a Writer prints it. Documents no
-// filter touches are written back as their original bytes, edited ones as
-// their bytes plus small patches where possible (patch.go), every filter is
-// a single pass with index maps, and the output is deterministic.
+// stream into documents (Resource, the one document model), the filters of
+// pipeline (one per file: inject, ports, canary, routes, alias, state) read
+// the stream's indexes and edit it through stream.set, a Writer prints it.
+// Documents no filter touches are written back as their original bytes,
+// edited ones as their bytes plus small patches where possible (patch.go),
+// every filter is a single pass with index maps, and the output is
+// deterministic.
 //
 // The package imports no Helm and none of Istio's heavy packages (pilot,
 // analysis, operator) so that the post-renderer binary starts fast; Istio's
@@ -23,19 +25,49 @@ import (
 	"github.com/meshbundle/meshbundle/gatewayconfig"
 )
 
-// Filter edits the resource list. Implementations are single pass (O(n)).
-type Filter interface {
-	Filter(rs []*Resource) ([]*Resource, error)
+// The pipeline, in order: the one place that says which filters run and
+// when. A filter is one file (inject.go, ports.go, ...): a type built from
+// the env with a Filter method, run once on the whole stream, and
+// optionally
+//   - Document (documentFilter): edits or notes each document as it is
+//     read, while its tree is in memory; the per-document work of every
+//     filter runs before any Filter;
+//   - keepTree (treeKeeper): the documents it will edit in Filter, whose
+//     trees must survive reading (all others are released then).
+//
+// docs/renderer.md shows how to add one.
+var pipeline = []stage{
+	{"inject", func(e *env) filter { return newInject(e) }},
+	{"ports", func(e *env) filter { return newPorts(e) }},
+	{"canary", func(e *env) filter { return newCanary(e) }}, // before routes: the copy and version labels are pods routes must see
+	{"routes", func(e *env) filter { return newRoutes(e) }}, // takes the canary's destinations (stream.canary)
+	{"alias", func(e *env) filter { return newAlias(e) }},
+	{"state", func(e *env) filter { return newState(e) }},
 }
 
-// streamFilter is a Filter whose edits of a document depend on that
-// document alone. Render runs Document on each document as it is read,
-// while its node tree is in memory, and Finish on the whole stream; Filter
-// does both, for callers that hold a list.
-type streamFilter interface {
-	Filter
-	Document(r *Resource) error
-	Finish(rs []*Resource) ([]*Resource, error)
+// stage is one named filter of the pipeline.
+type stage struct {
+	name string
+	new  func(*env) filter
+}
+
+// filter is one step of the pipeline. Filter runs once on the stream, after
+// every document is read; it reads the indexes and documents and changes
+// them only through the stream (set, add, insertAfter).
+type filter interface {
+	Filter(s *stream) error
+}
+
+// documentFilter is a filter with per-document work (see pipeline).
+type documentFilter interface {
+	filter
+	Document(s *stream, r *Resource) error
+}
+
+// treeKeeper is a filter that edits some documents in Filter (see
+// pipeline).
+type treeKeeper interface {
+	keepTree(r *Resource) bool
 }
 
 // Renderer runs the pipeline for one AppMesh.
@@ -71,73 +103,76 @@ func (r *Renderer) WithGateways(gcs ...*gatewayconfig.GatewayConfig) *Renderer {
 	return r
 }
 
-// Filters returns the pipeline, in order.
-func (r *Renderer) Filters() []Filter {
-	e := &env{am: r.config, warn: r.warn, gateways: r.gateways}
-	return []Filter{
-		newInject(e),
-		newPorts(e),
-		newCanaryWorkloads(e), // canary.go: copy + version labels, before routes sees them
-		newRoutes(e),
-		newCanaryRoutes(e), // canary.go: weights on the routes' VirtualService
-		newAlias(e),
-		newState(e),
-	}
-}
-
 // Render reads all of in, runs the filters and writes the result to out.
 // On error nothing is written to out.
 func (r *Renderer) Render(in io.Reader, out io.Writer) error {
-	filters := r.Filters()
-	// The leading stream filters edit each document as it is read; then
-	// its tree is released and later filters read its facts (facts.go).
-	var stream []streamFilter
-	for _, f := range filters {
-		sf, ok := f.(streamFilter)
-		if !ok {
-			break
-		}
-		stream = append(stream, sf)
-	}
-	rd := Reader{Namespace: r.config.Metadata.Namespace, Document: func(res *Resource) error {
-		for _, sf := range stream {
-			if err := sf.Document(res); err != nil {
-				return err
-			}
-		}
-		res.release()
-		return nil
-	}}
-	rs, err := rd.Read(in)
+	s, err := r.run(in, pipeline, false)
 	if err != nil {
 		return err
 	}
-	for i, f := range filters {
-		if i < len(stream) {
-			rs, err = stream[i].Finish(rs)
-		} else {
-			rs, err = f.Filter(rs)
+	// The Writer fails only before its first write, so out gets all or
+	// nothing (short of out's own write errors).
+	return Writer{}.Write(out, s.docs)
+}
+
+// run reads the stream and runs the stages. Each document's trees is
+// released once read (its per-document edits made and facts taken) unless
+// a stage keeps it, or keepAll (tests: the same pipeline holding every
+// tree).
+func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, error) {
+	e := &env{am: r.config, warn: r.warn, gateways: r.gateways}
+	s := &stream{env: e, keepAll: keepAll}
+	filters := make([]filter, len(stages))
+	for i, st := range stages {
+		filters[i] = st.new(e)
+	}
+	rd := Reader{Namespace: r.config.Metadata.Namespace, Document: func(res *Resource) error {
+		for _, f := range filters {
+			if df, ok := f.(documentFilter); ok {
+				if err := df.Document(s, res); err != nil {
+					return err
+				}
+			}
 		}
-		if err != nil {
-			return err
+		res.settle()
+		s.touched = s.touched[:0]
+		keep := keepAll
+		for _, f := range filters {
+			if k, ok := f.(treeKeeper); ok && k.keepTree(res) {
+				keep = true
+			}
 		}
-		// Trees a filter parsed again to edit go as well.
-		for _, res := range rs {
+		if !keep {
 			res.release()
 		}
+		return nil
+	}}
+	docs, err := rd.Read(in)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		d.listed = true
+	}
+	s.docs = docs
+	s.indexAll()
+	for i, f := range filters {
+		s.stage = i + 1
+		if err := f.Filter(s); err != nil {
+			return nil, err
+		}
+		s.endStage()
 	}
 	// Generated objects must not collide with the chart's own.
-	seen := make(map[objectKey]*Resource, len(rs))
-	for _, res := range rs {
+	seen := make(map[objectKey]*Resource, len(s.docs))
+	for _, res := range s.docs {
 		k := rd.key(res)
 		if other, dup := seen[k]; dup {
-			return fmt.Errorf("generated %s collides with an object of the chart (%s) (fix: rename the alias or route in the AppMesh)", res, other)
+			return nil, fmt.Errorf("generated %s collides with an object of the chart (%s) (fix: rename the alias or route in the AppMesh)", res, other)
 		}
 		seen[k] = res
 	}
-	// The Writer fails only before its first write, so out gets all or
-	// nothing (short of out's own write errors).
-	return Writer{}.Write(out, rs)
+	return s, nil
 }
 
 // Run has the shape of Helm's postrender.PostRenderer interface

@@ -19,30 +19,49 @@ const (
 	appLabel = "meshbundle.dev/app"
 )
 
-// Resource is one document of the stream. Documents no filter edits are
-// written back as their original bytes; an edited one is re-encoded from its
-// YAML node tree, which keeps comments and key order.
+// Resource is one document of the stream: the document model every filter
+// reads and edits. It holds
+//   - raw, the document's bytes as read (or as generated), which the Writer
+//     prints with the edits' byte patches spliced in;
+//   - its yaml.v3 tree, parsed once when the document is read, which reads
+//     see and edits change too; Render drops it once the document's
+//     per-document edits are made and its facts taken, unless a filter
+//     declared it will edit the document later (keepTree): nothing is
+//     parsed twice;
+//   - facts, the few fields the indexes and filters read of every
+//     document, taken from the tree (facts.go).
 //
-// The node tree is the expensive part (about 30 bytes of heap per byte of
-// YAML), so Render drops it once a document has been read, its per-document
-// edits made and its facts taken (release); a filter that later needs it
-// gets it back from root, which parses the bytes again. A dirty tree is
-// never dropped: it holds edits no bytes do.
+// Filters read through get (a read-only view) and change the document only
+// through stream.set (Resource.edit), which edits the tree, places a byte patch where the
+// source layout allows, marks the document for re-encoding where it does
+// not, and refreshes facts and indexes: no edit can reach the tree without
+// reaching the output. The filter files do not import yaml.v3
+// (TestFiltersEditThroughTheModel), so they cannot bypass it.
 type Resource struct {
 	raw   []byte     // the document as read (or as generated)
 	doc   *yaml.Node // the document node; nil once released
 	obj   *yaml.Node // its top-level mapping; nil once released
-	dirty bool       // obj was edited in a way no patch expresses: re-encode it
-	f     *facts     // what the filters read of every document (facts.go)
+	dirty bool       // the tree holds an edit no patch expresses: re-encode it
+	f     *facts     // what the indexes read of every document (facts.go)
 
 	patches []patch // byte edits of raw (see patch.go)
 	lines   []int   // offsets of line starts in raw, built on first use
+	// front lists keys the current stage inserted into a mapping with a
+	// byte patch, which puts them in front of its first key; settle moves
+	// them there in the tree too, so the tree reads like the bytes.
+	front []inserted
+
+	touchedIn int  // 1 + the stage that last edited it (stream.set)
+	listed    bool // in the stream's list (and indexes)
 
 	APIVersion string
 	Kind       string
 	Name       string
 	Namespace  string // as rendered; may be empty (helm -n decides)
 }
+
+// inserted is one key a patch put in front of mapping m.
+type inserted struct{ m, key *yaml.Node }
 
 // Group is the API group of the object ("" for the core group).
 func (r *Resource) Group() string {
@@ -61,38 +80,35 @@ func (r *Resource) String() string {
 	return r.Kind + " " + r.Namespace + "/" + r.Name
 }
 
+// is reports whether r is of the API group and kind.
+func (r *Resource) is(group, kind string) bool { return r.Kind == kind && r.Group() == group }
+
 // IsHook reports whether Helm treats the object as a hook.
 func (r *Resource) IsHook() bool { return r.facts().hook }
 
 // Filename is Helm 4's post-render filename of the object ("" with Helm 3).
 func (r *Resource) Filename() string { return r.facts().filename }
 
-// Lookup returns the node at the mapping path below the object, or nil.
+// get returns a read-only view of the node at p below the object's root
+// (missing steps give an empty view).
+func (r *Resource) get(p ...any) node { return node{r.root()}.at(p...) }
+
+// Lookup returns the node at the mapping path below the object, or nil;
+// for tests, which read the output as trees.
 func (r *Resource) Lookup(path ...string) *yaml.Node { return lookup(r.root(), path...) }
 
-// root returns the top-level mapping, parsing the document again when its
-// tree was released. The bytes parsed are the patched ones, which then
-// become the document's bytes: the new tree and the bytes agree.
+// root returns the top-level mapping. A released tree is never parsed
+// again: a filter that edits a document after reading must say so in
+// keepTree, and reading a released tree is a bug the tests catch.
 func (r *Resource) root() *yaml.Node {
-	if r.obj != nil {
-		return r.obj
+	if r.obj == nil {
+		panic(fmt.Sprintf("renderer: the tree of %s was released after reading; the filter that reads it must keep it (keepTree)", r))
 	}
-	raw := r.raw
-	if len(r.patches) > 0 {
-		raw = r.patched()
-	}
-	again, err := parseResource(raw)
-	if err != nil || again == nil {
-		// The bytes parsed before and patches keep them valid YAML; this
-		// is a bug, not bad input.
-		panic(fmt.Sprintf("renderer: re-reading %s: %v", r, err))
-	}
-	r.raw, r.doc, r.obj, r.patches, r.lines = raw, again.doc, again.obj, nil, nil
 	return r.obj
 }
 
-// release drops the node tree of a clean document after its facts are
-// taken, so that the heap holds bytes, not trees, of the whole stream.
+// release drops the tree of a clean document after its facts are taken,
+// so that the heap holds bytes, not trees, of the whole stream.
 func (r *Resource) release() {
 	if r.dirty || r.obj == nil {
 		return
@@ -101,17 +117,58 @@ func (r *Resource) release() {
 	r.doc, r.obj, r.lines = nil, nil, nil
 }
 
-// revert drops every edit of the document: raw (its bytes before the
-// edits) is read again when the tree is next needed.
-func (r *Resource) revert(raw []byte) {
-	r.raw, r.doc, r.obj, r.dirty, r.f, r.patches, r.lines = raw, nil, nil, false, nil, nil, nil
+// copyTree returns a document holding a deep copy of r's tree, without
+// bytes or source positions: a document the renderer derives from one of
+// the chart's (the canary copy), edited through the tree and then made a
+// document of its own with fromTree.
+func (r *Resource) copyTree() *Resource {
+	obj := deepCopy(r.root())
+	clearPositions(obj)
+	return &Resource{doc: &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{obj}}, obj: obj, dirty: true,
+		APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, Namespace: r.Namespace}
 }
 
-// markDirty records that the node tree was edited.
-func (r *Resource) markDirty() { r.dirty, r.f = true, nil }
+// derived makes a copyTree document, once edited, a document of its own:
+// its bytes are its tree encoded.
+func (r *Resource) derived() (*Resource, error) { return fromTree(r.doc, false) }
 
-// edited records an edit of the tree: the facts read before it are stale.
-func (r *Resource) edited() { r.f = nil }
+// settle ends a stage's edits of the document: the keys its patches
+// inserted move to the front of their mappings in the tree, where the
+// bytes have them, so later stages read, copy and anchor on what the output
+// will say. A dirty document's tree is what the Writer prints as is.
+func (r *Resource) settle() {
+	if !r.dirty {
+		moved := map[*yaml.Node][]*yaml.Node{}
+		var order []*yaml.Node
+		for _, in := range r.front {
+			if _, ok := moved[in.m]; !ok {
+				order = append(order, in.m)
+			}
+			moved[in.m] = append(moved[in.m], in.key)
+		}
+		for _, m := range order {
+			keys := map[*yaml.Node]bool{}
+			for _, k := range moved[m] {
+				keys[k] = true
+			}
+			out := make([]*yaml.Node, 0, len(m.Content))
+			for _, k := range moved[m] {
+				for i := 0; i+1 < len(m.Content); i += 2 {
+					if m.Content[i] == k {
+						out = append(out, m.Content[i], m.Content[i+1])
+					}
+				}
+			}
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				if !keys[m.Content[i]] {
+					out = append(out, m.Content[i], m.Content[i+1])
+				}
+			}
+			m.Content = out
+		}
+	}
+	r.front = nil
+}
 
 // parseResource builds a Resource from one document's bytes. It returns
 // (nil, nil) for documents holding only comments or whitespace.
@@ -120,6 +177,11 @@ func parseResource(raw []byte) (*Resource, error) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("malformed YAML: %w", err)
 	}
+	return newResource(raw, &doc)
+}
+
+// newResource builds a Resource from its bytes and their tree.
+func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil
 	}
@@ -133,7 +195,7 @@ func parseResource(raw []byte) (*Resource, error) {
 	if err := duplicateKeys(obj, nil); err != nil {
 		return nil, err
 	}
-	r := &Resource{raw: raw, doc: &doc, obj: obj}
+	r := &Resource{raw: raw, doc: doc, obj: obj}
 	var missing []string
 	for _, f := range []struct {
 		dst  *string

@@ -3,16 +3,15 @@ package renderer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
 	networking "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
@@ -25,86 +24,132 @@ const versionLabel = "version"
 // one subset per "version" label among the Service's pods. Only one
 // VirtualService per host is effective for sidecars, so a VS or DR the chart
 // already renders for the host is refused, or adopted (its metadata kept,
-// its spec replaced) when the route says adopt.
+// its spec replaced) when the route says adopt. For the hosts in front of a
+// canary's target it takes the destinations of the phase from the canary
+// filter (stream.canary).
 type routes struct{ *env }
 
 func newRoutes(e *env) *routes { return &routes{e} }
 
-// istioObject is a chart VirtualService or DestinationRule.
-type istioObject struct {
-	res   *Resource
-	index int // position in the stream
+// keepTree keeps the chart's VirtualServices and DestinationRules, which
+// a route may adopt.
+func (f *routes) keepTree(r *Resource) bool {
+	return len(f.am.Spec.Routes) > 0 && !r.IsHook() &&
+		(r.is("networking.istio.io", "VirtualService") || r.is("networking.istio.io", "DestinationRule"))
 }
 
-func (f *routes) Filter(rs []*Resource) ([]*Resource, error) {
+func (f *routes) Filter(s *stream) error {
 	if len(f.am.Spec.Routes) == 0 {
-		return rs, nil
+		return nil
 	}
-	services := serviceIndex(rs)
-	ws := workloadIndex(rs)
-	vsByHost, drByHost := f.istioIndex(rs)
+	services := s.ix.services
 	var errs []error
 	var added []*Resource
 	for i, route := range f.am.Spec.Routes {
-		vs, dr, err := f.route(i, route, services, ws)
+		vs, dr, err := f.route(i, route, services, s.ix.workloads)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		host := vs.Spec.Hosts[0]
-		placed, err := f.place(rs, route, vs, vsByHost[host], services[route.Service])
+		vsDoc, fresh, err := f.place(s, route, vs, s.ix.vs[host], services[route.Service])
 		if err != nil {
 			errs = append(errs, err)
 		}
-		added = append(added, placed...)
+		if fresh {
+			added = append(added, vsDoc)
+		}
+		var drDoc *Resource
 		if dr == nil {
-			if len(drByHost[host]) > 0 && !route.Adopt {
-				errs = append(errs, conflict(route, drByHost[host], "DestinationRule", host))
+			if len(s.ix.dr[host]) > 0 && !route.Adopt {
+				errs = append(errs, conflict(route, s.ix.dr[host], "DestinationRule", host))
 			}
-			continue
+		} else {
+			drDoc, fresh, err = f.place(s, route, dr, s.ix.dr[host], services[route.Service])
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if fresh {
+				added = append(added, drDoc)
+			}
 		}
-		placed, err = f.place(rs, route, dr, drByHost[host], services[route.Service])
-		if err != nil {
-			errs = append(errs, err)
+		if s.canary != nil && s.canary.hosts[host] && vsDoc != nil {
+			if err := f.canaryDestinations(s, vsDoc, drDoc, host); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		added = append(added, placed...)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return errors.Join(errs...)
 	}
-	return append(rs, added...), nil
+	s.add(added...)
+	return nil
 }
 
-// istioIndex maps the hosts of the chart's own VirtualServices and
-// DestinationRules (short names resolved like Istio: relative to the
-// object's namespace).
-func (f *routes) istioIndex(rs []*Resource) (vs, dr map[string][]istioObject) {
-	vs, dr = map[string][]istioObject{}, map[string][]istioObject{}
-	for i, r := range rs {
-		if r.Group() != "networking.istio.io" || r.IsHook() {
+// canaryDestinations gives every HTTP, TCP and TLS route of the host's
+// VirtualService the canary's destinations, and its DestinationRule a
+// subset for each of them (the old stable version during Stabilizing has
+// no pods left to show it). The typed API would drop a weight of 0, so
+// they are written into the document.
+func (f *routes) canaryDestinations(s *stream, vs, dr *Resource, host string) error {
+	dests := s.canary.dests
+	if dr == nil {
+		return fmt.Errorf("AppMesh spec.canary: host %s needs a DestinationRule for the canary's subsets, and its Service's pods carry no version label (fix: check spec.routes for the Service)", host)
+	}
+	n := 0
+	for _, kind := range []string{"http", "tcp", "tls"} {
+		for i, rt := range vs.get("spec", kind).items() {
+			list := rt.at("route")
+			if list.len() == 0 {
+				continue
+			}
+			first := list.at(0, "destination")
+			if f.resolveHost(first.at("host").str(), vs) != host {
+				continue
+			}
+			base, _ := first.value().(map[string]any)
+			var out []any
+			for _, d := range dests {
+				dst := maps.Clone(base)
+				if d.subset == "" {
+					delete(dst, "subset")
+				} else {
+					dst["subset"] = d.subset
+				}
+				entry := map[string]any{"destination": dst}
+				if len(dests) > 1 {
+					entry["weight"] = int(d.weight)
+				}
+				out = append(out, entry)
+			}
+			s.set(vs, path{"spec", kind, i, "route"}, out)
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: no route sends traffic to %s (fix: check spec.routes, or adopt: true)", vs, host)
+	}
+	var subsets []any
+	have := map[string]bool{}
+	for _, sub := range dr.get("spec", "subsets").items() {
+		subsets = append(subsets, sub.value())
+		have[sub.at("name").str()] = true
+	}
+	changed := false
+	for _, d := range dests {
+		if d.subset == "" || have[d.subset] {
 			continue
 		}
-		switch r.Kind {
-		case "VirtualService":
-			for _, h := range r.facts().hosts {
-				key := f.resolveHost(h, r)
-				vs[key] = append(vs[key], istioObject{r, i})
-			}
-		case "DestinationRule":
-			for _, h := range r.facts().hosts {
-				key := f.resolveHost(h, r)
-				dr[key] = append(dr[key], istioObject{r, i})
-			}
-		}
+		have[d.subset] = true
+		subsets = append(subsets, map[string]any{"labels": map[string]any{versionLabel: d.subset}, "name": d.subset})
+		changed = true
 	}
-	return vs, dr
-}
-
-func (f *routes) resolveHost(h string, r *Resource) string {
-	if ns := f.namespaceOf(r); ns != "" && !strings.Contains(h, ".") && h != "*" {
-		return h + "." + ns + ".svc.cluster.local"
+	if changed {
+		name := func(v any) string { m, _ := v.(map[string]any); n, _ := m["name"].(string); return n }
+		slices.SortStableFunc(subsets, func(a, b any) int { return strings.Compare(name(a), name(b)) })
+		s.set(dr, path{"spec", "subsets"}, subsets)
 	}
-	return h
+	return nil
 }
 
 // route builds the VS and (when the pods carry versions) the DR of a route.
@@ -120,10 +165,10 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 	pods := ws.selected(serviceSelector(svc))
 	versions := map[string]bool{}
 	for _, w := range pods {
-		if w.res.Kind == "StatefulSet" {
-			return nil, nil, fmt.Errorf("%s: %s selects StatefulSet %s; routes and canaries are for stateless workloads (fix: remove the route)", field, svc, w.res.Name)
+		if w.Kind == "StatefulSet" {
+			return nil, nil, fmt.Errorf("%s: %s selects StatefulSet %s; routes and canaries are for stateless workloads (fix: remove the route)", field, svc, w.Name)
 		}
-		if v := w.labels.Get(versionLabel); v != "" {
+		if v := w.facts().podLabels.Get(versionLabel); v != "" {
 			versions[v] = true
 		}
 	}
@@ -204,44 +249,39 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 	return vs, dr, nil
 }
 
-// place returns the object to append, or adopts the chart's own object for
-// the host by replacing its spec in place.
-func (f *routes) place(rs []*Resource, route appmesh.Route, obj object, existing []istioObject, svc *Resource) ([]*Resource, error) {
-	kind := kindOf(obj)
-	host := hostOf(obj)
+// place returns the generated document for obj (fresh), or adopts the
+// chart's own object for the host by replacing its spec and returns it.
+func (f *routes) place(s *stream, route appmesh.Route, obj object, existing []*Resource, svc *Resource) (doc *Resource, fresh bool, err error) {
 	if len(existing) == 0 {
 		r, err := f.generate(obj, svc.Filename())
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return []*Resource{r}, nil
+		return r, true, nil
 	}
 	if !route.Adopt || len(existing) > 1 {
-		return nil, conflict(route, existing, kind, host)
+		return nil, false, conflict(route, existing, kindOf(obj), hostOf(obj))
 	}
 	// Adopt: keep the chart object's metadata, take our spec.
-	spec, err := specNode(obj)
+	var spec any
+	switch o := obj.(type) {
+	case *istionet.VirtualService:
+		spec = &o.Spec
+	case *istionet.DestinationRule:
+		spec = &o.Spec
+	}
+	m, err := plain(spec)
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("encode the spec of %s %s: %w", kindOf(obj), obj.GetName(), err)
 	}
-	target := existing[0].res
-	top := target.root()
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value == "spec" {
-			top.Content[i+1] = spec
-			target.markDirty()
-			return nil, nil
-		}
-	}
-	top.Content = append(top.Content, strNode("spec"), spec)
-	target.markDirty()
-	return nil, nil
+	s.set(existing[0], path{"spec"}, m)
+	return existing[0], false, nil
 }
 
-func conflict(route appmesh.Route, existing []istioObject, kind, host string) error {
+func conflict(route appmesh.Route, existing []*Resource, kind, host string) error {
 	names := make([]string, 0, len(existing))
 	for _, e := range existing {
-		names = append(names, e.res.String())
+		names = append(names, e.String())
 	}
 	hint := fmt.Sprintf("set adopt: true on the route for Service %s to let meshbundle take it over, or remove it from the chart", route.Service)
 	if len(existing) > 1 {
@@ -266,26 +306,6 @@ func hostOf(obj object) string {
 		return o.Spec.Host
 	}
 	return ""
-}
-
-// specNode encodes the spec of a generated Istio object as a YAML node.
-func specNode(obj object) (*yaml.Node, error) {
-	var spec any
-	switch o := obj.(type) {
-	case *istionet.VirtualService:
-		spec = &o.Spec
-	case *istionet.DestinationRule:
-		spec = &o.Spec
-	}
-	raw, err := sigsyaml.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, err
-	}
-	return doc.Content[0], nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -23,22 +23,23 @@ type state struct{ *env }
 
 func newState(e *env) *state { return &state{e} }
 
-func (f *state) Filter(rs []*Resource) ([]*Resource, error) {
+func (f *state) Filter(s *stream) error {
 	if f.am.Metadata.Name == "" {
-		return rs, nil
+		return nil
 	}
 	data, err := appmesh.Marshal(f.am)
 	if err != nil {
-		return nil, fmt.Errorf("encode AppMesh for the state ConfigMap: %w", err)
+		return fmt.Errorf("encode AppMesh for the state ConfigMap: %w", err)
 	}
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: StateConfigMapName(f.am.Metadata.Name), Namespace: f.am.Metadata.Namespace},
 		Data:       map[string]string{StateKey: string(data)},
 	}
-	r, err := f.generate(cm, firstFilename(rs))
+	r, err := f.generate(cm, firstFilename(s.docs))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return append(rs, r), nil
+	s.add(r)
+	return nil
 }

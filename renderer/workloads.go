@@ -16,26 +16,27 @@ var podTemplatePath = map[string][]string{
 	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
 }
 
-// podTemplate returns the pod template mapping of a workload, or nil when r
-// is not a workload of the apps or batch group.
-func podTemplate(r *Resource) *yaml.Node {
+// podTemplate returns the path of a workload's pod template mapping, or
+// nil when r is not a workload of the apps or batch group (or has none).
+func podTemplate(r *Resource) []string {
 	if g := r.Group(); g != "apps" && g != "batch" {
 		return nil
 	}
-	path, ok := podTemplatePath[r.Kind]
-	if !ok {
+	p, ok := podTemplatePath[r.Kind]
+	if !ok || !isMap(lookup(r.root(), p...)) {
 		return nil
 	}
-	n := r.Lookup(path...)
-	if !isMap(n) {
-		return nil
+	return p
+}
+
+// templatePath is the path of a workload's pod template followed by more
+// steps, for get and set.
+func templatePath(r *Resource, more ...any) path {
+	var p path
+	for _, s := range podTemplate(r) {
+		p = append(p, s)
 	}
-	if n.Kind == yaml.AliasNode {
-		// A template that is a YAML alias: expand it so edits stay local.
-		*n = *deepCopy(n.Alias)
-		r.markDirty()
-	}
-	return n
+	return append(p, more...)
 }
 
 // isGatewayTemplate reports whether a pod template is an Istio gateway
@@ -44,52 +45,43 @@ func isGatewayTemplate(tmpl *yaml.Node) bool {
 	return scalar(lookup(tmpl, "metadata", "annotations", annotation.InjectTemplates.Name)) == "gateway"
 }
 
-// workload is the part of a chart workload the filters need.
-type workload struct {
-	res     *Resource
-	labels  labelList   // pod template labels
-	gateway bool        // an Istio gateway deployment
-	ports   []namedPort // named container ports
-}
-
 // workloads indexes the non-hook workloads of the stream by pod label, so
 // that finding the pods of a Service costs the size of one label bucket,
-// not a scan of every workload (filters stay O(n)).
+// not a scan of every workload (filters stay O(n)). Entries read the
+// workload's current facts, so an edit of its labels (refresh) keeps the
+// index true.
 type workloads struct {
-	byLabel  map[string][]int // "key=value" -> indexes into list
-	list     []workload
-	gateways []workload
+	byLabel map[string][]*Resource // "key=value" -> workloads with that pod label
 }
 
-// workloadIndex builds the index in one pass over the documents' facts.
-func workloadIndex(rs []*Resource) *workloads {
-	ix := &workloads{byLabel: map[string][]int{}}
-	for _, r := range rs {
-		f := r.facts()
-		if f.hook || !f.workload {
-			continue
-		}
-		w := workload{res: r, labels: f.podLabels, gateway: f.gateway, ports: f.namedPorts}
-		for i := 0; i+1 < len(w.labels); i += 2 {
-			kv := w.labels[i] + "=" + w.labels[i+1]
-			ix.byLabel[kv] = append(ix.byLabel[kv], len(ix.list))
-		}
-		ix.list = append(ix.list, w)
-		if w.gateway {
-			ix.gateways = append(ix.gateways, w)
+func newWorkloads() *workloads {
+	return &workloads{byLabel: map[string][]*Resource{}}
+}
+
+// add indexes a workload under each of its pod labels; after an edit of
+// its labels it is added again (selected skips the repeats).
+func (ix *workloads) add(r *Resource) {
+	f := r.facts()
+	if f.hook || !f.workload {
+		return
+	}
+	for i := 0; i+1 < len(f.podLabels); i += 2 {
+		kv := f.podLabels[i] + "=" + f.podLabels[i+1]
+		b := ix.byLabel[kv]
+		if len(b) == 0 || b[len(b)-1] != r {
+			ix.byLabel[kv] = append(b, r)
 		}
 	}
-	return ix
 }
 
 // selected returns the workloads whose pods a Service selector matches,
 // scanning only the smallest bucket of the selector's labels. An empty
 // selector selects nothing (Services with manual endpoints).
-func (ix *workloads) selected(selector map[string]string) []workload {
+func (ix *workloads) selected(selector map[string]string) []*Resource {
 	if len(selector) == 0 {
 		return nil
 	}
-	var bucket []int
+	var bucket []*Resource
 	first := true
 	for k, v := range selector {
 		b := ix.byLabel[k+"="+v]
@@ -98,36 +90,37 @@ func (ix *workloads) selected(selector map[string]string) []workload {
 		}
 	}
 	sel := labels.SelectorFromSet(selector)
-	var out []workload
-	for _, i := range bucket {
-		if sel.Matches(ix.list[i].labels) {
-			out = append(out, ix.list[i])
+	var out []*Resource
+	seen := map[*Resource]bool{}
+	for _, w := range bucket {
+		if !seen[w] && sel.Matches(w.facts().podLabels) {
+			seen[w] = true
+			out = append(out, w)
 		}
 	}
 	return out
 }
 
+// selectsGateway reports whether a Service fronts an Istio gateway workload.
+func (ix *workloads) selectsGateway(svc *Resource) bool {
+	for _, w := range ix.selected(svc.facts().selector.Map()) {
+		if w.facts().gateway {
+			return true
+		}
+	}
+	return false
+}
+
 // containerPort resolves a named container port of the workloads' pods.
-func containerPort(ws []workload, name string) (int32, bool) {
+func containerPort(ws []*Resource, name string) (int32, bool) {
 	for _, w := range ws {
-		for _, p := range w.ports {
+		for _, p := range w.facts().namedPorts {
 			if p.name == name {
 				return p.port, true
 			}
 		}
 	}
 	return 0, false
-}
-
-// serviceIndex maps the names of the non-hook Services in the stream.
-func serviceIndex(rs []*Resource) map[string]*Resource {
-	out := map[string]*Resource{}
-	for _, r := range rs {
-		if r.Kind == "Service" && r.Group() == "" && !r.IsHook() {
-			out[r.Name] = r
-		}
-	}
-	return out
 }
 
 // servicePort is one entry of a Service's spec.ports.
@@ -147,21 +140,3 @@ func serviceSelector(svc *Resource) map[string]string { return svc.facts().selec
 
 // isHeadless reports clusterIP: None.
 func isHeadless(svc *Resource) bool { return svc.facts().headless }
-
-// selectsGateway reports whether a Service fronts an Istio gateway workload.
-func (ix *workloads) selectsGateway(svc *Resource) bool {
-	if len(ix.gateways) == 0 {
-		return false
-	}
-	sel := serviceSelector(svc)
-	if len(sel) == 0 {
-		return false
-	}
-	s := labels.SelectorFromSet(sel)
-	for _, w := range ix.gateways {
-		if s.Matches(w.labels) {
-			return true
-		}
-	}
-	return false
-}
