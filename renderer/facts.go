@@ -16,7 +16,7 @@ type facts struct {
 	hook     bool
 	filename string
 
-	// Services (core group).
+	// Services and Namespaces (core group).
 	labels   labelList     // metadata.labels
 	ports    []servicePort // spec.ports
 	selector labelList     // spec.selector
@@ -44,6 +44,8 @@ func (r *Resource) facts() *facts {
 		filename: scalar(lookup(obj, "metadata", "annotations", postRenderFilenameAnnotation)),
 	}
 	switch {
+	case r.is("", "Namespace"):
+		f.labels = readLabels(lookup(obj, "metadata", "labels"))
 	case r.is("", "Service"):
 		f.labels = readLabels(lookup(obj, "metadata", "labels"))
 		f.ports = readServicePorts(lookup(obj, "spec", "ports"))

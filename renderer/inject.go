@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"slices"
 	"strconv"
 
 	"istio.io/api/annotation"
@@ -63,12 +64,60 @@ func (f *inject) Document(s *stream, r *Resource) error {
 	if f.exclude[appmesh.WorkloadRef{Kind: r.Kind, Name: r.Name}] || f.exclude[appmesh.WorkloadRef{Name: r.Name}] {
 		want = false
 	}
-	f.setInject(s, r, want)
+	f.setInject(s, r, templatePath(r), want)
 	return nil
 }
 
-// Filter adds the app's Namespace when asked and the chart has none.
+// runsToCompletion reports whether a hook's pods end when their work is
+// done (a Job, a CronJob, a bare Pod such as a helm test): a sidecar that
+// is not a native one would keep them running.
+func runsToCompletion(r *Resource) bool {
+	return r.is("batch", "Job") || r.is("batch", "CronJob") || r.is("", "Pod")
+}
+
+// keepTree keeps the hooks that run to completion: Filter may keep them
+// out of a namespace the renderer labels.
+func (f *inject) keepTree(r *Resource) bool { return r.IsHook() && runsToCompletion(r) }
+
+// hooksOutOfTheMesh gives hooks that run to completion in a namespace the
+// stream's output labels for injection sidecar.istio.io/inject: "false":
+// the namespace label would inject them, and a helm hook or test that
+// never finishes blocks the release. Hooks are otherwise left alone;
+// injection.jobs asks for them to be injected.
+func (f *inject) hooksOutOfTheMesh(s *stream) {
+	labelled := map[string]bool{}
+	for _, r := range s.docs {
+		if r.is("", "Namespace") && !r.IsHook() {
+			l := r.facts().labels
+			labelled[r.Name] = l.Get(injectionLabel) == "enabled" || l.Get(label.IoIstioRev.Name) != ""
+		}
+	}
+	for _, r := range s.docs {
+		if !r.IsHook() || !runsToCompletion(r) || !labelled[f.namespaceOf(r)] {
+			continue
+		}
+		if r.Kind == "Pod" {
+			f.setInject(s, r, path{}, false)
+		} else if podTemplate(r) != nil {
+			f.setInject(s, r, templatePath(r), false)
+		}
+	}
+}
+
+// Filter adds the app's Namespace when asked and the chart has none, and
+// keeps hooks out of the namespaces it labels.
 func (f *inject) Filter(s *stream) error {
+	if err := f.emitNamespace(s); err != nil {
+		return err
+	}
+	if cfg := f.am.Spec.Injection; *cfg.Enabled && *cfg.NamespaceLabel && !cfg.Jobs {
+		f.hooksOutOfTheMesh(s)
+	}
+	return nil
+}
+
+// emitNamespace adds the app's Namespace when asked and the chart has none.
+func (f *inject) emitNamespace(s *stream) error {
 	cfg := f.am.Spec.Injection
 	if !cfg.EmitNamespace || s.ix.namespaces[f.am.Metadata.Namespace] {
 		return nil
@@ -109,11 +158,12 @@ func (f *inject) labelNamespace(s *stream, r *Resource, enabled bool) {
 // setInject writes want into the pod template unless the chart already
 // chose: Istio's webhook gives the label precedence over the annotation, so
 // an explicit label or annotation from the chart is the chart's decision.
-func (f *inject) setInject(s *stream, r *Resource, want bool) {
+func (f *inject) setInject(s *stream, r *Resource, pod path, want bool) {
 	wantS := strconv.FormatBool(want)
 	key := annotation.SidecarInject.Name // same key for label and annotation
-	lbl := r.get(templatePath(r, "metadata", "labels", label.SidecarInject.Name)...)
-	ann := r.get(templatePath(r, "metadata", "annotations", key)...)
+	at := func(more ...any) path { return append(slices.Clone(pod), more...) }
+	lbl := r.get(at("metadata", "labels", label.SidecarInject.Name)...)
+	ann := r.get(at("metadata", "annotations", key)...)
 	if lbl.exists() || ann.exists() {
 		have := ann.str()
 		if lbl.exists() {
@@ -125,6 +175,6 @@ func (f *inject) setInject(s *stream, r *Resource, want bool) {
 		}
 		return
 	}
-	s.set(r, templatePath(r, "metadata", "labels", label.SidecarInject.Name), wantS)
-	s.set(r, templatePath(r, "metadata", "annotations", key), wantS)
+	s.set(r, at("metadata", "labels", label.SidecarInject.Name), wantS)
+	s.set(r, at("metadata", "annotations", key), wantS)
 }

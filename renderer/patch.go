@@ -48,6 +48,9 @@ func (r *Resource) edit(p path, value any, stage int) {
 		panic("renderer: set needs a path")
 	}
 	r.f = nil // facts read before the edit are stale
+	if r.expanded {
+		r.dirty = true // the bytes have aliases the tree resolved
+	}
 	s, isString := value.(string)
 	var sub *yaml.Node
 	if !isString {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"go.yaml.in/yaml/v3"
 	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -31,7 +32,7 @@ type objectKey struct{ group, kind, namespace, name string }
 func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 	yr := kyaml.NewYAMLReader(bufio.NewReader(in))
 	var out []*Resource
-	seen := map[objectKey]int{}
+	seen := map[objectKey]string{}
 	for i := 1; ; i++ {
 		chunk, err := yr.Read()
 		if errors.Is(err, io.EOF) {
@@ -54,24 +55,32 @@ func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 		}
 		// An exact-size copy: the reader's buffer grows by doubling, and
 		// the document's bytes live until the stream is written.
+		name := documentName(i, chunk)
 		r, err := parseResource(bytes.Clone(chunk))
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w (fix: the chart must render Kubernetes objects only)", i, err)
+			return nil, fmt.Errorf("%s: %w (fix: the chart must render Kubernetes objects only)", name, err)
 		}
 		if r == nil {
 			continue
 		}
-		k := rd.key(r)
-		if first, dup := seen[k]; dup {
-			return nil, fmt.Errorf("document %d: duplicate %s (also document %d): Helm would apply only one (fix: give the objects distinct names)", i, r, first)
+		// Helm applies the items of a List as objects of their own.
+		docs, err := flatten(r, sourceOf(chunk), "")
+		if err != nil {
+			return nil, fmt.Errorf("%s %w (fix: the chart must render Kubernetes objects only)", name, err)
 		}
-		seen[k] = i
-		if rd.Document != nil {
-			if err := rd.Document(r); err != nil {
-				return nil, err
+		for _, r := range docs {
+			k := rd.key(r)
+			if first, dup := seen[k]; dup {
+				return nil, fmt.Errorf("%s: duplicate %s (also %s): Helm would apply only one (fix: give the objects distinct names)", name, r, first)
 			}
+			seen[k] = name
+			if rd.Document != nil {
+				if err := rd.Document(r); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, r)
 		}
-		out = append(out, r)
 	}
 	return out, nil
 }
@@ -82,4 +91,71 @@ func (rd Reader) key(r *Resource) objectKey {
 		ns = rd.Namespace
 	}
 	return objectKey{r.Group(), r.Kind, ns, r.Name}
+}
+
+// documentName names the i-th document of the stream for errors, with the
+// template Helm rendered it from ("document 3 (# Source: app/templates/x.yaml)").
+func documentName(i int, chunk []byte) string {
+	if src := sourceOf(chunk); src != "" {
+		return fmt.Sprintf("document %d (# Source: %s)", i, src)
+	}
+	return fmt.Sprintf("document %d", i)
+}
+
+// sourceOf is the template path of Helm's "# Source:" comment heading a
+// document ("" without one).
+func sourceOf(chunk []byte) string {
+	for len(chunk) > 0 {
+		line := chunk
+		if nl := bytes.IndexByte(chunk, '\n'); nl >= 0 {
+			line, chunk = chunk[:nl], chunk[nl+1:]
+		} else {
+			chunk = nil
+		}
+		line = bytes.TrimSpace(line)
+		if src, ok := bytes.CutPrefix(line, []byte("# Source: ")); ok {
+			return string(bytes.TrimSpace(src))
+		}
+		if len(line) > 0 && line[0] != '#' && !bytes.Equal(line, []byte("---")) {
+			return ""
+		}
+	}
+	return ""
+}
+
+// flatten returns the document, or for a List (any kind "...List" with
+// items, as Helm's builder reads it) its items, nested Lists flattened
+// too. Each item becomes a document of its own, encoded from its tree with
+// the List's "# Source:" comment; field names the item in errors.
+func flatten(r *Resource, source, field string) ([]*Resource, error) {
+	if !isList(r.root()) {
+		return []*Resource{r}, nil
+	}
+	items := lookup(r.root(), "items")
+	var out []*Resource
+	for i, item := range items.Content {
+		f := fmt.Sprintf("%sitems[%d]", field, i)
+		doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{deepCopy(item)}}
+		if source != "" {
+			doc.HeadComment = "# Source: " + source
+		}
+		if item.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: not a Kubernetes object: a YAML %s in the items of %s", f, nodeKindName(item), r)
+		}
+		clearPositions(doc)
+		raw, err := encodeTree(doc, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		one, err := newResource(raw, doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		more, err := flatten(one, source, f+".")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
 }

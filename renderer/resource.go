@@ -51,6 +51,11 @@ type Resource struct {
 	// them there in the tree too, so the tree reads like the bytes.
 	front []inserted
 
+	// expanded: the source has anchors and aliases, which the tree holds
+	// resolved: an edit re-encodes the document from the tree, since a
+	// byte patch of an anchored node would change its aliases too.
+	expanded bool
+
 	touchedIn int  // 1 + the stage that last edited it (stream.set)
 	listed    bool // in the stream's list (and indexes)
 
@@ -192,10 +197,24 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 	if obj.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("not a Kubernetes object: the document is a YAML %s, not a mapping with apiVersion, kind and metadata", nodeKindName(obj))
 	}
+	expanded := false
+	if hasAliases(obj) {
+		// Anchors, aliases and merge keys are resolved into plain copies,
+		// as Kubernetes' decoder reads them: filters read what Helm will
+		// apply, and an edit of one copy cannot reach another (a pod
+		// template's labels shared with the immutable selector).
+		budget := aliasBudget
+		var err error
+		if obj, err = resolveAliases(obj, &budget, nil); err != nil {
+			return nil, err
+		}
+		doc.Content[0] = obj
+		expanded = true
+	}
 	if err := duplicateKeys(obj, nil); err != nil {
 		return nil, err
 	}
-	r := &Resource{raw: raw, doc: doc, obj: obj}
+	r := &Resource{raw: raw, doc: doc, obj: obj, expanded: expanded}
 	var missing []string
 	for _, f := range []struct {
 		dst  *string
@@ -212,7 +231,7 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 		}
 		*f.dst = n.Value
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && !(r.Kind != "" && isList(obj)) { // a List needs no name: the Reader flattens it
 		return nil, fmt.Errorf("not a Kubernetes object: missing %s", strings.Join(missing, ", "))
 	}
 	if ns := lookup(obj, "metadata", "namespace"); ns != nil {
@@ -222,6 +241,96 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 		r.Namespace = ns.Value
 	}
 	return r, nil
+}
+
+// aliasBudget bounds the nodes resolving a document's aliases may create:
+// a few nested aliases can otherwise expand exponentially.
+const aliasBudget = 1 << 20
+
+// hasAliases reports whether the tree holds an alias or a merge key.
+func hasAliases(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode || n.Tag == "!!merge" {
+		return true
+	}
+	for _, c := range n.Content {
+		if hasAliases(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveAliases returns a copy of n with every alias replaced by a copy
+// of its anchored node and every merge key ("<<: *base") by the keys it
+// merges (the mapping's own keys win, then the sources in order).
+func resolveAliases(n *yaml.Node, budget *int, path []string) (*yaml.Node, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("YAML aliases under %s expand to more than %d nodes (fix: write the values out in the chart)", keyPath(path), aliasBudget)
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return nil, fmt.Errorf("malformed YAML: an alias without its anchor under %s", keyPath(path))
+		}
+		return resolveAliases(n.Alias, budget, path)
+	}
+	c := *n
+	c.Anchor = ""
+	c.Content = nil
+	if n.Kind != yaml.MappingNode {
+		for i, ch := range n.Content {
+			r, err := resolveAliases(ch, budget, append(path, fmt.Sprintf("[%d]", i)))
+			if err != nil {
+				return nil, err
+			}
+			c.Content = append(c.Content, r)
+		}
+		return &c, nil
+	}
+	own := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Tag != "!!merge" {
+			own[n.Content[i].Value] = true
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Tag != "!!merge" {
+			r, err := resolveAliases(v, budget, append(path, k.Value))
+			if err != nil {
+				return nil, err
+			}
+			c.Content = append(c.Content, k, r)
+			continue
+		}
+		sources := []*yaml.Node{v}
+		if deref(v) != nil && deref(v).Kind == yaml.SequenceNode {
+			sources = deref(v).Content
+		}
+		for _, src := range sources {
+			m, err := resolveAliases(src, budget, append(path, "<<"))
+			if err != nil {
+				return nil, err
+			}
+			if m.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("malformed YAML: the merge key under %s merges a %s, not a mapping (fix: merge mappings only)", keyPath(path), nodeKindName(m))
+			}
+			for j := 0; j+1 < len(m.Content); j += 2 {
+				if !own[m.Content[j].Value] {
+					own[m.Content[j].Value] = true
+					c.Content = append(c.Content, m.Content[j], m.Content[j+1])
+				}
+			}
+		}
+	}
+	return &c, nil
+}
+
+// isList reports whether a document is a List Helm applies as its items:
+// a kind "...List" with an items sequence (or none written).
+func isList(obj *yaml.Node) bool {
+	items := lookup(obj, "items")
+	return strings.HasSuffix(scalar(lookup(obj, "kind")), "List") && items != nil &&
+		(items.Kind == yaml.SequenceNode || items.Kind == yaml.ScalarNode && items.Tag == "!!null")
 }
 
 func nodeKindName(n *yaml.Node) string {
