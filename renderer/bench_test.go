@@ -92,3 +92,49 @@ func fixModeAppMesh(tb testing.TB) *appmesh.AppMesh {
 	}
 	return am
 }
+
+// wideDocument is one document with n entries in one mapping or sequence:
+// a ConfigMap of n keys, a Service with n annotations, or a Deployment
+// whose container has n env entries (issue 20: each must cost O(bytes)).
+func wideDocument(kind string, n int) []byte {
+	var b bytes.Buffer
+	switch kind {
+	case "configmap":
+		b.WriteString("# Source: app/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wide\ndata:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  key-%d: value-%d\n", i, i)
+		}
+	case "service":
+		b.WriteString("# Source: app/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: wide\n  annotations:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "    example.dev/note-%d: \"value %d\"\n", i, i)
+		}
+		b.WriteString("spec:\n  selector:\n    app: wide\n  ports:\n  - name: web\n    port: 80\n")
+	case "deployment":
+		b.WriteString("# Source: app/templates/dep.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: wide\nspec:\n  selector:\n    matchLabels:\n      app: wide\n  template:\n    metadata:\n      labels:\n        app: wide\n    spec:\n      containers:\n      - name: app\n        image: example/app:1\n        env:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "        - name: VAR_%d\n          value: \"%d\"\n", i, i)
+		}
+	}
+	return b.Bytes()
+}
+
+// BenchmarkWide renders one wide document of each kind at growing sizes;
+// ns/op divided by the size must stay flat (linear), and MB/s is
+// comparable with BenchmarkRender's.
+func BenchmarkWide(b *testing.B) {
+	am := fixModeAppMesh(b)
+	for _, kind := range []string{"configmap", "service", "deployment"} {
+		for _, n := range []int{1000, 10000} {
+			data := wideDocument(kind, n)
+			b.Run(fmt.Sprintf("%s/%d", kind, n), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if err := New(am, nil).Render(bytes.NewReader(data), io.Discard); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

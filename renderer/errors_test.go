@@ -2,6 +2,7 @@ package renderer
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -84,5 +85,32 @@ func TestPostRendererShape(t *testing.T) {
 	out, err = pr.Run(bytes.NewBufferString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"))
 	if err != nil || !strings.Contains(out.String(), "name: x") {
 		t.Fatalf("Run(good) = %q, %v", out, err)
+	}
+}
+
+// TestDuplicateKeysInWideMappings: the duplicate-key check of a wide
+// mapping (one set per mapping instead of a scan per key, so a ConfigMap
+// of 100 000 keys costs its keys, not their square) still finds a repeat
+// at either end; the same mapping without it renders.
+func TestDuplicateKeysInWideMappings(t *testing.T) {
+	wide := wideDocument("configmap", 50000)
+	for _, tt := range []struct {
+		name string // where the repeat is
+		in   []byte // the document
+		want string // error substring; "" renders
+	}{
+		{"no repeat", wide, ""},
+		{"last key repeats the first", append(bytes.Clone(wide), "  key-0: again\n"...), `duplicate key "key-0" at line 50007 (also line 7) under data`},
+		{"repeat in a small mapping", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n"), `duplicate key "name" at line 5 (also line 4) under metadata`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := New(nil, nil).Render(bytes.NewReader(tt.in), io.Discard)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatal(err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

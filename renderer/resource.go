@@ -352,24 +352,44 @@ func nodeKindName(n *yaml.Node) string {
 func duplicateKeys(n *yaml.Node, path []string) error {
 	switch n.Kind {
 	case yaml.MappingNode:
+		// One set per mapping: a ConfigMap of 100 000 keys costs its keys,
+		// not their square.
+		var seen map[string]*yaml.Node
+		if len(n.Content) > 16 {
+			seen = make(map[string]*yaml.Node, len(n.Content)/2)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
 				return fmt.Errorf("malformed YAML: a %s used as a mapping key at line %d under %s; Kubernetes objects have string keys", nodeKindName(k), k.Line, keyPath(path))
 			}
-			for j := 0; j < i; j += 2 {
-				if n.Content[j].Value == k.Value && n.Content[j].Kind == yaml.ScalarNode && k.Kind == yaml.ScalarNode {
-					return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s", k.Value, k.Line, n.Content[j].Line, keyPath(path))
+			var first *yaml.Node
+			if seen != nil {
+				first = seen[k.Value]
+				seen[k.Value] = k
+			} else {
+				for j := 0; j < i; j += 2 {
+					if n.Content[j].Value == k.Value {
+						first = n.Content[j]
+						break
+					}
 				}
 			}
-			if err := duplicateKeys(n.Content[i+1], append(path, k.Value)); err != nil {
-				return err
+			if first != nil {
+				return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s", k.Value, k.Line, first.Line, keyPath(path))
+			}
+			if len(n.Content[i+1].Content) > 0 {
+				if err := duplicateKeys(n.Content[i+1], append(path, k.Value)); err != nil {
+					return err
+				}
 			}
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if err := duplicateKeys(c, append(path, fmt.Sprintf("[%d]", i))); err != nil {
-				return err
+			if len(c.Content) > 0 {
+				if err := duplicateKeys(c, append(path, fmt.Sprintf("[%d]", i))); err != nil {
+					return err
+				}
 			}
 		}
 	}
