@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshbundle/meshbundle/ci/netns"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 )
 
@@ -44,6 +45,9 @@ type toolset struct {
 }
 
 func main() {
+	// The bench's clusters and every process it measures run in a network
+	// namespace of their own: nothing they send leaves the machine.
+	netns.Enter()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -61,7 +65,7 @@ func run() error {
 	defReps, _ := strconv.Atoi(envOr("BENCH_REPS", "5"))
 	sizesFlag := flag.String("sizes", envOr("BENCH_SIZES", "10,100,500,1000,2000,5000"), "chart sizes (Deployment+Service pairs), comma separated")
 	reps := flag.Int("reps", defReps, "repetitions per variant and size (medians are reported)")
-	skip := flag.String("skip", envOr("BENCH_SKIP", ""), "parts to leave out, comma separated: render, install, alias, micro")
+	skip := flag.String("skip", envOr("BENCH_SKIP", ""), "parts to leave out, comma separated: render, wide, install, alias, micro")
 	kustomizeMax := flag.Int("kustomize-max", 2000, "largest size kustomize runs at (it grows super-linearly)")
 	slow := flag.Duration("slow", 30*time.Second, "a variant whose run takes longer is not repeated at that size")
 	installReps := flag.Int("install-reps", 3, "fresh-cluster installs per tool (alternating)")
@@ -122,6 +126,15 @@ func run() error {
 		}
 		if !tools.argocd {
 			rep.argocdNotMeasured = "not measured: generate not built yet (`meshbundle argocd generate` does not exist in this tree)"
+		}
+	}
+	if !skipped["render"] && !skipped["wide"] {
+		for _, c := range wideCases {
+			r, err := measureWide(ctx, work, c, tools, *reps, progress)
+			if err != nil {
+				return err
+			}
+			rep.wide = append(rep.wide, r)
 		}
 	}
 	if !skipped["alias"] {

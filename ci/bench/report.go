@@ -18,6 +18,7 @@ type report struct {
 
 	startup stats
 	render  []*sizeResult
+	wide    []*wideResult // one wide document each (wide.go)
 	// argocdNotMeasured says why the Argo CD plugin has no figures.
 	argocdNotMeasured string
 	alias             *aliasResult
@@ -122,6 +123,7 @@ func (rep *report) markdown() string {
 
 	rep.writeGoals(w)
 	rep.writeRender(w)
+	rep.wideMarkdown(w)
 	rep.writeStartup(w)
 	rep.writeArgo(w)
 	rep.writeAlias(w)
@@ -302,6 +304,9 @@ func (rep *report) writeGoals(w func(string, ...any)) {
 			goals = append(goals, goal{"`meshbundle install` ≤ 1.0× `istioctl install` (wall, median)", fmt.Sprintf("%s vs %s = %.2f× (CPU %s vs %s)", secs(mbFirst.wall), secs(icFirst.wall), ratio, secs(mbFirst.cpu), secs(icFirst.cpu)), verdict(ratio <= 1.0, fmt.Sprintf("%.2f× vs 1.0×", ratio))})
 			goals = append(goals, goal{"idempotent re-run ≤ 2 s (wall, median)", fmt.Sprintf("meshbundle %s (istioctl %s)", secs(mbRerun.wall), secs(icRerun.wall)), verdict(mbRerun.wall <= 2*time.Second, fmt.Sprintf("%.1f s vs 2 s", mbRerun.wall.Seconds()))})
 		}
+	}
+	if g, ok := rep.wideGoal(); ok {
+		goals = append(goals, g)
 	}
 	w("## Goals (issue 10, DESIGN §7)\n\n| goal | measured | verdict |\n|---|---|---|\n")
 	for _, g := range goals {

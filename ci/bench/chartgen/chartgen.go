@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Name is the chart (and release) name.
@@ -124,6 +125,69 @@ func Write(dir string, n int) error {
 		}
 		body := fmt.Sprintf(pairTemplate, ServiceName(i), port)
 		if err := os.WriteFile(filepath.Join(dir, "templates", ServiceName(i)+".yaml"), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Wide documents: one template rendering a single document with many
+// entries, for the linearity rows of make bench (issue 20: every document
+// must cost O(its bytes)).
+const (
+	WideConfigMap  = "ConfigMap with keys"         // data: key-i: value-i
+	WideService    = "Service with annotations"    // metadata.annotations; port "web" (renamed)
+	WideContainers = "Deployment with containers"  // each with a named port
+	WideEnv        = "Deployment with env entries" // one container's env
+)
+
+// WideDocument is the YAML of one wide document with n entries.
+func WideDocument(kind string, n int) (string, error) {
+	var b strings.Builder
+	switch kind {
+	case WideConfigMap:
+		b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wide\ndata:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  key-%d: value-%d\n", i, i)
+		}
+	case WideService:
+		b.WriteString("apiVersion: v1\nkind: Service\nmetadata:\n  name: wide\n  annotations:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "    example.dev/note-%d: \"value %d\"\n", i, i)
+		}
+		b.WriteString("spec:\n  selector:\n    app: wide\n  ports:\n  - name: web\n    port: 80\n")
+	case WideContainers, WideEnv:
+		b.WriteString("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: wide\nspec:\n  selector:\n    matchLabels:\n      app: wide\n  template:\n    metadata:\n      labels:\n        app: wide\n    spec:\n      containers:\n")
+		if kind == WideContainers {
+			for i := range n {
+				fmt.Fprintf(&b, "      - name: c%d\n        image: registry.example/shop/app:1.0.0\n        ports:\n        - name: p%d\n          containerPort: %d\n", i, i, 8000+i%50000)
+			}
+			break
+		}
+		b.WriteString("      - name: app\n        image: registry.example/shop/app:1.0.0\n        env:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "        - name: VAR_%d\n          value: \"%d\"\n", i, i)
+		}
+	default:
+		return "", fmt.Errorf("unknown wide document %q", kind)
+	}
+	return b.String(), nil
+}
+
+// WriteWide creates a chart in dir whose one template is the wide
+// document (static YAML: helm template still reads it as a template,
+// renders and splits it).
+func WriteWide(dir, kind string, n int) error {
+	doc, err := WideDocument(kind, n)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{"Chart.yaml": chartYAML, "values.yaml": valuesYAML, ".helmignore": AppMeshFile + "\n", "templates/wide.yaml": doc}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			return err
 		}
 	}

@@ -59,3 +59,34 @@ func TestWriteRejectsEmptyChart(t *testing.T) {
 		t.Fatal("Write accepted a chart of 0 pairs")
 	}
 }
+
+// TestWideChartsRender: each wide chart renders, with the Helm SDK, into
+// one document holding all n entries.
+func TestWideChartsRender(t *testing.T) {
+	const n = 50
+	for kind, entry := range map[string]string{WideConfigMap: "  key-49: value-49\n", WideService: "example.dev/note-49:", WideContainers: "- name: c49\n", WideEnv: "- name: VAR_49\n"} {
+		dir := filepath.Join(t.TempDir(), "chart")
+		if err := WriteWide(dir, kind, n); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := loader.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := chartutil.ToRenderValues(ch, nil, chartutil.ReleaseOptions{Name: Name, Namespace: "shop"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := engine.Render(ch, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := out[Name+"/templates/wide.yaml"]
+		if !strings.Contains(doc, entry) || strings.Count(doc, "\n---") > 0 {
+			t.Errorf("%s: the rendered document lacks entry %d or is split:\n%.300s", kind, n-1, doc)
+		}
+	}
+	if err := WriteWide(t.TempDir(), "Secret", 1); err == nil {
+		t.Error("an unknown wide kind was written")
+	}
+}
