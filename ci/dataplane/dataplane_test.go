@@ -130,3 +130,25 @@ func TestSampleSize(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWhile: traffic runs until stop is closed, and the requests in
+// flight then still complete (none counted as failed).
+func TestRunWhile(t *testing.T) {
+	port := freePort(t)
+	srv, err := startPodServer(Identity{Namespace: "ns", Pod: "p", Version: "v1"}, "127.0.0.1", []int32{port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop(time.Second)
+	d, err := NewDriver("passthrough:///127.0.0.1:" + strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	stop := make(chan struct{})
+	time.AfterFunc(300*time.Millisecond, func() { close(stop) })
+	res := d.RunWhile(context.Background(), stop)
+	if res.Failed != 0 || res.Requests < 50 || res.Requests > 400 || res.ByVersion["v1"] != res.Requests {
+		t.Errorf("300 ms at %d/s: %v, want about 150 requests, none failed", DefaultRate, res)
+	}
+}

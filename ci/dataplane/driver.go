@@ -102,7 +102,22 @@ type Result struct {
 // Run sends n requests at the driver's rate, each with its timeout, and
 // waits for all of them. A canceled ctx stops sending; requests not sent
 // are not counted.
-func (d *Driver) Run(ctx context.Context, n int) Result {
+func (d *Driver) Run(ctx context.Context, n int) Result { return d.run(ctx, n, nil) }
+
+// RunWhile sends requests at the driver's rate until stop is closed (or ctx
+// ends, or maxWhile passes), then waits for the ones in flight: the traffic
+// that runs while something changes, e.g. during `meshbundle canary promote`.
+// Closing stop lets in-flight requests finish; canceling ctx fails them.
+func (d *Driver) RunWhile(ctx context.Context, stop <-chan struct{}) Result {
+	ctx, cancel := context.WithTimeout(ctx, maxWhile)
+	defer cancel()
+	return d.run(ctx, math.MaxInt, stop)
+}
+
+// maxWhile bounds RunWhile.
+const maxWhile = 10 * time.Minute
+
+func (d *Driver) run(ctx context.Context, n int, stop <-chan struct{}) Result {
 	rate, timeout := d.Rate, d.Timeout
 	if rate <= 0 {
 		rate = DefaultRate
@@ -116,18 +131,25 @@ func (d *Driver) Run(ctx context.Context, n int) Result {
 	inFlight := make(chan struct{}, maxInFlight)
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
+	// In-flight requests outlive a closed stop, not a canceled ctx.
+	reqCtx := context.WithoutCancel(ctx)
+	if stop == nil {
+		reqCtx = ctx
+	}
 	start := time.Now()
 send:
 	for range n {
 		select {
 		case <-ctx.Done():
 			break send
+		case <-stop:
+			break send
 		case <-tick.C:
 		}
 		inFlight <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-inFlight }()
-			rctx, cancel := context.WithTimeout(ctx, timeout)
+			rctx, cancel := context.WithTimeout(reqCtx, timeout)
 			defer cancel()
 			resp, err := d.client.Echo(rctx, &proto.EchoRequest{Message: "meshbundle dataplane"})
 			var id Identity
