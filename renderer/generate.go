@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 
 	"go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,8 +53,64 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 	if meta, ok := m["metadata"].(map[string]any); ok {
 		delete(meta, "creationTimestamp")
 	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{valueNode(m)}}
-	return fromTree(doc, true)
+	// The bytes come from one encode of the map; the tree the indexes read
+	// is built from the map directly (sketch), and parsed from the bytes
+	// only if a filter edits the object (Resource.edit).
+	raw, err := encodeValue(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
+	}
+	r, err := newResource(raw, &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{sketchNode(m)}})
+	if err != nil || r == nil {
+		return nil, fmt.Errorf("generated %s %s: %v", obj.GetName(), obj.GetNamespace(), err)
+	}
+	r.sketch = true
+	return r, nil
+}
+
+// encodeValue prints a plain Go value as a document, like encodeTree.
+func encodeValue(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	enc.CompactSeqIndent()
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// sketchNode builds the tree of a plain Go value for reading: the values
+// and kinds are right, the layout (key order, quoting) is not the bytes'.
+func sketchNode(v any) *yaml.Node {
+	switch v := v.(type) {
+	case map[string]any:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for _, k := range sortedKeys(v) {
+			n.Content = append(n.Content, strNode(k), sketchNode(v[k]))
+		}
+		return n
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		for _, e := range v {
+			n.Content = append(n.Content, sketchNode(e))
+		}
+		return n
+	case string:
+		return strNode(v)
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v)}
+	case int64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v, 10)}
+	case float64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strconv.FormatFloat(v, 'g', -1, 64)}
+	}
+	return valueNode(v)
 }
 
 // fromTree makes a document of a tree the renderer built (a generated

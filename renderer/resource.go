@@ -55,6 +55,9 @@ type Resource struct {
 	// resolved: an edit re-encodes the document from the tree, since a
 	// byte patch of an anchored node would change its aliases too.
 	expanded bool
+	// sketch: a generated document whose tree was built from its plain
+	// value, for reading; an edit first parses its bytes into the tree.
+	sketch bool
 
 	touchedIn int  // 1 + the stage that last edited it (stream.set)
 	listed    bool // in the stream's list (and indexes)
