@@ -155,7 +155,7 @@ func NewPlan(src Source) (*Plan, error) {
 		return nil, badInput("read IstioOperator (%s): %w", strings.Join(src.Files, ", "), err)
 	}
 	p := &Plan{IstioOperator: merged}
-	if err := p.validate(); err != nil {
+	if err := p.validate(iopSets); err != nil {
 		return nil, err
 	}
 	p.IstioNamespace = merged.GetPathStringOr("spec.values.global.istioNamespace", "istio-system")
@@ -289,10 +289,10 @@ func splitSets(sets []string) (iop, gateway []string) {
 // validate runs Istio's IstioOperator validation, then the mesh config checks
 // that Istio's validateMeshConfig drops (it returns the nil `err` instead of
 // the validation errors, and only logs extension provider errors).
-func (p *Plan) validate() error {
+func (p *Plan) validate(sets []string) error {
 	warnings, errs := validation.ParseAndValidateIstioOperator(p.IstioOperator, nil)
 	if err := errs.ToError(); err != nil {
-		return badInput("invalid IstioOperator: %w; fix the field named above in your -f file or --set", err)
+		return fieldError(p.IstioOperator, sets, err)
 	}
 	for _, w := range warnings {
 		p.warn(w)
