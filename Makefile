@@ -26,18 +26,32 @@ deps: ## Install the Debian packages the tests and the demo need when missing (g
 build: ## Build meshbundle and meshbundle-postrender into bin/
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
+# Tests, the demo and the bench run in a network namespace with no way out
+# (docs/harness.md), so every module they build or read is fetched before:
+# the build list of every package and test, and modules tests read but do
+# not build (prometheus-operator's CRD manifests, charts/meshbundle-addons/e2e).
+TEST_MODULES := github.com/prometheus-operator/prometheus-operator@v0.85.0
+.PHONY: modules
+modules: ## Download every Go module the tests, the demo and the bench use (they run offline, in their own network namespace)
+	go list -deps -test ./... > /dev/null
+	go mod download $(TEST_MODULES)
+
+.PHONY: images
+images: deps ## OCI images of meshbundle (Argo CD plugin sidecar) and kiali-proxy into bin/images/*.tar, without Docker
+	go run ./ci/images -out bin/images -version $(VERSION)
+
 .PHONY: tools
 tools: deps ## Build the real components tests run against (kube-apiserver, etcd, kwok, helm, istiod, ...); cached
 	ci/tools.sh
 
 ##@ Use
 .PHONY: demo
-demo: deps tools build ## Local control plane: install Istio, then the example app through the post-renderer (DEMO_FLAGS=--keep keeps it up)
+demo: deps tools modules build ## Local control plane: install Istio, then the example app through the post-renderer (DEMO_FLAGS=--keep keeps it up)
 	go run ./ci/demo $(DEMO_FLAGS)
 
 ##@ Test
 .PHONY: test
-test: deps tools ## Run every test, end-to-end ones on local control planes included, and a short fuzz run
+test: deps tools modules ## Run every test, end-to-end ones on local control planes included, and a short fuzz run
 	@# -count=1: never reuse cached results; tests exec built binaries Go cannot track.
 	go test -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./renderer
@@ -47,7 +61,7 @@ fuzz: ## Fuzz the post-renderer for longer (FUZZLONG=5m by default)
 	go test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZLONG) ./renderer
 
 .PHONY: bench
-bench: deps tools ## Measure against helm template, kustomize, yq, istioctl; writes BENCHMARKS.md (~15 min; BENCH_SIZES=10,100 BENCH_REPS=3 BENCH_SKIP=install trims)
+bench: deps tools modules build ## Measure against helm template, kustomize, yq, istioctl; writes BENCHMARKS.md (~15 min; BENCH_SIZES=10,100 BENCH_REPS=3 BENCH_SKIP=install trims)
 	ci/bench/tools.sh
 	go run ./ci/bench -out BENCHMARKS.md
 

@@ -12,8 +12,13 @@
 //  4. show the Deployments Available and their pods carrying istio-proxy;
 //  5. run a canary of web: start v2, weight 10 %, status, promote, status.
 //
-// With --keep the cluster stays up until Ctrl-C so you can point kubectl or
-// helm at it. kwok runs no containers: pods are Ready, nothing serves traffic.
+// Everything runs in a network, PID and mount namespace of its own (ci/netns:
+// the pod and Service ranges are not local on the build machines, and
+// nothing may leave). With --keep the cluster stays up until Ctrl-C, and the
+// API server's port, and nothing else, is forwarded from your 127.0.0.1 into
+// the namespace, so kubectl, helm and meshbundle work from your shell with
+// the kubeconfig it prints. kwok runs no containers: pods are Ready, nothing
+// serves traffic.
 package main
 
 import (
@@ -34,6 +39,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshbundle/meshbundle/ci/netns"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/installer"
 )
@@ -59,6 +65,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the cluster running until Ctrl-C")
 	dir := flag.String("dir", ".demo", "directory for the kubeconfig, AppMesh and component logs")
 	flag.Parse()
+	netns.Enter(netns.Forward(*keep))
 	if err := run(*keep, *dir); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
@@ -88,7 +95,8 @@ func run(keep bool, dir string) error {
 
 	step("1. starting the local control plane (logs in %s)", dir)
 	start := time.Now()
-	c, err := testcluster.Start(ctx, testcluster.WithPods(), testcluster.WithIstiodRoute(), testcluster.InDir(dir))
+	c, err := testcluster.Start(ctx, testcluster.WithPods(), testcluster.WithIstiodRoute(), testcluster.InDir(dir),
+		testcluster.APIServerPort(netns.ForwardedPort()))
 	if err != nil {
 		return err
 	}
@@ -170,7 +178,7 @@ func run(keep bool, dir string) error {
 	}
 
 	if keep {
-		step("cluster running: export KUBECONFIG=%s; Ctrl-C stops it", c.Kubeconfig)
+		step("cluster running: export KUBECONFIG=%s (its API server port is forwarded from your 127.0.0.1 into the demo's network namespace); Ctrl-C stops it", c.Kubeconfig)
 		<-ctx.Done()
 	}
 	return nil

@@ -38,6 +38,10 @@ type result struct {
 	} `json:"phases"`
 }
 
+// The test starts its own cluster; it runs in a namespace of its own all
+// the same, so nothing the script or the cluster sends leaves the machine.
+func TestMain(m *testing.M) { testcluster.Isolated(m, nil) }
+
 func TestAddClusterScript(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

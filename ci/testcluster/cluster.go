@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/meshbundle/meshbundle/ci/netns"
 )
 
 // Option selects what runs besides etcd and kube-apiserver.
@@ -34,6 +37,7 @@ type options struct {
 	istiodRoute bool   // apiserver routes istio-system/istiod to the local istiod
 	istiod      bool   // install Istio's base+istiod charts and start istiod
 	dir         string // where logs, certs and the kubeconfig go (default: a temp dir)
+	apiPort     int    // the API server's port on 127.0.0.1 (default: a free one)
 }
 
 // WithPods also runs kube-controller-manager, kube-scheduler and kwok with one
@@ -56,6 +60,11 @@ func WithIstiod() Option {
 // InDir keeps the cluster's files (logs, kubeconfig, certs) in dir instead of
 // a temporary directory; the demo uses it so users can look at the logs.
 func InDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
+// APIServerPort serves the API server on 127.0.0.1:port of the namespace.
+// The demo's --keep passes netns.ForwardedPort(), so the one kubeconfig works
+// inside the namespace and, through the forward, from the caller's shell.
+func APIServerPort(port int) Option { return func(o *options) { o.apiPort = port } }
 
 // Cluster is a running local control plane.
 type Cluster struct {
@@ -91,8 +100,14 @@ var Scheme = func() *runtime.Scheme {
 }()
 
 // Start launches the control plane and waits until it serves (and, with
-// WithPods, until the fake node is Ready and controllers run).
+// WithPods, until the fake node is Ready and controllers run). It refuses to
+// start outside a network namespace of the run's own (netns.Check): the pod
+// and Service ranges are not local on the build machines, and nothing the
+// cluster sends may leave. Main enters one; programs call netns.Enter.
 func Start(ctx context.Context, opts ...Option) (_ *Cluster, err error) {
+	if err := netns.Check(); err != nil {
+		return nil, err
+	}
 	c := &Cluster{}
 	for _, o := range opts {
 		o(&c.opts)
@@ -160,6 +175,12 @@ func Start(ctx context.Context, opts ...Option) (_ *Cluster, err error) {
 	api.Out, api.Err = apiLog, apiLog
 	// Room for benchmark-sized charts (envtest's default is a /24).
 	api.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
+	// The namespace routes nothing but lo, so the apiserver cannot pick its
+	// address from a default route: give it the namespace's host address.
+	api.Configure().Set("advertise-address", netns.HostAddr)
+	if c.opts.apiPort != 0 {
+		api.SecureServing.ListenAddr = envtest.ListenAddr{Address: "127.0.0.1", Port: strconv.Itoa(c.opts.apiPort)}
+	}
 	if c.opts.pods {
 		// With a controller-manager creating ServiceAccounts, admit pods as a
 		// real cluster does (envtest turns the check off for lack of one).

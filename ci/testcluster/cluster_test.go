@@ -2,6 +2,7 @@ package testcluster_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,13 @@ import (
 )
 
 // One control plane for this binary, with pods (kwok) and a real istiod.
-func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithIstiod()) }
+func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		helperMain(m, role) // this binary plays a helper of isolation_test.go
+		return
+	}
+	testcluster.Main(m, testcluster.WithIstiod())
+}
 
 // deployment builds a one-container Deployment labelled app=<name>.
 func deployment(ns, name string, replicas int32) *appsv1.Deployment {

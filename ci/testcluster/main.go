@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+
+	"github.com/meshbundle/meshbundle/ci/netns"
 )
 
 var shared *Cluster
@@ -22,25 +24,62 @@ var shared *Cluster
 //
 //	func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithPods()) }
 //
+// The binary first re-executes itself in a network, PID and mount namespace
+// of its own (netns.Enter; needs root), so nothing the cluster or the tests
+// send can leave the machine and nothing outlives the binary, even killed.
 // A cluster that cannot start fails the whole binary with the reason (for
 // example, binaries not built: run `make tools`); tests never silently skip.
 func Main(m *testing.M, opts ...Option) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	start := time.Now()
-	c, err := Start(ctx, opts...)
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "testcluster: cannot start the local control plane: %v\n", err)
-		os.Exit(1)
+	Isolated(m, func() (func(), error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		start := time.Now()
+		c, err := Start(ctx, opts...)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cannot start the local control plane: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "testcluster: control plane up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), c.Dir)
+		shared = c
+		return func() {
+			if err := c.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "testcluster: stop: %v\n", err)
+			}
+		}, nil
+	})
+}
+
+// Isolated runs the tests in a namespace of their own as Main does, for test
+// binaries that start their clusters themselves (testcluster.Start) or none.
+// setup, if given, runs inside before the tests and returns what to run after
+// them. The binary fails when any socket of the namespace had a peer outside
+// it while the tests ran (netns.Watch), even if every test passed.
+func Isolated(m *testing.M, setup func() (teardown func(), err error)) {
+	netns.Enter()
+	stopWatch := netns.Watch(250 * time.Millisecond)
+	teardown := func() {}
+	if setup != nil {
+		var err error
+		if teardown, err = setup(); err != nil {
+			fmt.Fprintf(os.Stderr, "testcluster: %v\n", err)
+			os.Exit(1)
+		}
 	}
-	fmt.Fprintf(os.Stderr, "testcluster: control plane up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), c.Dir)
-	shared = c
 	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "testcluster: tests failed; component logs:\n%s", c.Logs(60))
+	if code != 0 && shared != nil {
+		fmt.Fprintf(os.Stderr, "testcluster: tests failed; component logs:\n%s", shared.Logs(60))
 	}
-	if err := c.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "testcluster: stop: %v\n", err)
+	teardown()
+	foreign, err := stopWatch()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testcluster: watching sockets: %v\n", err)
+		code = 1
+	}
+	if len(foreign) > 0 {
+		fmt.Fprintf(os.Stderr, "testcluster: %d socket(s) had a peer outside the test namespace (only 127.0.0.0/8, %s and %s are ours):\n", len(foreign), netns.HostAddr, netns.PodCIDR)
+		for _, s := range foreign {
+			fmt.Fprintf(os.Stderr, "  %s\n", s)
+		}
+		code = 1
 	}
 	os.Exit(code)
 }
