@@ -68,7 +68,8 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 	return r, nil
 }
 
-// encodeValue prints a plain Go value as a document, like encodeTree.
+// encodeValue prints a plain Go value as a document: two-space
+// indentation, sequences in kubectl's compact layout.
 func encodeValue(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -113,32 +114,31 @@ func sketchNode(v any) *yaml.Node {
 	return valueNode(v)
 }
 
-// fromTree makes a document of a tree the renderer built (a generated
-// object, the canary copy): its bytes are the tree encoded, and its nodes
-// carry no source position, so a later edit re-encodes it instead of
-// patching bytes the positions do not describe.
-func fromTree(doc *yaml.Node, compact bool) (*Resource, error) {
+// fromTree makes a document of a tree the renderer built (the canary
+// copy): its bytes are the tree encoded, and its nodes carry no source
+// position, so a later edit re-encodes it instead of patching bytes the
+// positions do not describe.
+func fromTree(doc *yaml.Node) (*Resource, error) {
 	clearPositions(doc)
-	raw, err := encodeTree(doc, compact)
+	raw, err := encodeTree(doc)
 	if err != nil {
 		return nil, err
 	}
 	r, err := newResource(raw, doc)
 	if err != nil || r == nil {
-		return nil, fmt.Errorf("generated document: %v", err)
+		return nil, fmt.Errorf("derived document: %v", err)
 	}
 	return r, nil
 }
 
-// encodeTree prints a document tree with two-space indentation; compact
-// puts a sequence's dashes at its key's indentation (kubectl's layout).
-func encodeTree(doc *yaml.Node, compact bool) ([]byte, error) {
+// encodeTree prints a document tree as the Writer prints re-encoded
+// documents: two-space indentation, sequences indented under their key
+// (yaml.v3's layout). Generated objects use kubectl's compact one
+// (encodeValue).
+func encodeTree(doc *yaml.Node) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if compact {
-		enc.CompactSeqIndent()
-	}
 	if err := enc.Encode(doc); err != nil {
 		return nil, err
 	}

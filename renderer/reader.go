@@ -143,7 +143,7 @@ func flatten(r *Resource, source, field string) ([]*Resource, error) {
 			return nil, fmt.Errorf("%s: not a Kubernetes object: a YAML %s in the items of %s", f, nodeKindName(item), r)
 		}
 		clearPositions(doc)
-		raw, err := encodeTree(doc, false)
+		raw, err := encodeTree(doc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

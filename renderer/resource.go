@@ -138,7 +138,7 @@ func (r *Resource) copyTree() *Resource {
 
 // derived makes a copyTree document, once edited, a document of its own:
 // its bytes are its tree encoded.
-func (r *Resource) derived() (*Resource, error) { return fromTree(r.doc, false) }
+func (r *Resource) derived() (*Resource, error) { return fromTree(r.doc) }
 
 // settle ends a stage's edits of the document: the keys its patches
 // inserted move to the front of their mappings in the tree, where the

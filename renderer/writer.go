@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Writer prints Resources as a multi-document YAML stream: unedited
@@ -23,16 +21,11 @@ func (Writer) Write(w io.Writer, rs []*Resource) error {
 		if !r.dirty {
 			continue
 		}
-		var enc bytes.Buffer
-		e := yaml.NewEncoder(&enc)
-		e.SetIndent(2)
-		if err := e.Encode(r.doc); err != nil {
+		enc, err := encodeTree(r.doc)
+		if err != nil {
 			return fmt.Errorf("encode %s: %w", r, err)
 		}
-		if err := e.Close(); err != nil {
-			return fmt.Errorf("encode %s: %w", r, err)
-		}
-		encoded[r] = enc.Bytes()
+		encoded[r] = enc
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	for _, r := range rs {
