@@ -5,7 +5,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +156,38 @@ func TestAddingAFilter(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "example.dev/team") || strings.Contains(out.String(), "name: team") {
 		t.Errorf("the plain pipeline wrote the example filter's edits:\n%s", out.String())
+	}
+}
+
+// TestDocumentsParsedOnce: Render parses each document of the stream once
+// (its tree is kept or dropped, never parsed again), on every golden input.
+// The count to meet is the Reader's own parse of the stream, and a count
+// of 0 fails, so a counter that counts nothing cannot pass.
+func TestDocumentsParsedOnce(t *testing.T) {
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "*", "*.in.yaml"))
+	if len(inputs) < 5 {
+		t.Fatalf("found only %d golden inputs", len(inputs))
+	}
+	for _, in := range inputs {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		am := loadAppMesh(t, in)
+		if strings.Contains(in, "canary") {
+			am = canaryMesh(reviewsCanary(appmesh.CanaryProgressing, 10))
+		}
+		before := parses.Load()
+		if _, err := (Reader{}).Read(bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		docs := parses.Load() - before
+		before = parses.Load()
+		if err := New(am, nil).Render(bytes.NewReader(data), io.Discard); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := parses.Load() - before; got != docs || docs == 0 {
+			t.Errorf("%s: Render parsed %d times for %d documents", in, got, docs)
+		}
 	}
 }

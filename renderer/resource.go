@@ -3,6 +3,7 @@ package renderer
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -178,9 +179,13 @@ func (r *Resource) settle() {
 	r.front = nil
 }
 
+// parses counts the chart documents parsed (TestDocumentsParsedOnce).
+var parses atomic.Int64
+
 // parseResource builds a Resource from one document's bytes. It returns
 // (nil, nil) for documents holding only comments or whitespace.
 func parseResource(raw []byte) (*Resource, error) {
+	parses.Add(1)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("malformed YAML: %w", err)
