@@ -162,6 +162,9 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 			return nil, err
 		}
 		s.endStage()
+		if !keepAll {
+			releaseKept(s.docs, filters[i+1:])
+		}
 	}
 	// Generated objects must not collide with the chart's own.
 	seen := make(map[objectKey]*Resource, len(s.docs))
@@ -173,6 +176,26 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 		seen[k] = res
 	}
 	return s, nil
+}
+
+// releaseKept drops the trees kept for a filter that has run, unless a
+// filter still to run keeps them too.
+func releaseKept(docs []*Resource, later []filter) {
+	for _, r := range docs {
+		if r.obj == nil || r.dirty {
+			continue
+		}
+		keep := false
+		for _, f := range later {
+			if k, ok := f.(treeKeeper); ok && k.keepTree(r) {
+				keep = true
+				break
+			}
+		}
+		if !keep {
+			r.release()
+		}
+	}
 }
 
 // Run has the shape of Helm's postrender.PostRenderer interface
