@@ -19,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -98,7 +100,26 @@ func TestAddonsChartInstalls(t *testing.T) {
 	install := action.NewInstall(cfg)
 	install.ReleaseName, install.Namespace, install.CreateNamespace = "meshbundle-addons", "istio-system", true
 	install.Timeout = 2 * time.Minute
-	if _, err := install.RunWithContext(ctx, ch, map[string]any{}); err != nil {
+	// kiali-proxy too, with the TLS Secret it mounts (kwok mounts nothing,
+	// but the API server checks the Deployment and Service).
+	if err := c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	tlsSecret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "kiali-proxy-tls", Namespace: "istio-system"},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: []byte("cert"), corev1.TLSPrivateKeyKey: []byte("key")},
+	}
+	if err := c.Client.Create(ctx, tlsSecret); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{"kialiProxy": map[string]any{
+		"enabled":        true,
+		"consoleOrigins": []any{"https://console.example.com"},
+		"hosts":          []any{"kiali.example.com"},
+		"tls":            map[string]any{"secretName": tlsSecret.Name},
+	}}
+	if _, err := install.RunWithContext(ctx, ch, values); err != nil {
 		t.Fatalf("helm install meshbundle-addons: %v", err)
 	}
 	t.Logf("CRDs + install in %s", time.Since(start).Round(time.Millisecond))
@@ -146,6 +167,12 @@ func TestAddonsChartInstalls(t *testing.T) {
 	// kwok runs the pod: the Deployment's spec is schedulable and complete.
 	if _, err := c.WaitDeploymentAvailable(ctx, "istio-system", "kiali", time.Minute); err != nil {
 		t.Errorf("Kiali Deployment: %v", err)
+	}
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: "kiali-proxy"}, &corev1.Service{}); err != nil {
+		t.Errorf("kiali-proxy Service: %v", err)
+	}
+	if _, err := c.WaitDeploymentAvailable(ctx, "istio-system", "kiali-proxy", time.Minute); err != nil {
+		t.Errorf("kiali-proxy Deployment: %v", err)
 	}
 }
 
