@@ -1,0 +1,341 @@
+// Package e2e sends real requests through the mesh on the local control
+// plane: charts/example-app installed through meshbundle's post-renderer,
+// a real istiod, grpc-go's proxyless xDS client fed by it, and one echo
+// server per Ready pod on the pod's IP (ci/dataplane). kwok runs no
+// containers; the pod servers stand in for the app's containers and no
+// Envoy runs (see docs/dataplane.md for what this does and does not show).
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	networking "istio.io/api/networking/v1alpha3"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/ci/dataplane"
+	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/renderer"
+)
+
+func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithIstiod()) }
+
+const (
+	app      = "example-app"
+	newImage = "registry.k8s.io/e2e-test-images/agnhost:2.54"
+	// settleTimeout bounds the wait for one config change to reach the
+	// client (istiod debounces, then pushes).
+	settleTimeout = 60 * time.Second
+)
+
+// appMesh builds the example app's AppMesh: port names fixed, plus what the
+// test adds.
+func appMesh(ns string, edit func(*appmesh.Spec)) *appmesh.AppMesh {
+	am := &appmesh.AppMesh{APIVersion: appmesh.APIVersion, Kind: appmesh.Kind,
+		Metadata: appmesh.Metadata{Name: app, Namespace: ns},
+		Spec:     appmesh.Spec{Ports: appmesh.Ports{Mode: appmesh.PortModeFix}}}
+	edit(&am.Spec)
+	appmesh.SetDefaults(am)
+	return am
+}
+
+// install installs charts/example-app through the post-renderer with the
+// AppMesh edit makes, serves its pods and returns the canary store and
+// cluster of the release.
+func install(t *testing.T, c *testcluster.Cluster, edit func(*appmesh.Spec)) (*canary.HelmStore, *canary.Cluster, string) {
+	t.Helper()
+	ns := c.Namespace(t, nil)
+	am := appMesh(ns, edit)
+	if errs := appmesh.Validate(am); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	ch, err := loader.Load(filepath.Join("..", "..", "..", "charts", "example-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.HelmConfig(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := action.NewInstall(cfg)
+	in.ReleaseName, in.Namespace = app, ns
+	in.PostRenderer = renderer.New(am, nil)
+	in.Timeout = time.Minute
+	if _, err := in.RunWithContext(context.Background(), ch, map[string]any{}); err != nil {
+		t.Fatalf("helm install %s through the post-renderer: %v", app, err)
+	}
+	for _, d := range []string{"web", "api"} {
+		if _, err := c.WaitDeploymentAvailable(context.Background(), ns, d, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kc, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+	srv, err := dataplane.StartServers(context.Background(), c.Config, ns, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Err(); err != nil {
+			t.Errorf("pod servers: %v", err)
+		}
+		srv.Stop()
+	})
+	t.Logf("serving pods: %v", srv.Serving())
+	return &canary.HelmStore{Config: cfg, Release: app, Cluster: cl, Timeout: time.Minute}, cl, ns
+}
+
+// driver is a proxyless xDS client of host ("name:port") in namespace ns.
+func driver(t *testing.T, c *testcluster.Cluster, ns, host string) *dataplane.Driver {
+	t.Helper()
+	d, err := dataplane.NewXDSDriver(c.IstiodXDSAddr(), ns, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// step runs one canary command the way `meshbundle canary` does (helm
+// mode, waiting until the cluster applied it).
+func step(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request) {
+	t.Helper()
+	var progress strings.Builder
+	if _, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond}); err != nil {
+		t.Fatalf("canary %s: %v\n%s", req.Op, err, progress.String())
+	}
+}
+
+// measure waits until traffic shows the change reached the client (shares
+// within 5 points, nothing failing), then measures a fresh sample sized for
+// ±3 points and checks it: shares within 3 points, 0 failed.
+func measure(t *testing.T, d *dataplane.Driver, want map[string]float64, canaryShare float64) dataplane.Result {
+	t.Helper()
+	ctx := context.Background()
+	settled, err := d.Settle(ctx, 200, settleTimeout, dataplane.ExpectShares(want, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if settled.All.Failed > 0 {
+		t.Logf("while the change propagated (%d batches): %v", settled.Batches, settled.All)
+	}
+	res := d.Run(ctx, dataplane.SampleSize(canaryShare, 3, 2000))
+	if err := dataplane.ExpectShares(want, 3)(res); err != nil {
+		t.Error(err)
+	}
+	return res
+}
+
+// TestCanaryWeights: the example app's web route, as meshbundle's canary
+// renders it, splits real requests by its weights: at 0, 10, 50 and 100 %
+// to v2 (and before the canary and after promote) the share measured over
+// at least 2 000 requests is within 3 points, and no request fails.
+func TestCanaryWeights(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
+
+	// Before the canary, web's pods carry no version label.
+	res := measure(t, d, map[string]float64{"": 100}, 100)
+	t.Logf("traffic: %s (no canary)", res.Summary(""))
+
+	for _, tc := range []struct {
+		name   string             // the step, as `meshbundle canary` names it
+		req    canary.Request     // the canary step
+		weight float64            // the canary's share after it, percent
+		want   map[string]float64 // the share of each responding version
+	}{
+		{"start", canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage}, 0, map[string]float64{"stable": 100, "v2": 0}},
+		{"weight 10", canary.Request{Op: canary.OpWeight, Weight: 10}, 10, map[string]float64{"stable": 90, "v2": 10}},
+		{"weight 50", canary.Request{Op: canary.OpWeight, Weight: 50}, 50, map[string]float64{"stable": 50, "v2": 50}},
+		{"weight 100", canary.Request{Op: canary.OpWeight, Weight: 100}, 100, map[string]float64{"stable": 0, "v2": 100}},
+		// Promote moves the stable Deployment to v2: its pods answer v2.
+		{"promote", canary.Request{Op: canary.OpPromote}, 100, map[string]float64{"v2": 100}},
+	} {
+		// Traffic while the step runs is reported, not judged here: the
+		// claims below are about each weight once in effect.
+		stop := make(chan struct{})
+		during := make(chan dataplane.Result)
+		go func() { during <- d.RunWhile(context.Background(), stop) }()
+		step(t, store, cl, tc.req)
+		close(stop)
+		t.Logf("during canary %s: %v", tc.name, <-during)
+		res := measure(t, d, tc.want, tc.weight)
+		t.Logf("traffic: %s (weight %.0f, after canary %s)", res.Summary("stable", "v2"), tc.weight, tc.name)
+	}
+}
+
+// TestBrokenStepsFail is the control for every "0 failed" above: steps
+// that break make-before-break on purpose make the driver count failures.
+func TestBrokenStepsFail(t *testing.T) {
+	c := testcluster.Shared(t)
+	for _, tc := range []struct {
+		name   string
+		broken func(t *testing.T, ns string) // the broken change, applied behind meshbundle's back
+		// minShare is the least share of requests that must fail, percent.
+		minShare float64
+	}{
+		{"DestinationRule removed while the VirtualService routes to its subsets", deleteDestinationRule, 90},
+		{"half the weight on a subset whose pods are not Ready", weightOnUnreadySubset, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+			d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
+			step(t, store, cl, canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage})
+			// The same setup works before the break.
+			res := measure(t, d, map[string]float64{"stable": 100, "v2": 0}, 0)
+			t.Logf("before: %s", res.Summary("stable", "v2"))
+
+			tc.broken(t, ns)
+			ctx := context.Background()
+			if _, err := d.Settle(ctx, 200, settleTimeout, func(r dataplane.Result) error {
+				if r.Failed == 0 {
+					return errors.New("no request failed yet")
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("the broken step never made a request fail: %v", err)
+			}
+			res = d.Run(ctx, 2000)
+			failed := 100 * float64(res.Failed) / float64(res.Requests)
+			if failed < tc.minShare {
+				t.Errorf("after the broken step %.1f%% of requests failed, want at least %.0f%%: %v", failed, tc.minShare, res)
+			}
+			t.Logf("after: %v", res)
+		})
+	}
+}
+
+// deleteDestinationRule deletes web's DestinationRule while its
+// VirtualService still routes to the subsets it defined.
+func deleteDestinationRule(t *testing.T, ns string) {
+	c := testcluster.Shared(t)
+	dr := &istionet.DestinationRule{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}}
+	if err := c.Client.Delete(context.Background(), dr); err != nil {
+		t.Fatalf("delete DestinationRule %s/web: %v", ns, err)
+	}
+}
+
+// weightOnUnreadySubset adds a version v3 of web whose pods never become
+// Ready (they cannot be scheduled), a subset for it, and routes half of
+// web's traffic there: what make-before-break forbids.
+func weightOnUnreadySubset(t *testing.T, ns string) {
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	var web appsv1.Deployment
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &web); err != nil {
+		t.Fatal(err)
+	}
+	v3 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-v3"}, Spec: *web.Spec.DeepCopy()}
+	v3.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "version": "v3"}}
+	v3.Spec.Template.Labels = map[string]string{"app": "web", "version": "v3"}
+	v3.Spec.Template.Spec.NodeSelector = map[string]string{"meshbundle.dev/no-such-node": "true"}
+	if err := c.Client.Create(ctx, v3); err != nil {
+		t.Fatalf("create Deployment %s/web-v3: %v", ns, err)
+	}
+	var dr istionet.DestinationRule
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &dr); err != nil {
+		t.Fatal(err)
+	}
+	dr.Spec.Subsets = append(dr.Spec.Subsets, &networking.Subset{Name: "v3", Labels: map[string]string{"version": "v3"}})
+	if err := c.Client.Update(ctx, &dr); err != nil {
+		t.Fatalf("add subset v3 to DestinationRule %s/web: %v", ns, err)
+	}
+	var vs istionet.VirtualService
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &vs); err != nil {
+		t.Fatal(err)
+	}
+	route := vs.Spec.Http[0].Route
+	stable := route[slices.IndexFunc(route, func(d *networking.HTTPRouteDestination) bool { return d.Destination.Subset == "stable" })]
+	stable.Weight = 50
+	vs.Spec.Http[0].Route = []*networking.HTTPRouteDestination{stable, {
+		Destination: &networking.Destination{Host: stable.Destination.Host, Subset: "v3", Port: stable.Destination.Port},
+		Weight:      50,
+	}}
+	if err := c.Client.Update(ctx, &vs); err != nil {
+		t.Fatalf("route half of VirtualService %s/web to v3: %v", ns, err)
+	}
+}
+
+// TestAliases: the example app's api Service is reachable by its aliases as
+// the post-renderer renders them, an ExternalName Service (short name and
+// FQDN) and a custom-domain ServiceEntry, and the requests land on api's
+// own pods. A name nobody defined fails: the control for "0 failed".
+func TestAliases(t *testing.T) {
+	c := testcluster.Shared(t)
+	_, _, ns := install(t, c, func(s *appmesh.Spec) {
+		s.Aliases = []appmesh.Alias{
+			{Name: "backend", Service: "api", Variant: appmesh.AliasExternalName},
+			{Name: "api.custom", Service: "api", Variant: appmesh.AliasServiceEntryEDS},
+		}
+	})
+	var pods corev1.PodList
+	if err := c.Client.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": "api"}); err != nil {
+		t.Fatal(err)
+	}
+	apiPods := map[string]bool{}
+	for _, p := range pods.Items {
+		apiPods[ns+"/"+p.Name] = true
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		host      string // what the client dials (xds:///host)
+		reachable bool   // whether requests must succeed
+	}{
+		{"api." + ns + ".svc.cluster.local:9000", true}, // the Service itself, for comparison
+		{"backend." + ns + ".svc.cluster.local:9000", true},
+		{"backend:9000", true}, // short name, expanded in the client's namespace
+		{"api.custom:9000", true},
+		{"nosuch.custom:9000", false},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			d := driver(t, c, ns, tc.host)
+			if !tc.reachable {
+				d.Timeout = time.Second
+				res := d.Run(ctx, 20)
+				if res.Failed != res.Requests {
+					t.Errorf("%s: %v, want every request to fail", tc.host, res)
+				}
+				t.Logf("%s: %v", tc.host, res)
+				return
+			}
+			if _, err := d.Settle(ctx, 50, settleTimeout, func(r dataplane.Result) error {
+				if r.Failed > 0 {
+					return fmt.Errorf("%v", r)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			res := d.Run(ctx, 500)
+			if res.Failed > 0 {
+				t.Errorf("%s: %v, want 0 failed", tc.host, res)
+			}
+			for pod := range res.ByPod {
+				if !apiPods[pod] {
+					t.Errorf("%s answered by %s, not a pod of Service api (%v)", tc.host, pod, apiPods)
+				}
+			}
+			t.Logf("%s: %s by %v", tc.host, res.Summary(), res.ByPod)
+		})
+	}
+}
