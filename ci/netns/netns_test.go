@@ -25,7 +25,7 @@ const helperEnv = "MESHBUNDLE_NETNS_TEST_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		Enter()
+		RunTests(m, nil)
 	case "forward":
 		Enter(Forward(true))
 	}

@@ -179,3 +179,36 @@ func Watch(interval time.Duration) (stop func() ([]Socket, error)) {
 		return out, readErr
 	}
 }
+
+// RunTests is a TestMain for tests that must not reach outside: it enters
+// the namespace (Enter), runs setup, the tests and the teardown setup
+// returned, and exits with the tests' code — or 1 when any socket of the
+// namespace had a peer outside it while they ran (Watch), even if every test
+// passed.
+func RunTests(m interface{ Run() int }, setup func() (teardown func(code int), err error)) {
+	Enter()
+	stopWatch := Watch(250 * time.Millisecond)
+	teardown := func(int) {}
+	if setup != nil {
+		var err error
+		if teardown, err = setup(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	teardown(code)
+	foreign, err := stopWatch()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "netns: watching sockets: %v\n", err)
+		code = 1
+	}
+	if len(foreign) > 0 {
+		fmt.Fprintf(os.Stderr, "netns: %d socket(s) had a peer outside the test namespace (only 127.0.0.0/8, %s and %s are ours):\n", len(foreign), HostAddr, PodCIDR)
+		for _, s := range foreign {
+			fmt.Fprintf(os.Stderr, "  %s\n", s)
+		}
+		code = 1
+	}
+	os.Exit(code)
+}

@@ -49,39 +49,25 @@ func Main(m *testing.M, opts ...Option) {
 }
 
 // Isolated runs the tests in a namespace of their own as Main does, for test
-// binaries that start their clusters themselves (testcluster.Start) or none.
-// setup, if given, runs inside before the tests and returns what to run after
-// them. The binary fails when any socket of the namespace had a peer outside
-// it while the tests ran (netns.Watch), even if every test passed.
+// binaries that start their clusters themselves (testcluster.Start) or none:
+// netns.RunTests, with the shared cluster's logs when a test failed. setup,
+// if given, runs inside before the tests and returns what to run after them.
 func Isolated(m *testing.M, setup func() (teardown func(), err error)) {
-	netns.Enter()
-	stopWatch := netns.Watch(250 * time.Millisecond)
-	teardown := func() {}
-	if setup != nil {
-		var err error
-		if teardown, err = setup(); err != nil {
-			fmt.Fprintf(os.Stderr, "testcluster: %v\n", err)
-			os.Exit(1)
+	netns.RunTests(m, func() (func(code int), error) {
+		teardown := func() {}
+		if setup != nil {
+			var err error
+			if teardown, err = setup(); err != nil {
+				return nil, fmt.Errorf("testcluster: %w", err)
+			}
 		}
-	}
-	code := m.Run()
-	if code != 0 && shared != nil {
-		fmt.Fprintf(os.Stderr, "testcluster: tests failed; component logs:\n%s", shared.Logs(60))
-	}
-	teardown()
-	foreign, err := stopWatch()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "testcluster: watching sockets: %v\n", err)
-		code = 1
-	}
-	if len(foreign) > 0 {
-		fmt.Fprintf(os.Stderr, "testcluster: %d socket(s) had a peer outside the test namespace (only 127.0.0.0/8, %s and %s are ours):\n", len(foreign), netns.HostAddr, netns.PodCIDR)
-		for _, s := range foreign {
-			fmt.Fprintf(os.Stderr, "  %s\n", s)
-		}
-		code = 1
-	}
-	os.Exit(code)
+		return func(code int) {
+			if code != 0 && shared != nil {
+				fmt.Fprintf(os.Stderr, "testcluster: tests failed; component logs:\n%s", shared.Logs(60))
+			}
+			teardown()
+		}, nil
+	})
 }
 
 // Shared is the cluster Main started. It fails the test if there is none.
