@@ -64,6 +64,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown variant", header + "spec:\n  aliases:\n  - name: reviews\n    service: web\n    variant: dns\n", "spec.aliases[0].variant: Unsupported value"},
 		{"alias without namespace", "apiVersion: meshbundle.dev/v1alpha1\nkind: AppMesh\nmetadata:\n  name: shop\nspec:\n  aliases:\n  - name: reviews\n    service: web\n", "metadata.namespace: Required value"},
 		{"exclude bad kind", header + "spec:\n  injection:\n    exclude:\n    - kind: Pod\n      name: x\n", "spec.injection.exclude[0].kind: Unsupported value"},
+		{"revision not a label", header + "spec:\n  injection:\n    revision: 1.31\n", "spec.injection.revision"},
+		{"revision without injection", header + "spec:\n  injection:\n    enabled: false\n    revision: prod\n", "a revision needs injection"},
 		{"canary weight", header + "spec:\n  canary:\n    target: web\n    version: v2\n    image: web:2\n    weight: 120\n", "spec.canary.weight: Invalid value"},
 		{"canary missing image", header + "spec:\n  canary:\n    target: web\n    version: v2\n", "spec.canary.image: Required value"},
 		{"not yaml", "spec: [", "decode"},

@@ -100,6 +100,13 @@ type Injection struct {
 	// Enabled is false) on Namespaces the chart renders. Default: true.
 	// +optional
 	NamespaceLabel *bool `json:"namespaceLabel,omitempty"`
+	// Revision pins the app's namespaces to an istiod revision or revision
+	// tag (`meshbundle tag`): Namespaces get istio.io/rev: <revision>
+	// instead of istio-injection: enabled (Istio ignores istio.io/rev when
+	// istio-injection is set). A DNS-1123 label; needs Enabled. Default: ""
+	// (the default revision).
+	// +optional
+	Revision string `json:"revision,omitempty"`
 	// EmitNamespace adds a labelled Namespace object for metadata.namespace
 	// when the chart renders none. Requires metadata.namespace. Default: false.
 	// +optional

@@ -59,6 +59,12 @@ func validateInjection(am *AppMesh, p *field.Path) field.ErrorList {
 	if inj.EmitNamespace && am.Metadata.Namespace == "" {
 		errs = append(errs, field.Required(field.NewPath("metadata", "namespace"), "spec.injection.emitNamespace needs the namespace to emit"))
 	}
+	if inj.Revision != "" {
+		errs = append(errs, dns1123Label(p.Child("revision"), inj.Revision)...)
+		if inj.Enabled != nil && !*inj.Enabled {
+			errs = append(errs, field.Invalid(p.Child("revision"), inj.Revision, "a revision needs injection; remove it or set spec.injection.enabled: true"))
+		}
+	}
 	seen := sets.New[WorkloadRef]()
 	for i, w := range inj.Exclude {
 		ip := p.Child("exclude").Index(i)

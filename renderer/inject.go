@@ -17,7 +17,8 @@ import (
 const injectionLabel = "istio-injection"
 
 // inject turns sidecar injection on or off:
-//   - Namespaces in the stream get istio-injection: enabled|disabled;
+//   - Namespaces in the stream get istio-injection: enabled|disabled, or
+//     istio.io/rev: <revision> when spec.injection.revision pins one;
 //   - pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets
 //     (and Jobs/CronJobs when asked) get the sidecar.istio.io/inject label
 //     and annotation. The label makes Istio's webhook select the pod even
@@ -122,13 +123,10 @@ func (f *inject) emitNamespace(s *stream) error {
 	if !cfg.EmitNamespace || s.ix.namespaces[f.am.Metadata.Namespace] {
 		return nil
 	}
-	value := "disabled"
-	if *cfg.Enabled {
-		value = "enabled"
-	}
+	key, value := f.namespaceLabel(*cfg.Enabled)
 	ns, err := f.generate(&corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: map[string]string{injectionLabel: value}},
+		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: map[string]string{key: value}},
 	}, firstFilename(s.docs))
 	if err != nil {
 		return err
@@ -137,21 +135,31 @@ func (f *inject) emitNamespace(s *stream) error {
 	return nil
 }
 
-func (f *inject) labelNamespace(s *stream, r *Resource, enabled bool) {
-	want := "disabled"
-	if enabled {
-		want = "enabled"
+// namespaceLabel is the label a Namespace of the app gets: istio.io/rev
+// with the pinned revision or tag, else istio-injection.
+func (f *inject) namespaceLabel(enabled bool) (key, value string) {
+	switch {
+	case !enabled:
+		return injectionLabel, "disabled"
+	case f.am.Spec.Injection.Revision != "":
+		return label.IoIstioRev.Name, f.am.Spec.Injection.Revision
 	}
+	return injectionLabel, "enabled"
+}
+
+func (f *inject) labelNamespace(s *stream, r *Resource, enabled bool) {
+	key, want := f.namespaceLabel(enabled)
 	lbls := r.get("metadata", "labels")
 	have := lbls.at(injectionLabel).str()
 	rev := lbls.at(label.IoIstioRev.Name).str()
 	switch {
-	case have == want:
+	case key == injectionLabel && have == want:
+	case key == label.IoIstioRev.Name && rev == want && have == "":
 	case have != "" || rev != "":
 		f.warnf("%s: keeping the chart's injection label (%s=%q, %s=%q) instead of %s=%s (fix: remove it from the chart or set spec.injection.namespaceLabel: false)",
-			r, injectionLabel, have, label.IoIstioRev.Name, rev, injectionLabel, want)
+			r, injectionLabel, have, label.IoIstioRev.Name, rev, key, want)
 	default:
-		s.set(r, path{"metadata", "labels", injectionLabel}, want)
+		s.set(r, path{"metadata", "labels", key}, want)
 	}
 }
 
