@@ -53,6 +53,7 @@ type portPlan struct {
 	renamed map[string]string // old name -> new name (named ports only)
 	used    []portKey         // rename entries that matched its ports
 	err     error
+	done    bool // the renames are made
 }
 
 // portRename is the new name of spec.ports[index].
@@ -79,15 +80,31 @@ func protocolOf(p servicePort) protocol.Instance {
 	return kube.ConvertProtocol(p.Port, p.Name, corev1.Protocol(p.Protocol), p.AppProtocol)
 }
 
-// Document plans the port renames of a Service.
-func (f *ports) Document(_ *stream, r *Resource) error {
+// Document plans the port renames of a Service. When the stream holds no
+// Istio gateway pod template at all (env.noGateways), no Service can front
+// one, and the renames are made at once, so the Service's tree need not be
+// kept until Filter.
+func (f *ports) Document(s *stream, r *Resource) error {
 	if !r.is("", "Service") || r.IsHook() {
 		return nil
 	}
-	if plan := f.service(r); plan.renames != nil || plan.used != nil || plan.err != nil {
-		f.plans[r] = plan
+	plan := f.service(r)
+	if plan.renames == nil && plan.used == nil && plan.err == nil {
+		return nil
 	}
+	if f.noGateways && plan.err == nil {
+		f.makeRenames(s, r, plan)
+	}
+	f.plans[r] = plan
 	return nil
+}
+
+// makeRenames makes the planned renames of a Service.
+func (f *ports) makeRenames(s *stream, r *Resource, plan *portPlan) {
+	for _, rn := range plan.renames {
+		s.set(r, path{"spec", "ports", rn.index, "name"}, rn.name)
+	}
+	plan.done = true
 }
 
 // keepTree keeps the Services it renames ports of, and the Ingresses and
@@ -96,7 +113,7 @@ func (f *ports) keepTree(r *Resource) bool {
 	if r.IsHook() {
 		return false
 	}
-	if p := f.plans[r]; p != nil && len(p.renames) > 0 {
+	if p := f.plans[r]; p != nil && len(p.renames) > 0 && !p.done {
 		return true
 	}
 	return r.is("networking.k8s.io", "Ingress") || r.is("monitoring.coreos.com", "ServiceMonitor")
@@ -121,8 +138,8 @@ func (f *ports) Filter(s *stream) error {
 			errs = append(errs, plan.err)
 			continue
 		}
-		for _, rn := range plan.renames {
-			s.set(r, path{"spec", "ports", rn.index, "name"}, rn.name)
+		if !plan.done {
+			f.makeRenames(s, r, plan)
 		}
 		if len(plan.renamed) > 0 {
 			renamed[r.Name] = plan.renamed

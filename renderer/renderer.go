@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"io"
 
+	"istio.io/api/annotation"
+
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
 )
@@ -120,7 +122,15 @@ func (r *Renderer) Render(in io.Reader, out io.Writer) error {
 // a stage keeps it, or keepAll (tests: the same pipeline holding every
 // tree).
 func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, error) {
-	e := &env{am: r.config, warn: r.warn, gateways: r.gateways}
+	// The whole input is read first: its bytes are kept as documents
+	// anyway, and one scan tells whether any Istio gateway pod template
+	// can be in it (see ports.Document).
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	e := &env{am: r.config, warn: r.warn, gateways: r.gateways,
+		noGateways: !bytes.Contains(data, []byte(annotation.InjectTemplates.Name))}
 	s := &stream{env: e, keepAll: keepAll}
 	filters := make([]filter, len(stages))
 	for i, st := range stages {
@@ -147,7 +157,7 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 		}
 		return nil
 	}}
-	docs, err := rd.Read(in)
+	docs, err := rd.Read(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +225,9 @@ type env struct {
 	am       *appmesh.AppMesh
 	warn     io.Writer
 	gateways map[string]*gatewayconfig.GatewayConfig
+	// noGateways: the input has no Istio gateway pod template (not even
+	// the annotation's name), so no Service fronts one.
+	noGateways bool
 }
 
 func (e *env) warnf(format string, args ...any) {
