@@ -185,11 +185,16 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, releaseLease, err := cl.Lock(ctx, "gateway add")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
 	cfg, err := cl.Helm(o.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	_, last, err := installer.Unlock(cfg, o.Name)
+	_, last, err := cl.Unlock(cfg, o.Name)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s/%s: %w", o.Namespace, o.Name, err)
 	}
@@ -205,7 +210,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 		}
 	}
 	if !o.DryRun {
-		if err := cl.EnsureNamespace(ctx, o.Namespace); err != nil {
+		if err := cl.EnsureNamespace(ctx, o.Namespace, "gateway-add"); err != nil {
 			return nil, err
 		}
 	}
@@ -261,11 +266,16 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 	if err != nil {
 		return nil, err
 	}
+	ctx, releaseLease, err := cl.Lock(ctx, "gateway config apply")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
 	cfg, err := cl.Helm(ns)
 	if err != nil {
 		return nil, err
 	}
-	_, last, err := installer.Unlock(cfg, name)
+	_, last, err := cl.Unlock(cfg, name)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s/%s: %w", ns, name, err)
 	}
@@ -324,16 +334,21 @@ func same(a, b *gatewayconfig.GatewayConfig) bool {
 
 // Delete uninstalls the gateway's release and waits until its objects are
 // gone. Helm's uninstall takes no context; t.Timeout bounds its wait.
-func Delete(_ context.Context, t Target, namespace, name string) (*Result, error) {
+func Delete(ctx context.Context, t Target, namespace, name string) (*Result, error) {
 	cl, err := t.connect()
 	if err != nil {
 		return nil, err
 	}
+	ctx, releaseLease, err := cl.Lock(ctx, "gateway delete")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
 	cfg, err := cl.Helm(namespace)
 	if err != nil {
 		return nil, err
 	}
-	if _, last, err := installer.Unlock(cfg, name); err != nil {
+	if _, last, err := cl.Unlock(cfg, name); err != nil {
 		return nil, err
 	} else if last == nil || last.Chart == nil || last.Chart.Metadata.Name != ChartName {
 		return nil, badInput("gateway %s/%s does not exist (no %s release); see `meshbundle gateway list`", namespace, name, ChartName)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -18,17 +19,15 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"istio.io/istio/istioctl/pkg/install/k8sversion"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
 
 // DefaultTimeout bounds a whole install/uninstall run.
 const DefaultTimeout = 5 * time.Minute
 
-// ManagedLabel marks namespaces the installer created, so uninstall removes
-// those and only those.
+// ManagedLabel is on the namespaces the installer created (with
+// CreatedByAnnotation); uninstall lists these, then checks each (see
+// ownership.go).
 const ManagedLabel = "meshbundle.dev/managed"
 
 // Options are the installer's inputs.
@@ -47,8 +46,12 @@ type Options struct {
 	Wait bool
 	// Timeout bounds the whole run; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// KeepCRDs leaves Istio's CRDs (and so all Istio config) on uninstall.
-	KeepCRDs bool
+	// DeleteCRDs makes uninstall delete Istio's CRDs, and with them every
+	// Istio config object in the cluster; refused while such objects exist
+	// (other than the installer's own) unless Force. Default: CRDs kept.
+	DeleteCRDs bool
+	// Force lets DeleteCRDs delete the CRDs although Istio config exists.
+	Force bool
 	// Progress, if set, is called when each phase starts and ends.
 	Progress func(Event)
 }
@@ -63,6 +66,10 @@ type run struct {
 	// deployed holds the release records this run converged to (read or
 	// written), by namespace/name, so later phases need not read them again.
 	deployed map[string]*release.Release
+	// lease is the installer lease this run holds (nil for dry runs).
+	lease *lease
+	// stop cancels the run's context with a cause (the lease was lost).
+	stop context.CancelCauseFunc
 	// manifests caches what was read from release manifests, by manifest:
 	// base's carries Istio's CRD schemas (most of its size), and the
 	// release, base and verify phases all split and read it.
@@ -130,7 +137,7 @@ func (r *run) finish(order []Phase, err error) (*Result, error) {
 		}
 	}
 	if r.plan != nil {
-		r.res.Warnings = r.plan.Warnings
+		r.res.Warnings = slices.Concat(r.plan.Warnings, r.res.Warnings)
 	}
 	r.res.Elapsed = Duration(time.Since(r.start))
 	return r.res, err
@@ -151,9 +158,38 @@ func operate(ctx context.Context, opts Options, op string, order []Phase, body f
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	r := newRun(op, opts)
+	r.stop = stop
 	err := body(r, ctx)
+	var lost *LeaseLostError
+	if cause := context.Cause(ctx); err != nil && errors.As(cause, &lost) {
+		err = fmt.Errorf("%w (%w)", cause, err)
+	}
+	if r.lease != nil {
+		if rerr := r.lease.release(); rerr != nil {
+			r.res.Warnings = append(r.res.Warnings, rerr.Error())
+		}
+	}
 	return r.finish(order, classify(err, op))
+}
+
+// connect reaches the cluster and takes the installer lease for the run:
+// nothing is changed before both succeeded.
+func (r *run) connect(ctx context.Context) error {
+	var err error
+	if r.cl, err = connect(r.opts); err != nil {
+		return err
+	}
+	r.lease, err = r.cl.acquireLease(ctx, r.res.Operation, r.stop)
+	if err != nil {
+		return err
+	}
+	if r.lease.tookOver != "" {
+		r.res.Warnings = append(r.res.Warnings, r.lease.tookOver)
+	}
+	return nil
 }
 
 func (r *run) install(ctx context.Context) error {
@@ -167,8 +203,7 @@ func (r *run) install(ctx context.Context) error {
 		if r.opts.DryRun {
 			return nil
 		}
-		r.cl, err = connect(r.opts)
-		return err
+		return r.connect(ctx)
 	}); err != nil {
 		return err
 	}
@@ -331,17 +366,29 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		return r.result(rel, "", nil), err
 	}
 	var restored []string
-	if last == nil {
+	// A release that never deployed (a first install killed or failed) is
+	// installed again, replacing the failed record: an upgrade would render
+	// it as an upgrade (Istio's webhook templates differ) and so leave other
+	// objects than a clean install.
+	replace := false
+	if last != nil && last.Info.Status != release.StatusDeployed {
+		if replace, err = neverDeployed(cfg, rel.Name); err != nil {
+			return r.result(rel, "", nil), err
+		}
+	}
+	if last == nil || replace {
 		inst := action.NewInstall(cfg)
-		inst.ReleaseName, inst.Namespace, inst.Timeout = rel.Name, rel.Namespace, r.opts.Timeout
+		inst.ReleaseName, inst.Namespace, inst.Timeout, inst.Replace = rel.Name, rel.Namespace, r.opts.Timeout, replace
 		out, err := inst.RunWithContext(ctx, rel.Chart, rel.Values)
 		r.record(rel, out, err)
-		return r.result(rel, ActionInstalled, out), err
+		rr := r.result(rel, ActionInstalled, out)
+		rr.Unlocked = unlocked
+		return rr, err
 	}
-	// Render as the deployed revision was rendered (revision 1 by an install,
-	// later ones by upgrades) and compare: equal means no write at all.
+	// Render as the deployed revision was rendered (by an install or an
+	// upgrade) and compare: equal means no write at all.
 	if last.Info.Status == release.StatusDeployed {
-		planned, err := renderRelease(rel, r.cl.kubeVersion, r.cl.apiVersions, last.Version > 1)
+		planned, err := renderRelease(rel, r.cl.kubeVersion, r.cl.apiVersions, !renderedByInstall(last))
 		if err != nil {
 			return r.result(rel, "", nil), err
 		}
@@ -370,6 +417,24 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	rr := r.result(rel, ActionUpgraded, out)
 	rr.Unlocked, rr.Restored = unlocked, restored
 	return rr, err
+}
+
+// neverDeployed says whether no revision of the release was ever deployed.
+func neverDeployed(cfg *action.Configuration, name string) (bool, error) {
+	_, err := cfg.Releases.Deployed(name)
+	if errors.Is(err, driver.ErrNoDeployedReleases) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read release history: %w", err)
+	}
+	return false, nil
+}
+
+// renderedByInstall says whether Helm rendered the revision as an install
+// (revision 1, or a failed first install replaced) rather than an upgrade.
+func renderedByInstall(rel *release.Release) bool {
+	return rel.Version == 1 || rel.Info.Description == "Install complete"
 }
 
 // record remembers the release record a converge left deployed.
@@ -420,19 +485,9 @@ func unlock(cfg *action.Configuration, name string) (bool, *release.Release, err
 	return true, last, nil
 }
 
-// ensureNamespace creates a release namespace, labelled so uninstall knows
-// the installer created it.
+// ensureNamespace creates a release namespace, recording that the installer
+// created it (uninstall deletes only such namespaces, and only when empty of
+// anything else).
 func (r *run) ensureNamespace(ctx context.Context, name string) error {
-	_, err := r.cl.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get namespace %s: %w", name, err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedLabel: "true"}}}
-	if _, err := r.cl.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", name, err)
-	}
-	return nil
+	return r.cl.createNamespace(ctx, name, CreatorInstaller)
 }

@@ -86,7 +86,10 @@ type Result struct {
 	DryRun    bool          `json:"dryRun,omitempty"`
 	Phases    []PhaseResult `json:"phases"`
 	Warnings  []string      `json:"warnings,omitempty"`
-	Elapsed   Duration      `json:"elapsed"`
+	// Kept lists what uninstall left in place on purpose (CRDs, namespaces
+	// that are not provably the installer's alone) and why.
+	Kept    []Kept   `json:"kept,omitempty"`
+	Elapsed Duration `json:"elapsed"`
 	// Rendered holds a dry run's manifests, release by release, in order.
 	Rendered []RenderedRelease `json:"-"`
 }

@@ -88,6 +88,10 @@ type Source struct {
 	AddonsChart string
 	// NoAddons leaves the addons phase out.
 	NoAddons bool
+	// Revision installs istiod as the revision's release istiod-<rev>
+	// beside the default one (revision.go); for uninstall it names the one
+	// istiod release to remove ("default": the istiod release).
+	Revision string
 }
 
 // Plan is the validated configuration: every release with its chart and
@@ -102,6 +106,8 @@ type Plan struct {
 	Warnings []string
 	// AddonsSkipped says why the addons phase has nothing to do ("" if it has).
 	AddonsSkipped string
+	// Revision is Source.Revision.
+	Revision string
 }
 
 // PlannedRelease is one Helm release.
@@ -194,6 +200,9 @@ func NewPlan(src Source) (*Plan, error) {
 			}
 		}
 		p.Releases = append(p.Releases, r)
+	}
+	if err := p.applyRevision(src.Revision); err != nil {
+		return nil, err
 	}
 
 	meshRel, err := p.meshRelease(src.Jaeger)

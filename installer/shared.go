@@ -19,7 +19,10 @@ import (
 // and readiness.
 
 // Cluster is a checked connection to one cluster (see Connect).
-type Cluster struct{ c *cluster }
+type Cluster struct {
+	c     *cluster
+	lease *lease // held between Lock and its release
+}
 
 // Connect resolves opts.Kubeconfig/Context (or opts.RESTConfig) and checks
 // the API server answers; errors are BadInputError or ClusterUnreachableError.
@@ -47,14 +50,40 @@ func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.c.rest) }
 func (c *Cluster) KubeVersion() *chartutil.KubeVersion { return c.c.kubeVersion }
 func (c *Cluster) APIVersions() chartutil.VersionSet   { return c.c.apiVersions }
 
-// EnsureNamespace creates a namespace labelled ManagedLabel if it is missing.
-func (c *Cluster) EnsureNamespace(ctx context.Context, name string) error {
-	return (&run{cl: c.c}).ensureNamespace(ctx, name)
+// EnsureNamespace creates a namespace if it is missing, recording creator
+// (the command, e.g. "gateway-add") in CreatedByAnnotation. Only the
+// installer's own namespaces (CreatorInstaller) are ever deleted by
+// uninstall, so other commands must pass their own name.
+func (c *Cluster) EnsureNamespace(ctx context.Context, name, creator string) error {
+	return c.c.createNamespace(ctx, name, creator)
+}
+
+// Lock takes the installer lease for op (e.g. "gateway add"), as install
+// and uninstall do, or returns a *LockedError naming the holder. The
+// returned context ends if the lease is lost; call release when done.
+func (c *Cluster) Lock(ctx context.Context, op string) (_ context.Context, release func() error, _ error) {
+	ctx, stop := context.WithCancelCause(ctx)
+	l, err := c.c.acquireLease(ctx, op, stop)
+	if err != nil {
+		stop(nil)
+		return nil, nil, err
+	}
+	c.lease = l
+	return ctx, func() error {
+		defer stop(nil)
+		c.lease = nil
+		return l.release()
+	}, nil
 }
 
 // Unlock marks a release a killed run left pending-* as failed, so the next
 // Helm action proceeds; it returns the newest release record (nil if none).
-func Unlock(cfg *action.Configuration, name string) (unlocked bool, last *release.Release, err error) {
+// Only under the lease (Lock): otherwise the pending release could be a live
+// operation of another run.
+func (c *Cluster) Unlock(cfg *action.Configuration, name string) (unlocked bool, last *release.Release, err error) {
+	if c.lease == nil {
+		return false, nil, errLeaseNotHeld
+	}
 	return unlock(cfg, name)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -13,10 +14,12 @@ import (
 )
 
 // Uninstall removes the releases in reverse install order, then what Helm
-// leaves behind: Istio's CRDs (the chart marks them helm.sh/resource-policy:
-// keep; removed unless KeepCRDs), the istio-ca-root-cert ConfigMaps istiod
-// writes into every namespace, and the namespaces the installer created.
-// Like Install it can be re-run after an interruption.
+// leaves behind: the istio-ca-root-cert ConfigMaps istiod writes into every
+// namespace and the namespaces the installer created that hold nothing else.
+// Istio's CRDs (the chart marks them helm.sh/resource-policy: keep) and with
+// them every tenant's Istio config stay unless DeleteCRDs, which is refused
+// while Istio config objects exist unless Force. Result.Kept says what was
+// left and why. Like Install it can be re-run after an interruption.
 func Uninstall(ctx context.Context, opts Options) (*Result, error) {
 	return operate(ctx, opts, "uninstall", UninstallPhases, (*run).uninstall)
 }
@@ -37,14 +40,53 @@ func (r *run) uninstall(ctx context.Context) error {
 		if r.opts.DryRun {
 			return nil
 		}
-		r.cl, err = connect(r.opts)
-		return err
+		if err := r.connect(ctx); err != nil {
+			return err
+		}
+		if r.plan.Revision != "" {
+			// One control-plane revision, and only once no proxy uses it.
+			if r.opts.DeleteCRDs {
+				return badInput("--delete-crds removes Istio for every revision; leave out --revision, or --delete-crds")
+			}
+			inUse, err := r.cl.revisionUsers(ctx, r.plan.Revision)
+			if err != nil {
+				return err
+			}
+			if inUse != nil {
+				return &BadInputError{Err: inUse}
+			}
+			tags, err := r.cl.tags(ctx)
+			if err != nil {
+				return err
+			}
+			var pointing []string
+			for _, t := range tags {
+				if t.Revision == r.plan.Revision {
+					pointing = append(pointing, fmt.Sprintf("%s (namespaces: %s)", t.Tag, strings.Join(t.Namespaces, ", ")))
+				}
+			}
+			if len(pointing) > 0 {
+				return badInput("refusing to remove revision %s, nothing was changed: tags %s point at it, and new pods of their namespaces would fail injection; "+
+					"move them first (`meshbundle tag set <tag> --revision <other> --overwrite`)", r.plan.Revision, strings.Join(pointing, "; "))
+			}
+			return nil
+		}
+		if r.opts.DeleteCRDs && !r.opts.Force {
+			return r.refuseCRDDeletion(ctx, crds)
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
 	for _, p := range UninstallPhases[1 : len(UninstallPhases)-1] {
 		if err := r.phase(ctx, p, func(pr *PhaseResult) error {
 			rels := r.plan.releasesIn(p)
+			if r.plan.Revision != "" {
+				rels = nil
+				if p == PhaseIstiod {
+					rels = r.plan.revisionRelease()
+				}
+			}
 			slices.Reverse(rels)
 			if len(rels) == 0 {
 				pr.State, pr.Message = StateSkipped, "skipped: nothing configured"
@@ -62,7 +104,13 @@ func (r *run) uninstall(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.phase(ctx, PhaseCleanup, func(pr *PhaseResult) error { return r.cleanup(ctx, pr, crds) })
+	return r.phase(ctx, PhaseCleanup, func(pr *PhaseResult) error {
+		if r.plan.Revision != "" {
+			pr.State, pr.Message = StateSkipped, "skipped: only revision "+r.plan.Revision+" was removed"
+			return nil
+		}
+		return r.cleanup(ctx, pr, crds)
+	})
 }
 
 // remove uninstalls one release; an absent release is fine (re-runs).
@@ -98,7 +146,7 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 		return nil
 	}
 	deleted := 0
-	if !r.opts.KeepCRDs {
+	if r.opts.DeleteCRDs {
 		for _, name := range crds {
 			err := r.cl.apiext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, name, metav1.DeleteOptions{})
 			if err == nil {
@@ -106,6 +154,15 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 			} else if !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete CRD %s: %w", name, err)
 			}
+		}
+	} else {
+		present, err := r.cl.existingCRDs(ctx, crds)
+		if err != nil {
+			return err
+		}
+		if len(present) > 0 {
+			r.keep(Kept{Kind: "CustomResourceDefinition", Names: present,
+				Reason: "Istio's CRDs hold every tenant's Istio config; pass --delete-crds to delete them"})
 		}
 	}
 	// istiod's namespace controller copies its root certificate into every
@@ -123,20 +180,15 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 		}
 		deleted++
 	}
-	nss, err := r.cl.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: ManagedLabel + "=true"})
+	gone, err := r.deleteOwnNamespaces(ctx)
 	if err != nil {
-		return fmt.Errorf("list namespaces: %w", err)
+		return err
 	}
-	for _, ns := range nss.Items {
-		if err := r.cl.kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete namespace %s: %w", ns.Name, err)
-		}
-		deleted++
-	}
+	deleted += len(gone)
 	pr.Objects = deleted
 	pr.Message = fmt.Sprintf("deleted %d CRDs/ConfigMaps/namespaces", deleted)
-	if r.opts.KeepCRDs {
-		pr.Message += "; CRDs kept (--keep-crds)"
+	for _, k := range r.res.Kept {
+		pr.Message += fmt.Sprintf("; kept %s %s", k.Kind, abbreviate(k.Names, 3))
 	}
 	if !r.opts.Wait {
 		return nil
@@ -144,7 +196,7 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 	// CRDs go once their objects are removed, namespaces once the namespace
 	// controller has emptied them: with --wait, return when they are gone.
 	err = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if !r.opts.KeepCRDs {
+		if r.opts.DeleteCRDs {
 			for _, name := range crds {
 				_, err := r.cl.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 				if !apierrors.IsNotFound(err) {
@@ -152,8 +204,8 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 				}
 			}
 		}
-		for _, ns := range nss.Items {
-			_, err := r.cl.kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+		for _, ns := range gone {
+			_, err := r.cl.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
 				return false, nil
 			}
@@ -164,6 +216,61 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 		return &TimeoutError{Err: fmt.Errorf("waiting for CRDs and namespaces to be deleted: %w", err)}
 	}
 	return nil
+}
+
+func (r *run) keep(k Kept) { r.res.Kept = append(r.res.Kept, k) }
+
+// deleteOwnNamespaces deletes the namespaces the installer created that
+// hold nothing but what it, Kubernetes or istiod put there, and records the
+// others as kept with the reason. It returns the deleted ones.
+func (r *run) deleteOwnNamespaces(ctx context.Context) ([]string, error) {
+	nss, err := r.cl.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: ManagedLabel + "=true"})
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	ours := r.plan.releaseSet()
+	var gone []string
+	for _, ns := range nss.Items {
+		if ns.DeletionTimestamp != nil {
+			continue
+		}
+		if by := ns.Annotations[CreatedByAnnotation]; by != CreatorInstaller {
+			if by == "" {
+				by = "unknown: no " + CreatedByAnnotation + " annotation (an older meshbundle or `gateway add` labelled it)"
+			}
+			r.keep(Kept{Kind: "Namespace", Names: []string{ns.Name}, Reason: "not created by the installer (creator " + by + ")"})
+			continue
+		}
+		foreign, err := r.cl.namespaceContents(ctx, ns.Name, ours)
+		if err != nil {
+			r.keep(Kept{Kind: "Namespace", Names: []string{ns.Name}, Reason: "its contents could not be checked: " + err.Error()})
+			continue
+		}
+		if len(foreign) > 0 {
+			r.keep(Kept{Kind: "Namespace", Names: []string{ns.Name},
+				Reason: fmt.Sprintf("holds %d objects the installer did not create: %s", len(foreign), abbreviate(foreign, 5))})
+			continue
+		}
+		if err := r.cl.kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return gone, fmt.Errorf("delete namespace %s: %w", ns.Name, err)
+		}
+		gone = append(gone, ns.Name)
+	}
+	return gone, nil
+}
+
+// refuseCRDDeletion is the check before anything is changed: deleting the
+// CRDs would delete every Istio config object with them.
+func (r *run) refuseCRDDeletion(ctx context.Context, crds []string) error {
+	byNS, total, err := r.cl.istioConfig(ctx, crds, r.plan.releaseSet())
+	if err != nil {
+		return fmt.Errorf("count Istio config objects before deleting the CRDs: %w", err)
+	}
+	if total == 0 {
+		return nil
+	}
+	return badInput("refusing to delete Istio's CRDs, nothing was changed: %d Istio config objects would be deleted with them (%s); "+
+		"delete them first, pass --force to delete them with the CRDs, or leave out --delete-crds", total, describeConfig(byNS, total))
 }
 
 // crdNamesOfPlan renders the base release to list the CRDs it owns.

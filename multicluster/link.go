@@ -181,7 +181,7 @@ func apply(ctx context.Context, c Cluster, sec *corev1.Secret) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := cl.EnsureNamespace(ctx, sec.Namespace); err != nil {
+	if err := cl.EnsureNamespace(ctx, sec.Namespace, "cluster-link"); err != nil {
 		return "", err
 	}
 	secrets := cl.Kube().CoreV1().Secrets(sec.Namespace)

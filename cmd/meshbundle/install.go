@@ -31,7 +31,9 @@ type installFlags struct {
 	addonsChart         string
 	noAddons            bool
 	dryRun, wait        bool
-	keepCRDs            bool
+	deleteCRDs, force   bool
+	revision            string
+	keepCRDs            bool // deprecated: CRDs are kept by default
 	timeout             time.Duration
 	output              string
 }
@@ -48,6 +50,11 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 	fl.StringVar(&f.addonsChart, "addons-chart", "", "chart directory installed in the addons phase instead of the built-in meshbundle-addons chart")
 	fl.BoolVar(&f.noAddons, "no-addons", false, "do not install the observability addons (rules, monitors, dashboards, Kiali)")
 	fl.DurationVar(&f.timeout, "timeout", installer.DefaultTimeout, "give up after this long (exit code 4)")
+	revisionHelp := "istiod revision: install istiod-<rev> beside the running control plane, with its own injector (istio.io/rev=<rev>); see `meshbundle tag`"
+	if op == "uninstall" {
+		revisionHelp = "remove only this istiod revision (\"default\": the istiod release), refused while proxies use it"
+	}
+	fl.StringVar(&f.revision, "revision", "", revisionHelp)
 	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json (default: a table; with --dry-run the manifests)")
 	switch op {
 	case "install", "upgrade":
@@ -57,7 +64,10 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 	case "uninstall":
 		fl.BoolVar(&f.dryRun, "dry-run", false, "list what would be removed; contact no cluster")
 		fl.BoolVar(&f.wait, "wait", false, "wait until the namespaces the installer created are gone")
-		fl.BoolVar(&f.keepCRDs, "keep-crds", false, "keep Istio's CRDs (and with them all Istio configuration)")
+		fl.BoolVar(&f.deleteCRDs, "delete-crds", false, "also delete Istio's CRDs and so every Istio config object; refused while any exists (other than the installer's own) unless --force")
+		fl.BoolVar(&f.force, "force", false, "with --delete-crds: delete the CRDs although Istio config objects exist (they are deleted with them)")
+		fl.BoolVar(&f.keepCRDs, "keep-crds", false, "deprecated: CRDs are kept unless --delete-crds")
+		_ = fl.MarkHidden("keep-crds") // cobra's MarkDeprecated would print to stdout
 	}
 }
 
@@ -76,13 +86,20 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 	if f.timeout <= 0 {
 		return installer.Options{}, &exitError{code: exitBadInput, err: fmt.Errorf("--timeout %s: must be positive", f.timeout)}
 	}
+	if f.force && !f.deleteCRDs {
+		return installer.Options{}, &exitError{code: exitBadInput, err: errors.New("--force only applies to --delete-crds")}
+	}
+	if f.keepCRDs && f.deleteCRDs {
+		return installer.Options{}, &exitError{code: exitBadInput, err: errors.New("--keep-crds and --delete-crds contradict each other; CRDs are kept by default")}
+	}
 	return installer.Options{
 		Source: installer.Source{
 			Profile: f.profile, Files: f.files, Set: f.set,
 			GatewayNamespace: f.gatewayNamespace, NoGateway: f.noGateway, Jaeger: f.jaeger, AddonsChart: f.addonsChart, NoAddons: f.noAddons,
+			Revision: f.revision,
 		},
 		Kubeconfig: f.kubeconfig, Context: f.context,
-		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, KeepCRDs: f.keepCRDs,
+		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, DeleteCRDs: f.deleteCRDs, Force: f.force,
 		Progress: progress,
 	}, nil
 }
@@ -94,7 +111,7 @@ func newUninstallCmd() *cobra.Command { return newInstallLikeCmd("uninstall") }
 var installShort = map[string]string{
 	"install":   "Install Istio (CNI, DNS proxy, Jaeger tracing, injected ingress gateway) as Helm releases; re-running converges",
 	"upgrade":   "Same as install: upgrade changed releases, leave equal ones alone",
-	"uninstall": "Remove the releases in reverse order, Istio's CRDs (unless --keep-crds) and the namespaces install created",
+	"uninstall": "Remove the releases in reverse order and the namespaces install created that hold nothing else; CRDs stay unless --delete-crds",
 }
 
 func newInstallLikeCmd(op string) *cobra.Command {
@@ -108,12 +125,16 @@ Configuration: values/default.yaml (an IstioOperator, embedded in the binary),
 then --profile's overlay, then -f files, then --set. Progress goes to stderr,
 the result (or with --dry-run the manifests) to stdout. Exit codes: 0 done,
 1 failed, 2 bad input (nothing changed), 3 cluster unreachable (nothing
-changed), 4 timeout (re-run to finish). See docs/installer.md.`,
+changed), 4 timeout (re-run to finish), 5 another run holds the installer
+lease (nothing changed). See docs/installer.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options(progressPrinter(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
+			}
+			if f.keepCRDs {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Warning: --keep-crds is deprecated: CRDs are kept unless --delete-crds")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -259,7 +280,15 @@ func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr erro
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Phase, r.Name, r.Namespace, action, r.Revision, r.Objects)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, k := range res.Kept {
+		if _, err := fmt.Fprintf(w, "kept %d %s (%s): %s\n", len(k.Names), k.Kind, strings.Join(k.Names, ", "), k.Reason); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // exitFor maps installer errors to the documented exit codes.
@@ -274,7 +303,10 @@ func exitFor(err error) error {
 	var bad *installer.BadInputError
 	var unreachable *installer.ClusterUnreachableError
 	var timeout *installer.TimeoutError
+	var locked *installer.LockedError
 	switch {
+	case errors.As(err, &locked):
+		return &exitError{code: exitLocked, err: err}
 	case errors.As(err, &bad):
 		return &exitError{code: exitBadInput, err: err}
 	case errors.As(err, &unreachable):

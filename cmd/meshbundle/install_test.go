@@ -47,6 +47,8 @@ func TestInstallExitCodes(t *testing.T) {
 		{name: "status of unreachable cluster", args: []string{"status", "--kubeconfig", kc}, wantCode: exitUnreachable, wantStderr: "unreachable"},
 		{name: "timeout", args: []string{"install", "--dry-run", "--timeout", "1ns"}, wantCode: exitTimeout, wantStderr: "--timeout"},
 		{name: "uninstall bad input", args: []string{"uninstall", "--kubeconfig", kc, "--profile", "huge"}, wantCode: exitBadInput, wantStderr: "huge"},
+		{name: "--force without --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--force"}, wantCode: exitBadInput, wantStderr: "--force only applies to --delete-crds"},
+		{name: "--keep-crds with --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--keep-crds", "--delete-crds"}, wantCode: exitBadInput, wantStderr: "contradict"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,9 @@ const (
 	exitUnreachable = 3
 	// exitTimeout: --timeout passed; the work done so far stays, re-run to finish.
 	exitTimeout = 4
+	// exitLocked: another installer or gateway run holds the cluster's
+	// installer lease; nothing was changed, retry when it has finished.
+	exitLocked = 5
 )
 
 // newRootCmd wires every subcommand. Each lives in its own file.
@@ -41,7 +44,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newVersionCmd(),
-		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(),
+		newInstallCmd(), newUpgradeCmd(), newUninstallCmd(), newStatusCmd(), newTagCmd(),
 		newPostrenderCmd(),
 		newDashboardsCmd(), newRulesCmd(), newKialiProxyCmd(),
 		newCanaryCmd(),

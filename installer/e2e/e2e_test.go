@@ -137,8 +137,13 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel.SetStatus(release.StatusPendingUpgrade, "simulated: process killed during upgrade")
-		if err := cfg.Releases.Update(rel); err != nil {
+		// Helm's upgrade writes the next revision pending-upgrade first.
+		next := *rel
+		next.Info = &release.Info{}
+		*next.Info = *rel.Info
+		next.Version++
+		next.SetStatus(release.StatusPendingUpgrade, "simulated: process killed during upgrade")
+		if err := cfg.Releases.Create(&next); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -344,31 +349,35 @@ func TestLifecycle(t *testing.T) {
 	step(t, "uninstall leaves nothing", func(t *testing.T) {
 		start := time.Now()
 		var stopErr error
-		keep := options(c, func(e installer.Event) {
+		res, err := installer.Uninstall(ctx, options(c, func(e installer.Event) {
 			if e.Phase == installer.PhaseIstiod && e.State != "" {
 				stopErr = c.StopIstiod()
 			}
-		})
-		keep.KeepCRDs = true
-		res, err := installer.Uninstall(ctx, keep)
+		}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if stopErr != nil {
 			t.Errorf("stop istiod: %v", stopErr)
 		}
-		t.Logf("uninstall --keep-crds took %s", time.Since(start).Round(time.Millisecond))
+		t.Logf("uninstall (CRDs kept by default) took %s", time.Since(start).Round(time.Millisecond))
 		for name, r := range releaseActions(res) {
 			if r.Action != installer.ActionUninstalled {
 				t.Errorf("release %s: %s, want uninstalled", name, r.Action)
 			}
 		}
 		if crds := istioCRDs(t, cl); len(crds) < 10 {
-			t.Errorf("--keep-crds left %d Istio CRDs, want all", len(crds))
+			t.Errorf("uninstall left %d Istio CRDs, want all (kept by default)", len(crds))
 		}
-		// A second uninstall finds no release and removes the CRDs (names
-		// from the base chart, since the release that listed them is gone).
-		res, err = installer.Uninstall(ctx, options(c, nil))
+		if len(res.Kept) != 1 || res.Kept[0].Kind != "CustomResourceDefinition" || len(res.Kept[0].Names) < 10 {
+			t.Errorf("kept %+v, want only the CRDs reported", res.Kept)
+		}
+		// A second uninstall finds no release and, asked to, removes the
+		// CRDs (names from the base chart, since the release that listed
+		// them is gone); no Istio config exists, so it is not refused.
+		opts := options(c, nil)
+		opts.DeleteCRDs = true
+		res, err = installer.Uninstall(ctx, opts)
 		if err != nil {
 			t.Fatalf("second uninstall: %v", err)
 		}
@@ -376,6 +385,9 @@ func TestLifecycle(t *testing.T) {
 			if r.Action != installer.ActionAbsent {
 				t.Errorf("second uninstall, release %s: %s, want absent", name, r.Action)
 			}
+		}
+		if len(res.Kept) != 0 {
+			t.Errorf("second uninstall kept %+v, want nothing", res.Kept)
 		}
 		assertNothingLeft(t, c, cl)
 	})
