@@ -74,6 +74,19 @@ func ForwardedPort() int {
 	return p
 }
 
+// OutsideEnv is this process's environment without what marks it as inside
+// a namespace: a child started with it enters a namespace of its own when it
+// calls Enter (tests of the isolation itself start such children).
+func OutsideEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != envInside && k != envForward {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // Inside reports whether this process was started by Enter.
 func Inside() bool { return os.Getenv(envInside) != "" }
 

@@ -140,7 +140,7 @@ func TestHelperCheck(t *testing.T) {
 // no other port of the namespace is reachable from outside.
 func TestForwardOnlyThePort(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperForward$")
-	cmd.Env = append(environWithout(envInside, envForward), helperEnv+"=forward")
+	cmd.Env = append(OutsideEnv(), helperEnv+"=forward")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,28 +223,13 @@ func runHelper(t *testing.T, role string, cloneflags uintptr, setup string) stri
 	t.Helper()
 	name := strings.ToUpper(role[:1]) + role[1:]
 	cmd := exec.Command("sh", "-c", setup+` && exec "$0" -test.run="^TestHelper`+name+`$"`, os.Args[0])
-	cmd.Env = append(environWithout(envInside, envForward), helperEnv+"="+role)
+	cmd.Env = append(OutsideEnv(), helperEnv+"="+role)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("helper %s: %v\n%s", role, err, out)
 	}
 	return string(out)
-}
-
-func environWithout(keys ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		drop := false
-		for _, key := range keys {
-			drop = drop || k == key
-		}
-		if !drop {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // The socket table parser and the rule for what is our own, on the

@@ -77,7 +77,7 @@ func TestKilledBinaryLeavesNothing(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCluster$", "-test.timeout=5m")
 	// Not inside any namespace yet, as go test starts a binary: it enters
 	// one of its own.
-	cmd.Env = append(environWithout("MESHBUNDLE_NETNS"), helperEnv+"=cluster")
+	cmd.Env = append(netns.OutsideEnv(), helperEnv+"=cluster")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -247,19 +247,4 @@ func containsPrefix(list []string, prefix string) bool {
 		}
 	}
 	return false
-}
-
-func environWithout(keys ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		drop := false
-		for _, key := range keys {
-			drop = drop || k == key
-		}
-		if !drop {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
