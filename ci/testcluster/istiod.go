@@ -182,6 +182,13 @@ func (c *Cluster) StartIstiod(ctx context.Context) error {
 	}
 	c.istiod = p
 
+	return waitIstiod(ctx, p, "istiod", c.istiodAddr, c.webhooksCABundled(injectorWebhookName, validatorWebhookName))
+}
+
+// waitIstiod waits (90 s at most) until the istiod process p answers /ready
+// on its webhook address and then until caBundled holds: istiod has filled
+// the caBundle of its webhooks, so the apiserver can call them.
+func waitIstiod(ctx context.Context, p *process, what, webhookAddr string, caBundled func(context.Context) (bool, error)) error {
 	wait, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	httpClient := &http.Client{
@@ -189,8 +196,8 @@ func (c *Cluster) StartIstiod(ctx context.Context) error {
 		// istiod serves with a certificate from its own, fresh CA.
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback readiness probe
 	}
-	if err := poll(wait, 200*time.Millisecond, "istiod /ready", aliveCheck(p, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+c.istiodAddr+"/ready", nil)
+	if err := poll(wait, 200*time.Millisecond, what+" /ready", aliveCheck(p, func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+webhookAddr+"/ready", nil)
 		resp, err := httpClient.Do(req)
 		if err != nil {
 			return false, err
@@ -200,9 +207,16 @@ func (c *Cluster) StartIstiod(ctx context.Context) error {
 	})); err != nil {
 		return err
 	}
-	return poll(wait, 200*time.Millisecond, "istiod to patch its webhooks' caBundle", aliveCheck(p, func(ctx context.Context) (bool, error) {
+	return poll(wait, 200*time.Millisecond, what+" to patch its webhooks' caBundle", aliveCheck(p, caBundled))
+}
+
+// webhooksCABundled checks that the mutating webhook configuration injector
+// and, if named, the validating one validator exist and every webhook of
+// theirs has a caBundle.
+func (c *Cluster) webhooksCABundled(injector, validator string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
 		var mwc admissionregistrationv1.MutatingWebhookConfiguration
-		if err := c.Client.Get(ctx, types.NamespacedName{Name: injectorWebhookName}, &mwc); err != nil {
+		if err := c.Client.Get(ctx, types.NamespacedName{Name: injector}, &mwc); err != nil {
 			return false, err
 		}
 		for _, wh := range mwc.Webhooks {
@@ -210,8 +224,11 @@ func (c *Cluster) StartIstiod(ctx context.Context) error {
 				return false, fmt.Errorf("webhook %s/%s has no caBundle yet", mwc.Name, wh.Name)
 			}
 		}
+		if validator == "" {
+			return len(mwc.Webhooks) > 0, nil
+		}
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := c.Client.Get(ctx, types.NamespacedName{Name: validatorWebhookName}, &vwc); err != nil {
+		if err := c.Client.Get(ctx, types.NamespacedName{Name: validator}, &vwc); err != nil {
 			return false, err
 		}
 		for _, wh := range vwc.Webhooks {
@@ -220,7 +237,7 @@ func (c *Cluster) StartIstiod(ctx context.Context) error {
 			}
 		}
 		return len(mwc.Webhooks) > 0 && len(vwc.Webhooks) > 0, nil
-	}))
+	}
 }
 
 // StopIstiod stops the local istiod. Injection and validation then fail closed.

@@ -2,18 +2,14 @@ package testcluster
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // A second, revisioned istiod (Istio's revision-based upgrades). The API
@@ -136,35 +132,7 @@ func (c *Cluster) StartRevisionIstiod(ctx context.Context, rev string, n int) (*
 		return nil, err
 	}
 	ri := &RevisionIstiod{Revision: rev, WebhookAddr: webhook, proc: p, log: p.log}
-	wait, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	httpClient := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback readiness probe
-	}
-	err = poll(wait, 200*time.Millisecond, "istiod-"+rev+" /ready", aliveCheck(p, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+webhook+"/ready", nil)
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			return false, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, fmt.Errorf("status %d", resp.StatusCode)
-	}))
-	if err == nil {
-		err = poll(wait, 200*time.Millisecond, "istiod-"+rev+" to patch its injector's caBundle", aliveCheck(p, func(ctx context.Context) (bool, error) {
-			var mwc admissionregistrationv1.MutatingWebhookConfiguration
-			if err := c.Client.Get(ctx, types.NamespacedName{Name: injector}, &mwc); err != nil {
-				return false, err
-			}
-			for _, wh := range mwc.Webhooks {
-				if len(wh.ClientConfig.CABundle) == 0 {
-					return false, fmt.Errorf("webhook %s/%s has no caBundle yet", mwc.Name, wh.Name)
-				}
-			}
-			return len(mwc.Webhooks) > 0, nil
-		}))
-	}
+	err = waitIstiod(ctx, p, "istiod-"+rev, webhook, c.webhooksCABundled(injector, ""))
 	if err != nil {
 		_ = ri.Stop()
 		return nil, err
