@@ -83,6 +83,26 @@ func BenchmarkParseFloor(b *testing.B) {
 			}
 		}
 	})
+	// The scanner on the same documents (every one of them in its dialect).
+	b.Run(fmt.Sprint(n, "/scanner"), func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			for _, d := range docs {
+				if _, ok := scanDocument(d); !ok && len(d) > 0 {
+					b.Fatalf("not scanned:\n%s", d)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkRenderYAMLOnly is BenchmarkRenderAllFilters with every document
+// parsed by yaml.v3 (the scanner off): the ratio of the two, taken in one
+// run, is what the scanner saves.
+func BenchmarkRenderYAMLOnly(b *testing.B) {
+	yamlOnly = true
+	defer func() { yamlOnly = false }()
+	BenchmarkRenderAllFilters(b)
 }
 
 func fixModeAppMesh(tb testing.TB) *appmesh.AppMesh {

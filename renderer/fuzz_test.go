@@ -41,6 +41,7 @@ func FuzzRender(f *testing.F) {
 			if out.Len() != 0 {
 				t.Fatalf("error %v but %d bytes written", err, out.Len())
 			}
+			sameWithoutScanner(t, am, data, nil, err)
 			return
 		}
 		if _, err := (Reader{Namespace: "shop"}).Read(bytes.NewReader(out.Bytes())); err != nil {
@@ -50,6 +51,7 @@ func FuzzRender(f *testing.F) {
 		if err := New(am, nil).Render(bytes.NewReader(data), &again); err != nil || !bytes.Equal(out.Bytes(), again.Bytes()) {
 			t.Fatalf("a second render differs (err %v)", err)
 		}
+		sameWithoutScanner(t, am, data, out.Bytes(), nil)
 		rs, err := runFilters(am, data)
 		if err != nil {
 			t.Fatalf("the slow path failed: %v", err)
@@ -61,6 +63,23 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("Render and the slow path wrote different bytes (err %v)", err)
 		}
 	})
+}
+
+// sameWithoutScanner fails unless Render with every document parsed by
+// yaml.v3 (the scanner off) writes out byte for byte, or fails with the
+// same error.
+func sameWithoutScanner(t *testing.T, am *appmesh.AppMesh, data, out []byte, renderErr error) {
+	t.Helper()
+	yamlOnly = true
+	defer func() { yamlOnly = false }()
+	var slow bytes.Buffer
+	err := New(am, nil).Render(bytes.NewReader(data), &slow)
+	if fmt.Sprint(err) != fmt.Sprint(renderErr) {
+		t.Fatalf("with the scanner: error %v; yaml.v3 alone: error %v", renderErr, err)
+	}
+	if !bytes.Equal(slow.Bytes(), out) {
+		t.Fatalf("the scanner changed the output:\n%s\nyaml.v3 alone:\n%s", out, slow.Bytes())
+	}
 }
 
 // fuzzMesh builds a valid AppMesh for the Services and Deployments of the

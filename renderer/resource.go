@@ -186,6 +186,9 @@ var parses atomic.Int64
 // (nil, nil) for documents holding only comments or whitespace.
 func parseResource(raw []byte) (*Resource, error) {
 	parses.Add(1)
+	if doc, ok := scanDocument(raw); ok && !yamlOnly {
+		return newResource(raw, doc)
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("malformed YAML: %w", err)

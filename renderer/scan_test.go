@@ -1,0 +1,161 @@
+package renderer
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FuzzScanner checks the scanner against yaml.v3 on every document it
+// accepts: the same tree, node for node (kind, style, tag, value, anchor,
+// comments, line and column), so the renderer above it cannot tell which
+// one parsed a document. What the scanner refuses goes to yaml.v3, which
+// needs no check. The seeds are every document of the golden inputs and
+// the bench charts, plus shapes at the edges of the dialect.
+func FuzzScanner(f *testing.F) {
+	for _, d := range scannerSeeds(f) {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkScanner(t, data)
+	})
+}
+
+// checkScanner fails when the scanner accepts data and builds another tree
+// than yaml.v3 (or accepts what yaml.v3 refuses); it reports whether the
+// scanner accepted it.
+func checkScanner(t *testing.T, data []byte) bool {
+	t.Helper()
+	got, ok := scanDocument(bytes.Clone(data))
+	if !ok {
+		return false
+	}
+	var want yaml.Node
+	if err := yaml.Unmarshal(data, &want); err != nil {
+		t.Fatalf("the scanner accepts what yaml.v3 refuses (%v):\n%s", err, data)
+	}
+	if g, w := dumpTree(got), dumpTree(&want); g != w {
+		t.Fatalf("scanner and yaml.v3 differ on\n%s\nscanner:\n%s\nyaml.v3:\n%s", data, g, w)
+	}
+	return true
+}
+
+// dumpTree prints every field of a node tree the renderer can observe.
+func dumpTree(n *yaml.Node) string {
+	var b strings.Builder
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		fmt.Fprintf(&b, "%s%d style=%d tag=%s value=%q anchor=%q alias=%v head=%q line=%q foot=%q at=%d:%d\n",
+			strings.Repeat("  ", depth), n.Kind, n.Style, n.Tag, n.Value, n.Anchor, n.Alias != nil, n.HeadComment, n.LineComment, n.FootComment, n.Line, n.Column)
+		for _, c := range n.Content {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+	return b.String()
+}
+
+// scannerSeeds are the documents of every golden input and of the bench
+// charts, and shapes at the edges of what the scanner reads.
+func scannerSeeds(tb testing.TB) [][]byte {
+	var streams [][]byte
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "*", "*.in.yaml"))
+	for _, in := range inputs {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		streams = append(streams, data)
+	}
+	streams = append(streams, benchChart(2), wideDocument("configmap", 20), wideDocument("service", 20), wideDocument("deployment", 20))
+	var docs [][]byte
+	for _, s := range streams {
+		for _, d := range bytes.Split(s, []byte("\n---")) {
+			docs = append(docs, bytes.TrimPrefix(d, []byte("---")))
+		}
+	}
+	for _, d := range []string{
+		"a: 1\n",
+		"# Source: x\n\napiVersion: v1\n",
+		"\n\n# Source: x\n# more\napiVersion: v1\nkind: A\n",
+		"a:\n- b\n-   c\n- d: 1\n  e: 2\n-  {}\n- []\nf: -1\n",
+		"a:\n  - x: 'it''s'\n    y: \"q\\\"uote\\\\ \\n\"\n  - z\nb: \n",
+		"k: 0x1F\nl: 1_000\nm: 2024-01-02\nn: .5\no: +.inf\np: 0o17\nq: -0b11\nr: 1e3\ns: 10m\nt: 16Mi\nu: ~\nv: yes\nw: True\nx: 1.0\ny: 007\nz: \"\"\n",
+		"a: b # comment\n",
+		"a: |\n  text\n",
+		"a: &x 1\nb: *x\n",
+		"a: !!str 1\n",
+		"a: {b: 1}\n",
+		"a: b\n  c\n",
+		"a:\n b: 1\n  c: 2\n",
+		"a:\n-\n  b: 1\n",
+		"\"quoted key\": 1\n'k': v\n",
+		"a: http://example.com:80/x\nb: a:b\n",
+		"a:\n  b:\n  - 1\n  - 2\n  c: 3\n",
+		"- a\n- b\n",
+		"just a scalar\n",
+	} {
+		docs = append(docs, []byte(d))
+	}
+	return docs
+}
+
+// TestScannerAgreesOnSeeds runs the agreement check on the seeds (go test
+// runs them in FuzzScanner too; this one also proves the scanner takes the
+// charts' documents, not only refuses them: a negative control for "they
+// agree").
+func TestScannerAgreesOnSeeds(t *testing.T) {
+	accepted := 0
+	seeds := scannerSeeds(t)
+	for _, d := range seeds {
+		if checkScanner(t, d) {
+			accepted++
+		}
+	}
+	t.Logf("the scanner parsed %d of %d seed documents", accepted, len(seeds))
+	for _, d := range [][]byte{benchChart(1), wideDocument("deployment", 3)} {
+		for _, doc := range bytes.Split(bytes.TrimPrefix(d, []byte("---\n")), []byte("---\n")) {
+			if _, ok := scanDocument(doc); !ok {
+				t.Errorf("the scanner gives the bench chart's document to yaml.v3:\n%s", doc)
+			}
+		}
+	}
+	// Negative control: a tree that differs in one column is caught.
+	got, _ := scanDocument([]byte("a: 1\n"))
+	var want yaml.Node
+	_ = yaml.Unmarshal([]byte("a:  1\n"), &want)
+	if dumpTree(got) == dumpTree(&want) {
+		t.Fatal("dumpTree does not see a column")
+	}
+}
+
+// TestScannerChangesNoOutput renders every golden input and the bench
+// charts, with AppMeshes that turn on every filter, once as Render does and
+// once with yaml.v3 parsing every document: the bytes (or the error) must be
+// the same.
+func TestScannerChangesNoOutput(t *testing.T) {
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "*", "*.in.yaml"))
+	streams := map[string][]byte{"bench": benchChart(50)}
+	for _, in := range inputs {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[in] = data
+	}
+	for name, data := range streams {
+		for _, knobs := range []uint32{0, 0xffffffff, 0x9e3779b9, 0x5bd1e995} {
+			t.Run(fmt.Sprintf("%s/%#x", name, knobs), func(t *testing.T) {
+				am := fuzzMesh(data, knobs)
+				var out bytes.Buffer
+				err := New(am, nil).Render(bytes.NewReader(data), &out)
+				sameWithoutScanner(t, am, data, out.Bytes(), err)
+			})
+		}
+	}
+}
