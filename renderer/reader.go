@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 	kyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -26,15 +27,25 @@ type Reader struct {
 // objectKey identifies an object in the stream.
 type objectKey struct{ group, kind, namespace, name string }
 
-// Read splits in into documents (the apimachinery YAML reader handles the
-// "---" rules), parses each one, drops empty documents, and refuses
-// duplicates: Helm would apply only one of them.
+// Read splits in into documents (with the "---" rules of apimachinery's
+// YAML reader, which kubectl and Helm use), parses each one, drops empty
+// documents, and refuses duplicates: Helm would apply only one of them.
 func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
-	yr := kyaml.NewYAMLReader(bufio.NewReader(in))
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	return rd.read(data)
+}
+
+// read is Read on the whole input. The documents' bytes are slices of data,
+// which is never written afterwards (the scanner's strings point into it).
+func (rd Reader) read(data []byte) ([]*Resource, error) {
+	next := splitDocuments(data)
 	var out []*Resource
 	seen := map[objectKey]string{}
 	for i := 1; ; i++ {
-		chunk, err := yr.Read()
+		chunk, err := next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -53,10 +64,8 @@ func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 				continue
 			}
 		}
-		// An exact-size copy: the reader's buffer grows by doubling, and
-		// the document's bytes live until the stream is written.
 		name := documentName(i, chunk)
-		r, err := parseResource(bytes.Clone(chunk))
+		r, err := parseResource(chunk)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w (fix: the chart must render Kubernetes objects only)", name, err)
 		}
@@ -83,6 +92,49 @@ func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 		}
 	}
 	return out, nil
+}
+
+// splitDocuments returns a function that yields the documents of data one
+// by one (io.EOF after the last), as apimachinery's YAMLReader splits them:
+// a line starting with "---" ends a document (it opens one when nothing is
+// buffered yet, and stays in it), anything but a comment after the dashes
+// is an error, and every line ends with a newline. Without a carriage
+// return in data, which that reader strips from line ends, the documents
+// are slices of data (capped, so appending copies); with one, the
+// apimachinery reader does the work, on copies.
+func splitDocuments(data []byte) func() ([]byte, error) {
+	if bytes.IndexByte(data, '\r') >= 0 {
+		yr := kyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+		return func() ([]byte, error) {
+			chunk, err := yr.Read()
+			return bytes.Clone(chunk), err
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		data = append(data[:len(data):len(data)], '\n')
+	}
+	pos := 0
+	return func() ([]byte, error) {
+		start := pos
+		for pos < len(data) {
+			ls := pos
+			nl := bytes.IndexByte(data[pos:], '\n')
+			pos += nl + 1
+			if !bytes.HasPrefix(data[ls:], []byte("---")) {
+				continue
+			}
+			if rest := strings.TrimSpace(string(data[ls+3 : pos])); rest != "" && rest[0] != '#' {
+				return nil, fmt.Errorf("invalid Yaml document separator: %s", rest)
+			}
+			if ls > start {
+				return data[start:ls:ls], nil // the separator is consumed
+			}
+		}
+		if pos > start {
+			return data[start:pos:pos], nil
+		}
+		return nil, io.EOF
+	}
 }
 
 func (rd Reader) key(r *Resource) objectKey {

@@ -157,7 +157,7 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 		}
 		return nil
 	}}
-	docs, err := rd.Read(bytes.NewReader(data))
+	docs, err := rd.read(data)
 	if err != nil {
 		return nil, err
 	}

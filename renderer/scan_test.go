@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // FuzzScanner checks the scanner against yaml.v3 on every document it
@@ -158,4 +160,27 @@ func TestScannerChangesNoOutput(t *testing.T) {
 			})
 		}
 	}
+}
+
+// FuzzSplitDocuments checks splitDocuments against apimachinery's
+// YAMLReader, which it replaces: the same documents, the same errors.
+func FuzzSplitDocuments(f *testing.F) {
+	for _, s := range []string{"", "a: 1", "---\na: 1\n---\nb: 2\n", "--- # c\na\n---\n---\n", "----\n", "--- x\n", "a\n---", "a\r\n---\r\nb\r\n", "\n\n---\n\n", "---\n# Source: x\n---\n"} {
+		f.Add([]byte(s))
+	}
+	f.Add(benchChart(3))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		yr := kyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+		next := splitDocuments(bytes.Clone(data))
+		for i := 0; ; i++ {
+			want, werr := yr.Read()
+			got, gerr := next()
+			if fmt.Sprint(werr) != fmt.Sprint(gerr) || !bytes.Equal(want, got) {
+				t.Fatalf("document %d of %q: got %q (%v), want %q (%v)", i, data, got, gerr, want, werr)
+			}
+			if werr != nil {
+				return
+			}
+		}
+	})
 }
