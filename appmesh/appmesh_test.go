@@ -16,6 +16,9 @@ func TestDecodeDefaults(t *testing.T) {
 	if !*am.Spec.Injection.Enabled || !*am.Spec.Injection.NamespaceLabel {
 		t.Errorf("injection defaults = %+v, want enabled and namespaceLabel", am.Spec.Injection)
 	}
+	if am.Spec.Dataplane != DataplaneSidecar || am.Spec.RouteAPI != RouteAPIIstio {
+		t.Errorf("dataplane, routeAPI = %q, %q, want sidecar, istio", am.Spec.Dataplane, am.Spec.RouteAPI)
+	}
 	if am.Spec.Ports.Mode != PortModeEnforce {
 		t.Errorf("ports.mode = %q, want enforce", am.Spec.Ports.Mode)
 	}
@@ -68,6 +71,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"revision without injection", header + "spec:\n  injection:\n    enabled: false\n    revision: prod\n", "a revision needs injection"},
 		{"canary weight", header + "spec:\n  canary:\n    target: web\n    version: v2\n    image: web:2\n    weight: 120\n", "spec.canary.weight: Invalid value"},
 		{"canary missing image", header + "spec:\n  canary:\n    target: web\n    version: v2\n", "spec.canary.image: Required value"},
+		{"unknown dataplane", header + "spec:\n  dataplane: proxyless\n", `spec.dataplane: Unsupported value: "proxyless"`},
+		{"unknown routeAPI", header + "spec:\n  routeAPI: smi\n", `spec.routeAPI: Unsupported value: "smi"`},
+		{"ambient with VirtualServices", header + "spec:\n  dataplane: ambient\n  routeAPI: istio\n", "spec.routeAPI: Invalid value: \"istio\": the ambient data plane takes routes only from the Gateway API"},
+		{"adopt with gateway-api", header + "spec:\n  routeAPI: gateway-api\n  routes:\n  - service: web\n    adopt: true\n", "spec.routes[0].adopt: Invalid value: true: adopt takes over a chart's VirtualService"},
 		{"not yaml", "spec: [", "decode"},
 	}
 	for _, tt := range tests {
@@ -80,5 +87,28 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRouteAPIDefaults: ambient implies the Gateway API; sidecar keeps
+// VirtualServices unless asked.
+func TestRouteAPIDefaults(t *testing.T) {
+	tests := []struct {
+		spec string   // the spec section
+		want RouteAPI // the defaulted spec.routeAPI
+	}{
+		{"spec: {}\n", RouteAPIIstio},
+		{"spec: {dataplane: sidecar}\n", RouteAPIIstio},
+		{"spec: {dataplane: sidecar, routeAPI: gateway-api}\n", RouteAPIGatewayAPI},
+		{"spec: {dataplane: ambient}\n", RouteAPIGatewayAPI},
+	}
+	for _, tt := range tests {
+		am, err := Decode([]byte(header + tt.spec))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.spec, err)
+		}
+		if am.Spec.RouteAPI != tt.want {
+			t.Errorf("%s: routeAPI = %q, want %q", tt.spec, am.Spec.RouteAPI, tt.want)
+		}
 	}
 }

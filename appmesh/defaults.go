@@ -22,6 +22,15 @@ func SetDefaults(am *AppMesh) {
 	if am.Spec.Injection.NamespaceLabel == nil {
 		am.Spec.Injection.NamespaceLabel = ptr(true)
 	}
+	if am.Spec.Dataplane == "" {
+		am.Spec.Dataplane = DataplaneSidecar
+	}
+	if am.Spec.RouteAPI == "" {
+		am.Spec.RouteAPI = RouteAPIIstio
+		if am.Spec.Dataplane == DataplaneAmbient {
+			am.Spec.RouteAPI = RouteAPIGatewayAPI
+		}
+	}
 	if am.Spec.Ports.Mode == "" {
 		am.Spec.Ports.Mode = PortModeEnforce
 	}

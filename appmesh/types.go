@@ -59,8 +59,53 @@ type Metadata struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
+// Dataplane is how the app's pods join the mesh.
+type Dataplane string
+
+const (
+	// DataplaneSidecar injects an Envoy sidecar into every pod (Istio's
+	// sidecar mode, the seed): per-pod L7 routing, mTLS and telemetry.
+	DataplaneSidecar Dataplane = "sidecar"
+	// DataplaneAmbient puts the app's namespaces into Istio's ambient mode
+	// (istio.io/dataplane-mode: ambient): the node's ztunnel carries the
+	// pods' traffic with mTLS at L4, with no sidecar and no pod restart to
+	// join or leave; L7 routes run in a waypoint proxy (a Gateway of class
+	// istio-waypoint), which the renderer adds when the app has routes.
+	// Needs the `ambient` install profile.
+	DataplaneAmbient Dataplane = "ambient"
+)
+
+// RouteAPI is the API the renderer writes routes in.
+type RouteAPI string
+
+const (
+	// RouteAPIIstio renders a VirtualService and a DestinationRule per
+	// route (subsets per "version" label), bound to Istio Gateways
+	// (networking.istio.io). Only for the sidecar data plane.
+	RouteAPIIstio RouteAPI = "istio"
+	// RouteAPIGatewayAPI renders Kubernetes Gateway API routes
+	// (gateway.networking.k8s.io/v1): per routed port an HTTPRoute
+	// (http, http2, grpc-web), GRPCRoute (grpc) or TCPRoute (tcp, tls,
+	// https, mongo, mysql, redis) whose parentRef is the Service (GAMMA,
+	// mesh traffic) and, with a gateway, the Gateway API Gateway. The
+	// Gateway API has no subsets, so each "version" of the Service's pods
+	// gets a Service "<service>-<version>" selecting it, and a canary is a
+	// weighted list of backendRefs to those Services. Needs the Gateway
+	// API CRDs (v1.5 or newer, standard channel).
+	RouteAPIGatewayAPI RouteAPI = "gateway-api"
+)
+
 // Spec is the mesh configuration of the application.
 type Spec struct {
+	// Dataplane is sidecar or ambient. Default: sidecar.
+	// +optional
+	Dataplane Dataplane `json:"dataplane,omitempty"`
+	// RouteAPI is istio or gateway-api: the API routes and canaries are
+	// rendered in. Default: istio for the sidecar data plane, gateway-api
+	// for ambient (which must be gateway-api: waypoints take routes only
+	// from the Gateway API).
+	// +optional
+	RouteAPI RouteAPI `json:"routeAPI,omitempty"`
 	// Injection controls the Istio sidecar injection of the chart's workloads.
 	// Default: injection on for Deployments, StatefulSets, DaemonSets and
 	// ReplicaSets; Jobs and CronJobs kept out.
@@ -172,7 +217,8 @@ type PortRename struct {
 	Name string `json:"name"`
 }
 
-// Route puts one Service of the app behind a VirtualService.
+// Route puts one Service of the app behind a VirtualService (routeAPI
+// istio) or Gateway API routes (routeAPI gateway-api).
 type Route struct {
 	// Service is the name of a Service the chart renders. It must not be
 	// headless nor select a StatefulSet (Istio cannot split traffic to
@@ -182,19 +228,23 @@ type Route struct {
 	// Service has one port; required with a gateway when it has several.
 	// +optional
 	Port int32 `json:"port,omitempty"`
-	// Gateway binds the route to an Istio Gateway, as "namespace/name". The
-	// VirtualService then lists both the gateway and "mesh".
+	// Gateway binds the route to a gateway, as "namespace/name": an Istio
+	// Gateway (networking.istio.io) with routeAPI istio, whose
+	// VirtualService then lists both the gateway and "mesh"; a Gateway API
+	// Gateway (gateway.networking.k8s.io) with routeAPI gateway-api, which
+	// becomes a second parentRef of the route besides the Service.
 	// +optional
 	Gateway string `json:"gateway,omitempty"`
 	// Hosts are extra (external) host names served through the gateway, in
-	// addition to the Service's own host.
+	// addition to the Service's own host (the route's hostnames with
+	// routeAPI gateway-api; mesh traffic always matches the Service host).
 	// +optional
 	Hosts []string `json:"hosts,omitempty"`
 	// Adopt takes over a VirtualService or DestinationRule the chart already
 	// renders for the same host: its name and metadata are kept, its spec is
 	// replaced by the renderer's. Without Adopt such an object is an error,
 	// because only one VirtualService per host is effective for sidecars.
-	// Default: false.
+	// Only with routeAPI istio. Default: false.
 	// +optional
 	Adopt bool `json:"adopt,omitempty"`
 }

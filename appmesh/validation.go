@@ -28,12 +28,42 @@ func Validate(am *AppMesh) field.ErrorList {
 	spec := field.NewPath("spec")
 	errs = append(errs, validateInjection(am, spec.Child("injection"))...)
 	errs = append(errs, validatePorts(am.Spec.Ports, spec.Child("ports"))...)
+	errs = append(errs, validateDataplane(am, spec)...)
 	errs = append(errs, validateRoutes(am.Spec.Routes, spec.Child("routes"))...)
+	if am.Spec.RouteAPI == RouteAPIGatewayAPI {
+		for i, r := range am.Spec.Routes {
+			if r.Adopt {
+				errs = append(errs, field.Invalid(spec.Child("routes").Index(i).Child("adopt"), r.Adopt,
+					"adopt takes over a chart's VirtualService, which routeAPI gateway-api does not render; remove adopt and the chart's VirtualService and DestinationRule for the host"))
+			}
+		}
+	}
 	errs = append(errs, validateAliases(am, spec.Child("aliases"))...)
 	if am.Spec.Canary != nil {
 		errs = append(errs, validateCanary(am.Spec.Canary, spec.Child("canary"))...)
 	}
 	errs = append(errs, validatePromoted(am.Spec.Promoted, spec.Child("promoted"))...)
+	return errs
+}
+
+// validateDataplane checks spec.dataplane and spec.routeAPI.
+func validateDataplane(am *AppMesh, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch am.Spec.Dataplane {
+	case DataplaneSidecar, DataplaneAmbient:
+	default:
+		errs = append(errs, field.NotSupported(p.Child("dataplane"), am.Spec.Dataplane, []Dataplane{DataplaneSidecar, DataplaneAmbient}))
+	}
+	switch am.Spec.RouteAPI {
+	case RouteAPIIstio:
+		if am.Spec.Dataplane == DataplaneAmbient {
+			errs = append(errs, field.Invalid(p.Child("routeAPI"), am.Spec.RouteAPI,
+				"the ambient data plane takes routes only from the Gateway API (waypoints); remove routeAPI or set it to gateway-api"))
+		}
+	case RouteAPIGatewayAPI:
+	default:
+		errs = append(errs, field.NotSupported(p.Child("routeAPI"), am.Spec.RouteAPI, []RouteAPI{RouteAPIIstio, RouteAPIGatewayAPI}))
+	}
 	return errs
 }
 
@@ -132,7 +162,7 @@ func validateRoutes(routes []Route, p *field.Path) field.ErrorList {
 		if r.Gateway != "" {
 			ns, name, ok := strings.Cut(r.Gateway, "/")
 			if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-				errs = append(errs, field.Invalid(rp.Child("gateway"), r.Gateway, `must be "namespace/name" of an Istio Gateway`))
+				errs = append(errs, field.Invalid(rp.Child("gateway"), r.Gateway, `must be "namespace/name" of a Gateway (an Istio Gateway, or with routeAPI gateway-api a Gateway API Gateway)`))
 			} else {
 				errs = append(errs, dns1123Label(rp.Child("gateway"), ns)...)
 				errs = append(errs, dns1123Subdomain(rp.Child("gateway"), name)...)

@@ -26,6 +26,12 @@ func canaryMesh(c *appmesh.Canary, promoted ...appmesh.Promotion) *appmesh.AppMe
 	return am
 }
 
+// gatewayAPIMesh switches an AppMesh to routeAPI gateway-api.
+func gatewayAPIMesh(am *appmesh.AppMesh) *appmesh.AppMesh {
+	am.Spec.RouteAPI = appmesh.RouteAPIGatewayAPI
+	return am
+}
+
 // reviewsCanary is the canary section of reviews v2 in a phase.
 func reviewsCanary(phase appmesh.CanaryPhase, weight int32) *appmesh.Canary {
 	return &appmesh.Canary{Target: "reviews", Version: "v2", Image: "example/reviews:2.0", Phase: phase, Weight: weight}
@@ -57,6 +63,15 @@ func TestCanaryGolden(t *testing.T) {
 		{"promote-3-promoted", "labelled", canaryMesh(nil, promotedV2)},
 		// A second canary after a promotion starts from the promoted version.
 		{"next-3-weight-10", "app", canaryMesh(&appmesh.Canary{Target: "reviews", Version: "v3", Image: "example/reviews:3.0", Phase: appmesh.CanaryProgressing, Weight: 10}, promotedV2)},
+		// routeAPI gateway-api: HTTPRoutes with weighted backendRefs to
+		// per-version Services instead of VirtualService and DestinationRule.
+		{"gatewayapi-before", "app", gatewayAPIMesh(canaryMesh(nil))},
+		{"gatewayapi-1-labelling", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryLabelling, 0)))},
+		{"gatewayapi-2-starting", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryStarting, 0)))},
+		{"gatewayapi-3-weight-10", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryProgressing, 10)))},
+		{"gatewayapi-abort-2-removing", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryRemoving, 0)))},
+		{"gatewayapi-promote-2-stabilizing", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryStabilizing, 100)))},
+		{"gatewayapi-promote-3-promoted", "app", gatewayAPIMesh(canaryMesh(nil, promotedV2))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.input+"/"+tt.name, func(t *testing.T) {

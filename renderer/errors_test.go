@@ -42,6 +42,20 @@ func TestRenderBadInput(t *testing.T) {
 		{name: "route to StatefulSet", input: svc + "---\n" + sts, config: "  routes: [{service: web}]\n", want: []string{"selects StatefulSet db"}},
 		{name: "route port missing", input: svc, config: "  routes: [{service: web, port: 81}]\n", want: []string{"spec.routes[0].port", "no port 81"}},
 		{name: "chart VS for the same host", input: svc + "---\n" + chartVS, config: "  routes: [{service: web}]\n", want: []string{"VirtualService shop/web-chart", "host web.shop.svc.cluster.local", "adopt: true"}},
+		// routeAPI gateway-api
+		{name: "gateway-api: UDP port has no route kind", input: strings.Replace(svc, "{name: http, port: 80}", "{name: udp-dns, port: 53, protocol: UDP}", 1), config: "  routeAPI: gateway-api\n  routes: [{service: web}]\n",
+			want: []string{"spec.routes[0].service", `Service web port 53 ("udp-dns") is UDP`, "no Gateway API route kind", "fix:"}},
+		{name: "gateway-api: the chosen port is UDP", input: strings.Replace(svc, "{name: http, port: 80}", "{name: http, port: 80}\n  - {name: udp-dns, port: 53, protocol: UDP}", 1), config: "  routeAPI: gateway-api\n  routes: [{service: web, port: 53}]\n",
+			want: []string{"spec.routes[0].port", "is UDP", "set port to a TCP, HTTP or gRPC port"}},
+		{name: "gateway-api: chart VS for the host", input: svc + "---\n" + chartVS, config: "  routeAPI: gateway-api\n  routes: [{service: web}]\n",
+			want: []string{"spec.routes[0]", "VirtualService shop/web-chart", "remove the VirtualService from the chart"}},
+		{name: "gateway-api: per-version Service name taken", input: svc + "---\n" + strings.Replace(svc, "name: web\n", "name: web-v1\n", 1) + "---\n" + versioned("v1"), config: "  routeAPI: gateway-api\n  routes: [{service: web}]\n",
+			want: []string{"spec.routes[0].service", "already renders Service web-v1", `version "v1" of Service web`, "rename that Service"}},
+		{name: "gateway-api: version label no Service name", input: svc + "---\n" + versioned("1.2"), config: "  routeAPI: gateway-api\n  routes: [{service: web}]\n",
+			want: []string{"spec.routes[0].service", `Service "web-1.2"`, "not a valid Service name", "e.g. v1-2"}},
+		{name: "gateway-api: hosts on a TCP route", input: strings.Replace(svc, "{name: http, port: 80}", "{name: tcp, port: 80}", 1), config: "  routeAPI: gateway-api\n  routes: [{service: web, hosts: [shop.example.com]}]\n",
+			want: []string{"spec.routes[0].hosts", "a TCPRoute has no hostnames"}},
+		{name: "ambient not rendered yet", input: svc, config: "  dataplane: ambient\n", want: []string{"spec.dataplane: ambient is not rendered yet"}},
 		{name: "alias to missing Service", input: svc, config: "  aliases: [{name: shop, service: nope}]\n", want: []string{"spec.aliases[0].service", `no Service "nope"`}},
 		{name: "alias collides with a chart Service", input: svc + "---\n" + strings.Replace(svc, "name: web\n", "name: shop\n", 1), config: "  aliases: [{name: shop, service: web}]\n", want: []string{"generated Service shop collides"}},
 	}
@@ -113,4 +127,9 @@ func TestDuplicateKeysInWideMappings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// versioned is a Deployment of web's pods with a version label.
+func versioned(version string) string {
+	return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata:\n      labels: {app: web, version: \"" + version + "\"}\n    spec: {containers: [{name: web, image: web}]}\n"
 }

@@ -34,12 +34,12 @@ func newRoutes(e *env) *routes { return &routes{e} }
 // keepTree keeps the chart's VirtualServices and DestinationRules, which
 // a route may adopt.
 func (f *routes) keepTree(r *Resource) bool {
-	return len(f.am.Spec.Routes) > 0 && !r.IsHook() &&
+	return len(f.am.Spec.Routes) > 0 && f.am.Spec.RouteAPI == appmesh.RouteAPIIstio && !r.IsHook() &&
 		(r.is("networking.istio.io", "VirtualService") || r.is("networking.istio.io", "DestinationRule"))
 }
 
 func (f *routes) Filter(s *stream) error {
-	if len(f.am.Spec.Routes) == 0 {
+	if len(f.am.Spec.Routes) == 0 || f.am.Spec.RouteAPI != appmesh.RouteAPIIstio {
 		return nil
 	}
 	services := s.ix.services
@@ -152,21 +152,35 @@ func (f *routes) canaryDestinations(s *stream, vs, dr *Resource, host string) er
 	return nil
 }
 
-// route builds the VS and (when the pods carry versions) the DR of a route.
-func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource, ws *workloads) (*istionet.VirtualService, *istionet.DestinationRule, error) {
+// routeTarget is what one AppMesh route sends traffic to, worked out once
+// for both route APIs (routes.go writes it as a VirtualService and
+// DestinationRule, gatewayapi.go as Gateway API routes).
+type routeTarget struct {
+	svc   *Resource
+	host  string        // the Service's host (FQDN when the namespace is known)
+	ports []servicePort // the routed ports
+	// multi: the Service has several ports, so each route names its port.
+	multi bool
+	// versions are the "version" labels among the Service's pods, sorted.
+	versions []string
+}
+
+// target checks route i against the chart's Services and workloads and
+// returns what it routes to.
+func (e *env) target(i int, route appmesh.Route, services map[string]*Resource, ws *workloads) (*routeTarget, error) {
 	field := fmt.Sprintf("AppMesh spec.routes[%d].service", i)
 	svc, ok := services[route.Service]
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: the chart renders no Service %q (fix: use one of: %s)", field, route.Service, strings.Join(sortedKeys(services), ", "))
+		return nil, fmt.Errorf("%s: the chart renders no Service %q (fix: use one of: %s)", field, route.Service, strings.Join(sortedKeys(services), ", "))
 	}
 	if isHeadless(svc) {
-		return nil, nil, fmt.Errorf("%s: %s is headless (clusterIP: None); Istio cannot route or split traffic to individually addressed pods (fix: route a ClusterIP Service, or remove the route)", field, svc)
+		return nil, fmt.Errorf("%s: %s is headless (clusterIP: None); Istio cannot route or split traffic to individually addressed pods (fix: route a ClusterIP Service, or remove the route)", field, svc)
 	}
 	pods := ws.selected(serviceSelector(svc))
 	versions := map[string]bool{}
 	for _, w := range pods {
 		if w.Kind == "StatefulSet" {
-			return nil, nil, fmt.Errorf("%s: %s selects StatefulSet %s; routes and canaries are for stateless workloads (fix: remove the route)", field, svc, w.Name)
+			return nil, fmt.Errorf("%s: %s selects StatefulSet %s; routes and canaries are for stateless workloads (fix: remove the route)", field, svc, w.Name)
 		}
 		if v := w.facts().podLabels.Get(versionLabel); v != "" {
 			versions[v] = true
@@ -177,25 +191,34 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 	case route.Port != 0:
 		idx := slices.IndexFunc(ports, func(p servicePort) bool { return p.Port == route.Port })
 		if idx < 0 {
-			return nil, nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has no port %d", i, svc, route.Port)
+			return nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has no port %d", i, svc, route.Port)
 		}
 		ports = ports[idx : idx+1]
 	case len(ports) > 1 && route.Gateway != "":
-		return nil, nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has %d ports and the route goes through a gateway (fix: set port to one of them)", i, svc, len(ports))
+		return nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has %d ports and the route goes through a gateway (fix: set port to one of them)", i, svc, len(ports))
 	case len(ports) == 0:
-		return nil, nil, fmt.Errorf("%s: %s has no ports to route", field, svc)
+		return nil, fmt.Errorf("%s: %s has no ports to route", field, svc)
 	}
+	if err := e.checkGateway(i, route, e.namespaceOf(svc)); err != nil {
+		return nil, err
+	}
+	return &routeTarget{svc: svc, host: e.serviceHost(svc), ports: ports, multi: len(servicePorts(svc)) > 1, versions: sortedKeys(versions)}, nil
+}
+
+// route builds the VS and (when the pods carry versions) the DR of a route.
+func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource, ws *workloads) (*istionet.VirtualService, *istionet.DestinationRule, error) {
+	t, err := f.target(i, route, services, ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, host, ports, multi := t.svc, t.host, t.ports, t.multi
 	subset := ""
-	if len(versions) == 1 {
-		for v := range versions {
-			subset = v
-		}
+	if len(t.versions) == 1 {
+		subset = t.versions[0]
 	}
-	host := f.serviceHost(svc)
 	// One route per port: with several ports Istio needs the destination
 	// port to be explicit (analyzer IST0112), and the match keeps each
 	// route on its own port. A single-port Service needs neither.
-	multi := len(servicePorts(svc)) > 1
 	var httpRoutes []*networking.HTTPRoute
 	var tcpRoutes []*networking.TCPRoute
 	for _, p := range ports {
@@ -227,15 +250,12 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "VirtualService"},
 		ObjectMeta: meta(),
 	}
-	if err := f.checkGateway(i, route, f.namespaceOf(svc)); err != nil {
-		return nil, nil, err
-	}
 	vs.Spec.Hosts = append([]string{host}, route.Hosts...)
 	if route.Gateway != "" {
 		vs.Spec.Gateways = []string{route.Gateway, "mesh"}
 	}
 	vs.Spec.Http, vs.Spec.Tcp = httpRoutes, tcpRoutes
-	if len(versions) == 0 {
+	if len(t.versions) == 0 {
 		return vs, nil, nil
 	}
 	dr := &istionet.DestinationRule{
@@ -243,7 +263,7 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 		ObjectMeta: meta(),
 	}
 	dr.Spec.Host = host
-	for _, v := range sortedKeys(versions) {
+	for _, v := range t.versions {
 		dr.Spec.Subsets = append(dr.Spec.Subsets, &networking.Subset{Name: v, Labels: map[string]string{versionLabel: v}})
 	}
 	return vs, dr, nil
@@ -328,14 +348,14 @@ func routeName(p servicePort) string {
 
 // checkGateway checks the route's gateway reference and hosts against the
 // GatewayConfigs the renderer was given (none given: nothing to check).
-func (f *routes) checkGateway(i int, route appmesh.Route, vsNamespace string) error {
-	if route.Gateway == "" || f.gateways == nil {
+func (e *env) checkGateway(i int, route appmesh.Route, vsNamespace string) error {
+	if route.Gateway == "" || e.gateways == nil {
 		return nil
 	}
-	gc, ok := f.gateways[route.Gateway]
+	gc, ok := e.gateways[route.Gateway]
 	if !ok {
 		return fmt.Errorf("AppMesh spec.routes[%d].gateway: no GatewayConfig for gateway %q (fix: use one of: %s, or pass its GatewayConfig with --gateway-config)",
-			i, route.Gateway, strings.Join(sortedKeys(f.gateways), ", "))
+			i, route.Gateway, strings.Join(sortedKeys(e.gateways), ", "))
 	}
 	for j, h := range route.Hosts {
 		if !gc.ServesHost(vsNamespace, h) {

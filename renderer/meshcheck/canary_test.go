@@ -64,13 +64,19 @@ type phase struct {
 // without canary and renders every step.
 func phasesOf(t *testing.T, input string, lc lifecycle) []phase {
 	t.Helper()
+	return phasesIn(t, input, lc, appmesh.RouteAPIIstio)
+}
+
+// phasesIn is phasesOf with the routes rendered in the given route API.
+func phasesIn(t *testing.T, input string, lc lifecycle, api appmesh.RouteAPI) []phase {
+	t.Helper()
 	in, err := os.ReadFile(filepath.Join("..", "testdata", "canary", input+".in.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	am := &appmesh.AppMesh{APIVersion: appmesh.APIVersion, Kind: appmesh.Kind,
 		Metadata: appmesh.Metadata{Name: "bookinfo", Namespace: canaryNS},
-		Spec:     appmesh.Spec{Routes: []appmesh.Route{{Service: "reviews"}, {Service: "ratings"}}}}
+		Spec:     appmesh.Spec{RouteAPI: api, Routes: []appmesh.Route{{Service: "reviews"}, {Service: "ratings"}}}}
 	appmesh.SetDefaults(am)
 	c := chart{name: input, am: am, in: in}
 	phases := []phase{{name: "before", am: am, out: applied(t, canaryNS, c.render(t))}}
