@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -59,7 +60,7 @@ func (c *Cluster) CheckTarget(ctx context.Context, name string) error {
 				}
 			}
 		}
-		return &BadInputError{Err: fmt.Errorf("--deployment %q: no such Deployment in namespace %s (fix: use one of: %s)", name, c.Namespace, strings.Join(names, ", "))}
+		return &failure.BadInputError{Err: fmt.Errorf("--deployment %q: no such Deployment in namespace %s (fix: use one of: %s)", name, c.Namespace, strings.Join(names, ", "))}
 	}
 	return err
 }

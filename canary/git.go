@@ -20,6 +20,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // GitStore keeps the AppMesh in a git working copy, as Argo CD syncs it:
@@ -49,12 +50,15 @@ type ConflictError struct{ Err error }
 func (e *ConflictError) Error() string { return e.Err.Error() }
 func (e *ConflictError) Unwrap() error { return e.Err }
 
+// Kind is failure.Conflict.
+func (e *ConflictError) Kind() failure.Kind { return failure.Conflict }
+
 // Load opens the repository, refuses a dirty working copy and reads the
 // app's AppMesh file.
 func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 	repo, err := git.PlainOpen(g.Dir)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("--repo %s: %w (fix: point --repo at a git working copy)", g.Dir, err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("--repo %s: %w (fix: point --repo at a git working copy)", g.Dir, err)}
 	}
 	g.repo = repo
 	if err := g.clean(); err != nil {
@@ -71,14 +75,14 @@ func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 	}
 	g.head = head.Hash()
 	if g.data, err = os.ReadFile(filepath.Join(g.Dir, g.File)); err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("AppMesh file: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("AppMesh file: %w", err)}
 	}
 	am, err := appmesh.Decode(g.data)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("%s: %w", g.File, err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("%s: %w", g.File, err)}
 	}
 	if am.Metadata.Name != g.App {
-		return nil, &BadInputError{Err: fmt.Errorf("%s is the AppMesh of %q, not %q", g.File, am.Metadata.Name, g.App)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("%s is the AppMesh of %q, not %q", g.File, am.Metadata.Name, g.App)}
 	}
 	return am, nil
 }
@@ -141,11 +145,11 @@ func findAppMesh(dir, app string) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", &BadInputError{Err: fmt.Errorf("no AppMesh file with metadata.name %q in %s (fix: check the app name, or give --file)", app, dir)}
+		return "", &failure.BadInputError{Err: fmt.Errorf("no AppMesh file with metadata.name %q in %s (fix: check the app name, or give --file)", app, dir)}
 	case 1:
 		return found[0], nil
 	}
-	return "", &BadInputError{Err: fmt.Errorf("several AppMesh files name app %q: %s (fix: give --file)", app, strings.Join(found, ", "))}
+	return "", &failure.BadInputError{Err: fmt.Errorf("several AppMesh files name app %q: %s (fix: give --file)", app, strings.Join(found, ", "))}
 }
 
 // Check validates the edited file (the chart is not in reach here; the

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // appMeshFile is the app's file in the test repository; its comment must
@@ -220,7 +221,7 @@ func TestGitOpsRefusals(t *testing.T) {
 	t.Run("unknown app", func(t *testing.T) {
 		dir, _ := newRepo(t)
 		_, err := Run(context.Background(), &GitStore{Dir: dir, App: "shop"}, nil, startReq, Options{})
-		var bad *BadInputError
+		var bad *failure.BadInputError
 		if !errors.As(err, &bad) || !strings.Contains(err.Error(), `no AppMesh file with metadata.name "shop"`) {
 			t.Fatalf("err = %v", err)
 		}

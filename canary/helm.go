@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -43,7 +44,7 @@ func (h *HelmStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 		return nil, err
 	}
 	if am == nil {
-		return nil, &BadInputError{Err: fmt.Errorf("app %q: no ConfigMap %s in namespace %s, so release %s was not installed with an AppMesh named %q (fix: check the app name, or install with --post-renderer meshbundle-postrender --post-renderer-args --config=<AppMesh>)",
+		return nil, &failure.BadInputError{Err: fmt.Errorf("app %q: no ConfigMap %s in namespace %s, so release %s was not installed with an AppMesh named %q (fix: check the app name, or install with --post-renderer meshbundle-postrender --post-renderer-args --config=<AppMesh>)",
 			h.Cluster.App, renderer.StateConfigMapName(h.Cluster.App), h.Cluster.Namespace, h.Release, h.Cluster.App)}
 	}
 	return am, nil
@@ -52,7 +53,7 @@ func (h *HelmStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 func (h *HelmStore) deployed() (*release.Release, error) {
 	rel, err := action.NewGet(h.Config).Run(h.Release)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("--release %s: %w (fix: `helm list -n %s` shows the releases)", h.Release, err, h.Cluster.Namespace)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("--release %s: %w (fix: `helm list -n %s` shows the releases)", h.Release, err, h.Cluster.Namespace)}
 	}
 	if rel.Info.Status != release.StatusDeployed {
 		return nil, fmt.Errorf("release %s is %s, not deployed; a canary step needs a settled release (fix: `helm rollback` or finish the running operation)", h.Release, rel.Info.Status)
@@ -86,10 +87,10 @@ func (h *HelmStore) upgrade(ctx context.Context, am *appmesh.AppMesh, message st
 // a renderer error (unknown Deployment, missing route...) is bad input.
 func (h *HelmStore) Check(ctx context.Context, am *appmesh.AppMesh) error {
 	_, err := h.upgrade(ctx, am, "dry run", true)
-	var bad *BadInputError
+	var bad *failure.BadInputError
 	var conflict *ConflictError
 	if err != nil && !errors.As(err, &bad) && !errors.As(err, &conflict) {
-		return &BadInputError{Err: err}
+		return &failure.BadInputError{Err: err}
 	}
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -37,16 +38,9 @@ type Request struct {
 	Weight int32
 }
 
-// BadInputError is an error in the request or the AppMesh: nothing was
-// changed (exit code 2).
-type BadInputError struct{ Err error }
-
-func (e *BadInputError) Error() string { return e.Err.Error() }
-func (e *BadInputError) Unwrap() error { return e.Err }
-
-func badInput(format string, args ...any) error {
-	return &BadInputError{Err: fmt.Errorf(format, args...)}
-}
+// badInput is failure.BadInputf: an error in the request or the AppMesh,
+// nothing was changed.
+func badInput(format string, args ...any) error { return failure.BadInputf(format, args...) }
 
 // CondKind is what a condition waits for in the cluster.
 type CondKind string
@@ -228,7 +222,7 @@ func checkStart(cur *appmesh.AppMesh, req Request) error {
 		}
 	}
 	if len(errs) > 0 {
-		return &BadInputError{Err: errors.Join(errs...)}
+		return &failure.BadInputError{Err: errors.Join(errs...)}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // mesh builds an AppMesh of app "reviews-app" with a route and, optionally,
@@ -115,9 +116,9 @@ func TestPlanBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewPlan(tt.cur, tt.req)
-			var bad *BadInputError
+			var bad *failure.BadInputError
 			if !errors.As(err, &bad) {
-				t.Fatalf("err = %v, want a BadInputError", err)
+				t.Fatalf("err = %v, want a failure.BadInputError", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q lacks %q", err, tt.want)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // Store is where the AppMesh of the app lives: a git working copy (GitOps
@@ -45,6 +46,9 @@ type TimeoutError struct {
 	Cond Condition
 	Last string
 }
+
+// Kind is failure.Timeout.
+func (e *TimeoutError) Kind() failure.Kind { return failure.Timeout }
 
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("timed out waiting for %s (%s); the steps so far are applied: run the command again to continue, or abort", e.Cond, e.Last)
@@ -88,7 +92,7 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 	}
 	for _, s := range plan.Steps {
 		if err := store.Check(ctx, s.Config); err != nil {
-			return nil, &BadInputError{Err: fmt.Errorf("step %q: %w", s.Name, err)}
+			return nil, &failure.BadInputError{Err: fmt.Errorf("step %q: %w", s.Name, err)}
 		}
 	}
 	res := &Result{}

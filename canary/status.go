@@ -9,6 +9,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -47,7 +48,7 @@ func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (
 		return nil, err
 	}
 	if am == nil {
-		return nil, &BadInputError{Err: fmt.Errorf("app %q: no ConfigMap %s in namespace %s (fix: check the app name and -n)", cl.App, renderer.StateConfigMapName(cl.App), cl.Namespace)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("app %q: no ConfigMap %s in namespace %s (fix: check the app name and -n)", cl.App, renderer.StateConfigMapName(cl.App), cl.Namespace)}
 	}
 	if c := am.Spec.Canary; c != nil {
 		st.Phase, st.Target = string(c.Phase), c.Target

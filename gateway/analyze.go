@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
 )
 
@@ -66,7 +67,7 @@ func check(ctx context.Context, cl *installer.Cluster, ns, name, manifest string
 		}
 	}
 	if len(errs) > 0 {
-		return warnings, &AnalysisError{Gateway: ns + "/" + name, Messages: errs}
+		return warnings, &failure.BadInputError{Err: &AnalysisError{Gateway: ns + "/" + name, Messages: errs}}
 	}
 	return warnings, nil
 }

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
 	"github.com/meshbundle/meshbundle/installer"
 )
@@ -108,11 +109,12 @@ type Result struct {
 }
 
 func badInput(format string, args ...any) error {
-	return &installer.BadInputError{Err: fmt.Errorf(format, args...)}
+	return &failure.BadInputError{Err: fmt.Errorf(format, args...)}
 }
 
 // AnalysisError: Istio's analyzers reported error-level messages for the
-// planned objects; nothing was changed.
+// planned objects; nothing was changed. It reaches the caller wrapped in a
+// failure.BadInputError.
 type AnalysisError struct {
 	Gateway  string
 	Messages []string

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // kialiProxySets enable kiali-proxy through the installer with every value
@@ -45,9 +47,9 @@ func TestAddonsSets(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 				}
-				var bad *BadInputError
+				var bad *failure.BadInputError
 				if !errors.As(err, &bad) {
-					t.Errorf("error %T is not a BadInputError (exit code 2)", err)
+					t.Errorf("error %T is not a failure.BadInputError (exit code 2)", err)
 				}
 				return
 			}

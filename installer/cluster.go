@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // ClusterUnreachableError: the kubeconfig is fine but the API server does not
@@ -29,11 +31,17 @@ type ClusterUnreachableError struct{ Err error }
 func (e *ClusterUnreachableError) Error() string { return e.Err.Error() }
 func (e *ClusterUnreachableError) Unwrap() error { return e.Err }
 
+// Kind is failure.Unreachable.
+func (e *ClusterUnreachableError) Kind() failure.Kind { return failure.Unreachable }
+
 // TimeoutError: --timeout passed before the cluster converged.
 type TimeoutError struct{ Err error }
 
 func (e *TimeoutError) Error() string { return e.Err.Error() }
 func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Kind is failure.Timeout.
+func (e *TimeoutError) Kind() failure.Kind { return failure.Timeout }
 
 // cluster holds the clients of one kubeconfig context.
 type cluster struct {
@@ -82,25 +90,25 @@ func connect(opts Options) (*cluster, error) {
 		if kubeContext != "" {
 			msg += fmt.Sprintf(" context %q", kubeContext)
 		}
-		return nil, &BadInputError{Err: fmt.Errorf("%s: %w; check --kubeconfig/--context (kubectl config get-contexts)", msg, err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("%s: %w; check --kubeconfig/--context (kubectl config get-contexts)", msg, err)}
 	}
 	if rc.QPS == 0 && rc.RateLimiter == nil {
 		rc.QPS, rc.Burst = defaultQPS, defaultBurst
 	}
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
 	}
 	apiext, err := apiextclient.NewForConfig(rc)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
 	}
 	// A short, separate probe: the default client would retry for minutes.
 	probe := rest.CopyConfig(rc)
 	probe.Timeout = 10 * time.Second
 	pc, err := kubernetes.NewForConfig(probe)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
 	}
 	sv, err := pc.Discovery().ServerVersion()
 	if err != nil {
@@ -108,11 +116,11 @@ func connect(opts Options) (*cluster, error) {
 	}
 	metaClient, err := metadata.NewForConfig(rc)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
 	}
 	disco, err := newSharedDiscovery(rc)
 	if err != nil {
-		return nil, &BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
 	}
 	apis, err := action.GetVersionSet(disco.client)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // Errors from a field of the IstioOperator name the field, the value and
@@ -39,9 +41,9 @@ func TestFieldErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewPlan(Source{Set: tc.set, Files: tc.files})
-			var bad *BadInputError
+			var bad *failure.BadInputError
 			if !errors.As(err, &bad) {
-				t.Fatalf("error %v (%T), want a BadInputError", err, err)
+				t.Fatalf("error %v (%T), want a failure.BadInputError", err, err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

@@ -20,6 +20,8 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"istio.io/istio/istioctl/pkg/install/k8sversion"
 	"k8s.io/client-go/rest"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // DefaultTimeout bounds a whole install/uninstall run.
@@ -291,7 +293,7 @@ func RenderKubeVersion() *chartutil.KubeVersion {
 func (r *run) render(rel PlannedRelease) (ReleaseResult, error) {
 	out, err := renderRelease(rel, RenderKubeVersion(), nil, false)
 	if err != nil {
-		return r.result(rel, ActionRendered, nil), &BadInputError{Err: err}
+		return r.result(rel, ActionRendered, nil), &failure.BadInputError{Err: err}
 	}
 	r.res.Rendered = append(r.res.Rendered, RenderedRelease{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Manifest: out.Manifest})
 	return r.result(rel, ActionRendered, out), nil

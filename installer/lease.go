@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // One installer run at a time per cluster: install, upgrade, uninstall and
@@ -41,6 +43,9 @@ type LockedError struct {
 	Expires time.Time // when it counts as stale unless renewed
 }
 
+// Kind is failure.Locked.
+func (e *LockedError) Kind() failure.Kind { return failure.Locked }
+
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("another meshbundle run holds the lease %s/%s: %s, since %s (renewed %s ago); nothing was changed: "+
 		"retry when it has finished (if it was killed, its lease is taken over after %s)",
@@ -48,7 +53,8 @@ func (e *LockedError) Error() string {
 }
 
 // LeaseLostError: the run stopped renewing its lease in time and another run
-// took it over; this run stopped.
+// took it over; this run stopped. Its kind is failure.Failed: unlike after
+// a LockedError, something may have changed; re-run to finish.
 type LeaseLostError struct{ Err error }
 
 func (e *LeaseLostError) Error() string { return e.Err.Error() }

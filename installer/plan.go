@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	addonschart "github.com/meshbundle/meshbundle/charts/meshbundle-addons"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/values"
 )
 
@@ -124,15 +125,8 @@ type PlannedRelease struct {
 	DaemonSet string
 }
 
-// BadInputError marks configuration errors: nothing was changed, fix the input.
-type BadInputError struct{ Err error }
-
-func (e *BadInputError) Error() string { return e.Err.Error() }
-func (e *BadInputError) Unwrap() error { return e.Err }
-
-func badInput(format string, args ...any) error {
-	return &BadInputError{Err: fmt.Errorf(format, args...)}
-}
+// badInput is failure.BadInputf: configuration errors, nothing was changed.
+func badInput(format string, args ...any) error { return failure.BadInputf(format, args...) }
 
 // NewPlan merges and validates the configuration with Istio's own code and
 // translates it into per-component chart values the way `istioctl manifest

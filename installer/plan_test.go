@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/internal/golden"
 )
 
@@ -250,7 +251,7 @@ func TestPinnedTagMatchesModule(t *testing.T) {
 	}
 }
 
-// Bad input fails in the validate phase with a BadInputError naming the field.
+// Bad input fails in the validate phase with a failure.BadInputError naming the field.
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -282,9 +283,9 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := Install(context.Background(), Options{Source: tc.src, DryRun: true})
-			var bad *BadInputError
+			var bad *failure.BadInputError
 			if !errors.As(err, &bad) {
-				t.Fatalf("error %v (%T), want a BadInputError", err, err)
+				t.Fatalf("error %v (%T), want a failure.BadInputError", err, err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -377,9 +378,9 @@ func TestAddonsPhase(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 				}
-				var bad *BadInputError
+				var bad *failure.BadInputError
 				if !errors.As(err, &bad) {
-					t.Errorf("error %T is not a BadInputError (exit code 2)", err)
+					t.Errorf("error %T is not a failure.BadInputError (exit code 2)", err)
 				}
 				return
 			}

@@ -76,7 +76,8 @@ func (p *Plan) revisionRelease() []PlannedRelease {
 var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // RevisionInUseError: uninstalling a revision was refused because proxies
-// still use it. Nothing was changed.
+// still use it. Nothing was changed. It reaches the caller wrapped in a
+// failure.InUseError.
 type RevisionInUseError struct {
 	Revision  string
 	Workloads []string // "namespace/Kind name", sorted

@@ -25,7 +25,7 @@ type Cluster struct {
 }
 
 // Connect resolves opts.Kubeconfig/Context (or opts.RESTConfig) and checks
-// the API server answers; errors are BadInputError or ClusterUnreachableError.
+// the API server answers; errors are failure.BadInputError or ClusterUnreachableError.
 func Connect(opts Options) (*Cluster, error) {
 	c, err := connect(opts)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // Revision tags (`meshbundle tag set|list|remove`, like `istioctl tag`): a
@@ -187,7 +189,7 @@ func TagRemove(ctx context.Context, opts Options, tagName string, force bool) er
 			return err
 		}
 		if len(nss) > 0 && !force {
-			return badInput("refusing to remove tag %s, nothing was changed: namespaces %s select it (%s=%s) and their new pods would not be injected; "+
+			return failure.InUsef("refusing to remove tag %s, nothing was changed: namespaces %s select it (%s=%s) and their new pods would not be injected; "+
 				"point them at another tag or revision first, or pass --force", tagName, strings.Join(nss, ", "), RevisionLabel, tagName)
 		}
 		if err := whs.Delete(ctx, tagWebhookName(tagName), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // Uninstall removes the releases in reverse install order, then what Helm
@@ -53,7 +55,7 @@ func (r *run) uninstall(ctx context.Context) error {
 				return err
 			}
 			if inUse != nil {
-				return &BadInputError{Err: inUse}
+				return &failure.InUseError{Err: inUse}
 			}
 			tags, err := r.cl.tags(ctx)
 			if err != nil {
@@ -66,7 +68,7 @@ func (r *run) uninstall(ctx context.Context) error {
 				}
 			}
 			if len(pointing) > 0 {
-				return badInput("refusing to remove revision %s, nothing was changed: tags %s point at it, and new pods of their namespaces would fail injection; "+
+				return failure.InUsef("refusing to remove revision %s, nothing was changed: tags %s point at it, and new pods of their namespaces would fail injection; "+
 					"move them first (`meshbundle tag set <tag> --revision <other> --overwrite`)", r.plan.Revision, strings.Join(pointing, "; "))
 			}
 			return nil
@@ -269,7 +271,7 @@ func (r *run) refuseCRDDeletion(ctx context.Context, crds []string) error {
 	if total == 0 {
 		return nil
 	}
-	return badInput("refusing to delete Istio's CRDs, nothing was changed: %d Istio config objects would be deleted with them (%s); "+
+	return failure.InUsef("refusing to delete Istio's CRDs, nothing was changed: %d Istio config objects would be deleted with them (%s); "+
 		"delete them first, pass --force to delete them with the CRDs, or leave out --delete-crds", total, describeConfig(byNS, total))
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/canary"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -339,7 +340,7 @@ func TestHelmRefusals(t *testing.T) {
 		{Op: canary.OpWeight, Weight: 150}, // out of range
 	} {
 		_, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: true, Timeout: 10 * time.Second})
-		var bad *canary.BadInputError
+		var bad *failure.BadInputError
 		if !errors.As(err, &bad) {
 			t.Errorf("%+v: err = %v, want bad input", req, err)
 		} else {

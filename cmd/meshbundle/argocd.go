@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbundle/meshbundle/argocd"
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // newArgoCDCmd is `meshbundle argocd`, the commands Argo CD's cmp-server
@@ -41,7 +42,7 @@ output would make Argo CD prune the app). See docs/argocd.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := argocd.ParamsFromEnv(environ())
 			if err != nil {
-				return &exitError{code: exitBadInput, err: err}
+				return &failure.BadInputError{Err: err}
 			}
 			return argocd.Generate(dir, p, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // canaryFlags are shared by the canary subcommands.
@@ -46,7 +45,8 @@ or one helm upgrade of the release through the meshbundle post-renderer
 what the next step needs is Ready; --no-wait applies one step and returns
 (run the same command again to continue). Progress goes to stderr, results
 to stdout. Exit codes: 0 done, 1 failed, 2 bad input or refused (nothing
-changed), 4 timeout (the steps so far stay; run again to continue).`,
+changed), 4 timeout (the steps so far stay; run again to continue),
+7 conflict (the working copy or the AppMesh file changed; nothing written).`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
@@ -82,7 +82,7 @@ changed), 4 timeout (the steps so far stay; run again to continue).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := strconv.Atoi(args[1])
 			if err != nil || w < 0 || w > 100 {
-				return &exitError{code: exitBadInput, err: fmt.Errorf("weight %q: must be a whole number between 0 and 100", args[1])}
+				return failure.BadInputf("weight %q: must be a whole number between 0 and 100", args[1])
 			}
 			return f.run(cmd, args[0], canary.Request{Op: canary.OpWeight, Weight: int32(w)})
 		},
@@ -115,18 +115,14 @@ changed), 4 timeout (the steps so far stay; run again to continue).`,
 	return cmd
 }
 
-func badInputf(format string, args ...any) error {
-	return &exitError{code: exitBadInput, err: fmt.Errorf(format, args...)}
-}
-
 func (f *canaryFlags) check() error {
 	switch f.output {
 	case "", "json", "yaml":
 	default:
-		return badInputf("--output %q: use json or yaml", f.output)
+		return failure.BadInputf("--output %q: use json or yaml", f.output)
 	}
 	if f.timeout <= 0 {
-		return badInputf("--timeout %s: must be positive", f.timeout)
+		return failure.BadInputf("--timeout %s: must be positive", f.timeout)
 	}
 	return nil
 }
@@ -166,7 +162,7 @@ func (f *canaryFlags) clients(ns string) (*genericclioptions.ConfigFlags, kubern
 func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *canary.Cluster, error) {
 	switch {
 	case f.repo != "" && f.release != "":
-		return nil, nil, badInputf("--repo and --release: choose one mode (GitOps or Helm)")
+		return nil, nil, failure.BadInputf("--repo and --release: choose one mode (GitOps or Helm)")
 	case f.repo != "":
 		g := &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push}
 		ns := f.namespace
@@ -198,7 +194,7 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 		cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
 		return &canary.HelmStore{Config: cfg, Release: f.release, Cluster: cl, Warn: cmd.ErrOrStderr(), Timeout: f.timeout}, cl, nil
 	}
-	return nil, nil, badInputf("give --repo DIR (GitOps: one commit per step) or --release NAME (helm upgrade per step)")
+	return nil, nil, failure.BadInputf("give --repo DIR (GitOps: one commit per step) or --release NAME (helm upgrade per step)")
 }
 
 func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) error {
@@ -210,7 +206,7 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 	cmd.SetContext(ctx)
 	store, cl, err := f.store(cmd, app)
 	if err != nil {
-		return canaryExit(err)
+		return err
 	}
 	res, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: !f.noWait, Timeout: f.timeout, Progress: cmd.ErrOrStderr()})
 	if res != nil && (err == nil || len(res.Applied) > 0) {
@@ -228,7 +224,7 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 			err = werr
 		}
 	}
-	return canaryExit(err)
+	return err
 }
 
 func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
@@ -241,7 +237,7 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 		g = &canary.GitStore{Dir: f.repo, App: app, File: f.file}
 		am, err := g.Load(cmd.Context())
 		if err != nil {
-			return canaryExit(err)
+			return err
 		}
 		if ns == "" {
 			ns = am.Metadata.Namespace
@@ -249,12 +245,12 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 	}
 	flags, kc, ic, ns, err := f.clients(ns)
 	if err != nil {
-		return &exitError{code: exitUnreachable, err: err}
+		return &failure.BadInputError{Object: "kubeconfig", Err: err, Fix: "check --kubeconfig and --context (kubectl config get-contexts)"}
 	}
 	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
 	st, err := canary.ReadStatus(cmd.Context(), cl, ic)
 	if err != nil {
-		return canaryExit(err)
+		return err
 	}
 	switch {
 	case g != nil:
@@ -309,24 +305,4 @@ func (f *canaryFlags) write(w io.Writer, v any, table func(io.Writer)) error {
 	}
 	table(w)
 	return nil
-}
-
-// canaryExit maps the canary package's errors to exit codes.
-func canaryExit(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exitError
-	var bad *canary.BadInputError
-	var conflict *canary.ConflictError
-	var timeout *canary.TimeoutError
-	switch {
-	case errors.As(err, &ee):
-		return err
-	case errors.As(err, &bad), errors.As(err, &conflict):
-		return &exitError{code: exitBadInput, err: err}
-	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
-		return &exitError{code: exitTimeout, err: err}
-	}
-	return err
 }

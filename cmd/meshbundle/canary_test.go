@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // gitopsRepo is a git working copy with the AppMesh of app "shop".
@@ -43,26 +45,27 @@ func TestCanaryCLIBadInput(t *testing.T) {
 	}
 	nokube := []string{"--kubeconfig", filepath.Join(t.TempDir(), "missing")}
 	cases := []struct {
-		name       string   // what is wrong
-		args       []string // command line
-		wantStderr string   // part of the error
+		name       string       // what is wrong
+		args       []string     // command line
+		wantStderr string       // part of the error
+		wantCode   failure.Kind // exit code
 	}{
-		{"no mode", []string{"canary", "abort", "shop"}, "give --repo DIR"},
-		{"both modes", []string{"canary", "abort", "shop", "--repo", repo, "--release", "shop"}, "choose one mode"},
-		{"weight above 100", []string{"canary", "weight", "shop", "101", "--repo", repo}, "between 0 and 100"},
-		{"weight not a number", []string{"canary", "weight", "shop", "ten", "--repo", repo}, "between 0 and 100"},
-		{"bad output", []string{"canary", "abort", "shop", "--repo", repo, "-o", "xml"}, "--output"},
-		{"no image", append([]string{"canary", "start", "shop", "--repo", repo, "--deployment", "web", "--version", "v2", "--no-wait"}, nokube...), "--image"},
-		{"promote without canary", append([]string{"canary", "promote", "shop", "--repo", repo, "--no-wait"}, nokube...), "nothing to promote"},
-		{"unknown app", append([]string{"canary", "abort", "cart", "--repo", repo, "--no-wait"}, nokube...), `no AppMesh file with metadata.name "cart"`},
-		{"dirty working copy", append([]string{"canary", "abort", "shop", "--repo", dirty, "--no-wait", "-n", "shop"}, nokube...), "uncommitted changes"},
+		{"no mode", []string{"canary", "abort", "shop"}, "give --repo DIR", failure.BadInput},
+		{"both modes", []string{"canary", "abort", "shop", "--repo", repo, "--release", "shop"}, "choose one mode", failure.BadInput},
+		{"weight above 100", []string{"canary", "weight", "shop", "101", "--repo", repo}, "between 0 and 100", failure.BadInput},
+		{"weight not a number", []string{"canary", "weight", "shop", "ten", "--repo", repo}, "between 0 and 100", failure.BadInput},
+		{"bad output", []string{"canary", "abort", "shop", "--repo", repo, "-o", "xml"}, "--output", failure.BadInput},
+		{"no image", append([]string{"canary", "start", "shop", "--repo", repo, "--deployment", "web", "--version", "v2", "--no-wait"}, nokube...), "--image", failure.BadInput},
+		{"promote without canary", append([]string{"canary", "promote", "shop", "--repo", repo, "--no-wait"}, nokube...), "nothing to promote", failure.BadInput},
+		{"unknown app", append([]string{"canary", "abort", "cart", "--repo", repo, "--no-wait"}, nokube...), `no AppMesh file with metadata.name "cart"`, failure.BadInput},
+		{"dirty working copy", append([]string{"canary", "abort", "shop", "--repo", dirty, "--no-wait", "-n", "shop"}, nokube...), "uncommitted changes", failure.Conflict},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(tc.args, nil, &stdout, &stderr)
-			if code != exitBadInput {
-				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitBadInput, stderr.String())
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.wantCode, stderr.String())
 			}
 			if !strings.Contains(stderr.String(), tc.wantStderr) {
 				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
@@ -81,7 +84,7 @@ func TestCanaryCLIGitOpsNoWait(t *testing.T) {
 	args := []string{"canary", "start", "shop", "--repo", dir, "--deployment", "web", "--version", "v2", "--image", "web:2",
 		"--no-wait", "-o", "json", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}
 	var stdout, stderr bytes.Buffer
-	if code := run(args, nil, &stdout, &stderr); code != exitOK {
+	if code := run(args, nil, &stdout, &stderr); code != failure.OK {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
 	}
 	var res struct {
@@ -107,7 +110,7 @@ func TestCanaryCLIGitOpsNoWait(t *testing.T) {
 	// The same command again continues with the next step.
 	stdout.Reset()
 	stderr.Reset()
-	if code := run(args, nil, &stdout, &stderr); code != exitOK {
+	if code := run(args, nil, &stdout, &stderr); code != failure.OK {
 		t.Fatalf("second run: exit %d:\n%s", code, stderr.String())
 	}
 	head, _ = repo.Head()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/multicluster"
 )
 
@@ -37,15 +37,15 @@ values.global.meshID and their values.global.network. Re-running updates the
 secrets. See docs/gateways.md.`,
 		Example: `  meshbundle cluster link --from-kubeconfig a.yaml --from-name cluster-a \
     --to-kubeconfig b.yaml --to-name cluster-b`,
-		Args: exactArgs(0),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch output {
 			case "", "json", "yaml":
 			default:
-				return &exitError{code: exitBadInput, err: fmt.Errorf("--output %q: use json, yaml or leave it empty", output)}
+				return failure.BadInputf("--output %q: use json, yaml or leave it empty", output)
 			}
 			if from.Kubeconfig == "" && from.Context == "" || to.Kubeconfig == "" && to.Context == "" {
-				return &exitError{code: exitBadInput, err: errors.New("name both clusters: --from-kubeconfig/--from-context and --to-kubeconfig/--to-context")}
+				return failure.BadInputf("name both clusters: --from-kubeconfig/--from-context and --to-kubeconfig/--to-context")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -58,7 +58,7 @@ secrets. See docs/gateways.md.`,
 				}
 			}
 			if err != nil {
-				return exitFor(err)
+				return err
 			}
 			if output != "" {
 				return encode(cmd.OutOrStdout(), output, res)

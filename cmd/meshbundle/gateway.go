@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,7 @@ import (
 	istiolog "istio.io/istio/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gateway"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
 )
@@ -46,10 +46,10 @@ func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
 	switch f.output {
 	case "", "json", "yaml":
 	default:
-		return gateway.Target{}, &exitError{code: exitBadInput, err: fmt.Errorf("--output %q: use json, yaml or leave it empty", f.output)}
+		return gateway.Target{}, failure.BadInputf("--output %q: use json, yaml or leave it empty", f.output)
 	}
 	if f.timeout <= 0 {
-		return gateway.Target{}, &exitError{code: exitBadInput, err: fmt.Errorf("--timeout %s: must be positive", f.timeout)}
+		return gateway.Target{}, failure.BadInputf("--timeout %s: must be positive", f.timeout)
 	}
 	// Istio's analyzers and kube client log to stderr on their own; the
 	// command reports what matters itself.
@@ -67,19 +67,9 @@ func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
 func (f *gatewayFlags) namedTarget(stderr io.Writer) (gateway.Target, error) {
 	t, err := f.target(stderr)
 	if err == nil && f.namespace == "" {
-		err = &exitError{code: exitBadInput, err: errors.New("-n/--namespace is required: the namespace of the gateway")}
+		err = failure.BadInputf("-n/--namespace is required: the namespace of the gateway")
 	}
 	return t, err
-}
-
-// gatewayExit maps gateway errors to exit codes: an analyzer refusal is bad
-// input (nothing was changed).
-func gatewayExit(err error) error {
-	var ae *gateway.AnalysisError
-	if errors.As(err, &ae) {
-		return &exitError{code: exitBadInput, err: err}
-	}
-	return exitFor(err)
 }
 
 func newGatewayCmd() *cobra.Command {
@@ -105,19 +95,19 @@ func newGatewayAddCmd() *cobra.Command {
 		Example: `  meshbundle gateway add public -n istio-ingress
   meshbundle gateway add istio-eastwestgateway -n istio-system --class east-west --network network1
   meshbundle gateway add egress -n istio-egress --class egress --replicas 2 --pdb-min-available 1`,
-		Args: exactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.namedTarget(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			if o.Class, err = gateway.ParseClass(class); err != nil {
-				return &exitError{code: exitBadInput, err: err}
+				return &failure.BadInputError{Err: err}
 			}
 			o.Name, o.Namespace, o.DryRun = args[0], f.namespace, f.dryRun
 			if configFile != "" {
 				if o.Config, err = gatewayconfig.Load(configFile); err != nil {
-					return &exitError{code: exitBadInput, err: err}
+					return &failure.BadInputError{Err: err}
 				}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -148,21 +138,21 @@ func newGatewayConfigCmd() *cobra.Command {
 	apply := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Helm-upgrade the gateway's release with the GatewayConfig (history and rollback work)",
-		Args:  exactArgs(0),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, err := f.target(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			if file == "" {
-				return &exitError{code: exitBadInput, err: errors.New("-f/--filename is required: the GatewayConfig file")}
+				return failure.BadInputf("-f/--filename is required: the GatewayConfig file")
 			}
 			gc, err := gatewayconfig.Load(file)
 			if err != nil {
-				return &exitError{code: exitBadInput, err: err}
+				return &failure.BadInputError{Err: err}
 			}
 			if f.namespace != "" && f.namespace != gc.Metadata.Namespace {
-				return &exitError{code: exitBadInput, err: fmt.Errorf("-n %s disagrees with the GatewayConfig's metadata.namespace %s; drop -n or fix the file", f.namespace, gc.Metadata.Namespace)}
+				return failure.BadInputf("-n %s disagrees with the GatewayConfig's metadata.namespace %s; drop -n or fix the file", f.namespace, gc.Metadata.Namespace)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -182,7 +172,7 @@ func newGatewayListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List gateways (in -n, or in every namespace with -A)",
-		Args:  exactArgs(0),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, err := f.target(cmd.ErrOrStderr())
 			if err != nil {
@@ -192,11 +182,11 @@ func newGatewayListCmd() *cobra.Command {
 			if all {
 				ns = ""
 			} else if ns == "" {
-				return &exitError{code: exitBadInput, err: errors.New("give -n NAMESPACE or -A (all namespaces)")}
+				return failure.BadInputf("give -n NAMESPACE or -A (all namespaces)")
 			}
 			infos, err := gateway.List(cmd.Context(), t, ns)
 			if err != nil {
-				return gatewayExit(err)
+				return err
 			}
 			if infos == nil {
 				infos = []gateway.Info{}
@@ -214,7 +204,7 @@ func newGatewayStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status NAME -n NAMESPACE",
 		Short: "Show a gateway's release, readiness, addresses and served hosts; exit 1 when not ready",
-		Args:  exactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.namedTarget(cmd.ErrOrStderr())
 			if err != nil {
@@ -222,13 +212,13 @@ func newGatewayStatusCmd() *cobra.Command {
 			}
 			info, err := gateway.Status(cmd.Context(), t, f.namespace, args[0])
 			if err != nil {
-				return gatewayExit(err)
+				return err
 			}
 			if err := writeInfos(cmd.OutOrStdout(), f.output, []gateway.Info{*info}, info); err != nil {
 				return err
 			}
 			if !info.Ready || info.Status != "deployed" {
-				return &exitError{code: exitFailure, err: fmt.Errorf("gateway %s/%s is not ready (%s, %s)", info.Namespace, info.Name, info.Status, info.Message)}
+				return fmt.Errorf("gateway %s/%s is not ready (%s, %s)", info.Namespace, info.Name, info.Status, info.Message)
 			}
 			return nil
 		},
@@ -242,7 +232,7 @@ func newGatewayDeleteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete NAME -n NAMESPACE",
 		Short: "Uninstall the gateway's release and wait until its objects are gone",
-		Args:  exactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.namedTarget(cmd.ErrOrStderr())
 			if err != nil {
@@ -256,16 +246,6 @@ func newGatewayDeleteCmd() *cobra.Command {
 	return cmd
 }
 
-// exactArgs is cobra.ExactArgs with the bad-input exit code.
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return &exitError{code: exitBadInput, err: err}
-		}
-		return nil
-	}
-}
-
 // writeGatewayResult prints warnings to stderr and the result (or, dry run,
 // the manifests) to stdout; on error nothing goes to stdout.
 func writeGatewayResult(cmd *cobra.Command, f gatewayFlags, res *gateway.Result, err error) error {
@@ -275,7 +255,7 @@ func writeGatewayResult(cmd *cobra.Command, f gatewayFlags, res *gateway.Result,
 		}
 	}
 	if err != nil {
-		return gatewayExit(err)
+		return err
 	}
 	w := cmd.OutOrStdout()
 	switch {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // TestGatewayExitCodes: bad flags and bad GatewayConfigs exit 2 before any
@@ -26,10 +28,10 @@ func TestGatewayExitCodes(t *testing.T) {
 	noCred := write("nocred.yaml", head+"  - {port: 443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: SIMPLE}}\n")
 	badHost := write("badhost.yaml", head+"  - {port: 80, protocol: HTTP, hosts: [\"shop example\"]}\n")
 	cases := []struct {
-		name       string   // test name
-		args       []string // command line
-		wantCode   int      // exit code
-		wantStderr string   // substring of stderr
+		name       string       // test name
+		args       []string     // command line
+		wantCode   failure.Kind // exit code
+		wantStderr string       // substring of stderr
 	}{
 		{"unknown class", []string{"gateway", "add", "gw", "-n", "ns", "--class", "mesh", "--kubeconfig", kc}, 2, `--class "mesh": must be one of ingress, egress, east-west`},
 		{"east-west without network", []string{"gateway", "add", "ew", "-n", "istio-system", "--class", "east-west", "--kubeconfig", kc}, 2, "--class east-west needs --network"},

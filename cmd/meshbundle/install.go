@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	istiolog "istio.io/istio/pkg/log"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
 )
 
@@ -81,16 +81,16 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 	switch f.output {
 	case "", "json":
 	default:
-		return installer.Options{}, &exitError{code: exitBadInput, err: fmt.Errorf("--output %q: use json or leave it empty", f.output)}
+		return installer.Options{}, failure.BadInputf("--output %q: use json or leave it empty", f.output)
 	}
 	if f.timeout <= 0 {
-		return installer.Options{}, &exitError{code: exitBadInput, err: fmt.Errorf("--timeout %s: must be positive", f.timeout)}
+		return installer.Options{}, failure.BadInputf("--timeout %s: must be positive", f.timeout)
 	}
 	if f.force && !f.deleteCRDs {
-		return installer.Options{}, &exitError{code: exitBadInput, err: errors.New("--force only applies to --delete-crds")}
+		return installer.Options{}, failure.BadInputf("--force only applies to --delete-crds")
 	}
 	if f.keepCRDs && f.deleteCRDs {
-		return installer.Options{}, &exitError{code: exitBadInput, err: errors.New("--keep-crds and --delete-crds contradict each other; CRDs are kept by default")}
+		return installer.Options{}, failure.BadInputf("--keep-crds and --delete-crds contradict each other; CRDs are kept by default")
 	}
 	return installer.Options{
 		Source: installer.Source{
@@ -126,7 +126,8 @@ then --profile's overlay, then -f files, then --set. Progress goes to stderr,
 the result (or with --dry-run the manifests) to stdout. Exit codes: 0 done,
 1 failed, 2 bad input (nothing changed), 3 cluster unreachable (nothing
 changed), 4 timeout (re-run to finish), 5 another run holds the installer
-lease (nothing changed). See docs/installer.md.`,
+lease (nothing changed), 6 uninstall refused: in use (nothing changed). See
+docs/installer.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options(progressPrinter(cmd.ErrOrStderr()))
@@ -152,7 +153,7 @@ lease (nothing changed). See docs/installer.md.`,
 			if werr := writeResult(cmd.OutOrStdout(), f, res, err); werr != nil && err == nil {
 				err = werr
 			}
-			return exitFor(err)
+			return err
 		},
 	}
 	f.register(cmd, op)
@@ -176,7 +177,7 @@ ready, 1 when not, 2/3 as for install.`,
 			}
 			rep, err := installer.Status(cmd.Context(), opts)
 			if err != nil {
-				return exitFor(err)
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if f.output == "json" {
@@ -201,7 +202,7 @@ ready, 1 when not, 2/3 as for install.`,
 				tw.Flush()
 			}
 			if !rep.Installed {
-				return &exitError{code: exitFailure, err: errors.New("not fully installed; run `meshbundle install`")}
+				return errors.New("not fully installed; run `meshbundle install`")
 			}
 			return nil
 		},
@@ -243,10 +244,10 @@ func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr erro
 			ExitCode  int    `json:"exitCode"`
 			Manifests string `json:"manifests,omitempty"`
 		}
-		out := jsonResult{Result: res, ExitCode: exitOK}
+		out := jsonResult{Result: res}
 		if runErr != nil {
 			out.Error = runErr.Error()
-			out.ExitCode = exitFor(runErr).(*exitError).code
+			out.ExitCode = failure.Code(runErr)
 		}
 		if f.dryRun {
 			out.Manifests = res.Manifests()
@@ -289,30 +290,4 @@ func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr erro
 		}
 	}
 	return nil
-}
-
-// exitFor maps installer errors to the documented exit codes.
-func exitFor(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return err
-	}
-	var bad *installer.BadInputError
-	var unreachable *installer.ClusterUnreachableError
-	var timeout *installer.TimeoutError
-	var locked *installer.LockedError
-	switch {
-	case errors.As(err, &locked):
-		return &exitError{code: exitLocked, err: err}
-	case errors.As(err, &bad):
-		return &exitError{code: exitBadInput, err: err}
-	case errors.As(err, &unreachable):
-		return &exitError{code: exitUnreachable, err: err}
-	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
-		return &exitError{code: exitTimeout, err: err}
-	}
-	return &exitError{code: exitFailure, err: err}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // deadKubeconfig points at a port nothing listens on.
@@ -34,21 +36,21 @@ current-context: dead
 func TestInstallExitCodes(t *testing.T) {
 	kc := deadKubeconfig(t)
 	cases := []struct {
-		name       string   // test name
-		args       []string // command line
-		wantCode   int      // exit code
-		wantStderr string   // substring of stderr
+		name       string       // test name
+		args       []string     // command line
+		wantCode   failure.Kind // exit code
+		wantStderr string       // substring of stderr
 	}{
-		{name: "negative sampling", args: []string{"install", "--dry-run", "--set", "meshConfig.defaultConfig.tracing.sampling=-1"}, wantCode: exitBadInput, wantStderr: "sampling"},
-		{name: "unknown IstioOperator field", args: []string{"install", "--dry-run", "--set", "meshConfg.x=1"}, wantCode: exitBadInput, wantStderr: "meshConfg"},
-		{name: "bad output format", args: []string{"install", "-o", "xml"}, wantCode: exitBadInput, wantStderr: "--output"},
-		{name: "missing context", args: []string{"install", "--kubeconfig", kc, "--context", "nope"}, wantCode: exitBadInput, wantStderr: `context "nope"`},
-		{name: "unreachable API server", args: []string{"install", "--kubeconfig", kc}, wantCode: exitUnreachable, wantStderr: "unreachable"},
-		{name: "status of unreachable cluster", args: []string{"status", "--kubeconfig", kc}, wantCode: exitUnreachable, wantStderr: "unreachable"},
-		{name: "timeout", args: []string{"install", "--dry-run", "--timeout", "1ns"}, wantCode: exitTimeout, wantStderr: "--timeout"},
-		{name: "uninstall bad input", args: []string{"uninstall", "--kubeconfig", kc, "--profile", "huge"}, wantCode: exitBadInput, wantStderr: "huge"},
-		{name: "--force without --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--force"}, wantCode: exitBadInput, wantStderr: "--force only applies to --delete-crds"},
-		{name: "--keep-crds with --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--keep-crds", "--delete-crds"}, wantCode: exitBadInput, wantStderr: "contradict"},
+		{name: "negative sampling", args: []string{"install", "--dry-run", "--set", "meshConfig.defaultConfig.tracing.sampling=-1"}, wantCode: failure.BadInput, wantStderr: "sampling"},
+		{name: "unknown IstioOperator field", args: []string{"install", "--dry-run", "--set", "meshConfg.x=1"}, wantCode: failure.BadInput, wantStderr: "meshConfg"},
+		{name: "bad output format", args: []string{"install", "-o", "xml"}, wantCode: failure.BadInput, wantStderr: "--output"},
+		{name: "missing context", args: []string{"install", "--kubeconfig", kc, "--context", "nope"}, wantCode: failure.BadInput, wantStderr: `context "nope"`},
+		{name: "unreachable API server", args: []string{"install", "--kubeconfig", kc}, wantCode: failure.Unreachable, wantStderr: "unreachable"},
+		{name: "status of unreachable cluster", args: []string{"status", "--kubeconfig", kc}, wantCode: failure.Unreachable, wantStderr: "unreachable"},
+		{name: "timeout", args: []string{"install", "--dry-run", "--timeout", "1ns"}, wantCode: failure.Timeout, wantStderr: "--timeout"},
+		{name: "uninstall bad input", args: []string{"uninstall", "--kubeconfig", kc, "--profile", "huge"}, wantCode: failure.BadInput, wantStderr: "huge"},
+		{name: "--force without --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--force"}, wantCode: failure.BadInput, wantStderr: "--force only applies to --delete-crds"},
+		{name: "--keep-crds with --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--keep-crds", "--delete-crds"}, wantCode: failure.BadInput, wantStderr: "contradict"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/kialiproxy"
 )
 
@@ -45,18 +46,18 @@ cookies over HTTPS: serve with --tls-cert/--tls-key or behind a TLS ingress.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			up, err := url.Parse(upstream)
 			if err != nil {
-				return badInput("--upstream %q: %v", upstream, err)
+				return failure.BadInputf("--upstream %q: %v", upstream, err)
 			}
 			if (certFile == "") != (keyFile == "") {
-				return badInput("--tls-cert and --tls-key go together")
+				return failure.BadInputf("--tls-cert and --tls-key go together")
 			}
 			h, err := kialiproxy.New(kialiproxy.Config{Upstream: up, WebRoot: webRoot, ConsoleOrigins: origins, Hosts: hosts, TokenCookie: tokenCookie})
 			if err != nil {
-				return &exitError{code: exitBadInput, err: err}
+				return &failure.BadInputError{Err: err}
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
-				return badInput("--listen %q: %v", listen, err)
+				return failure.BadInputf("--listen %q: %v", listen, err)
 			}
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

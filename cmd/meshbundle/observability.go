@@ -18,12 +18,9 @@ import (
 
 	"github.com/meshbundle/meshbundle/dashboards"
 	"github.com/meshbundle/meshbundle/dashboards/grafana"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/rules"
 )
-
-func badInput(format string, a ...any) error {
-	return &exitError{code: exitBadInput, err: fmt.Errorf(format, a...)}
-}
 
 // newDashboardsCmd groups dashboard import and rendering.
 func newDashboardsCmd() *cobra.Command {
@@ -54,14 +51,14 @@ per-dashboard result goes to stdout (a table without -o).`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "" && output != "json" {
-				return badInput("--output %q: use json or leave it empty", output)
+				return failure.BadInputf("--output %q: use json or leave it empty", output)
 			}
 			if token == "" {
 				token = os.Getenv("GRAFANA_TOKEN")
 			}
 			api, err := grafana.NewAPI(grafanaURL, token, &http.Client{Timeout: timeout})
 			if err != nil {
-				return &exitError{code: exitBadInput, err: err}
+				return &failure.BadInputError{Err: err}
 			}
 			res, err := grafana.Import(cmd.Context(), api, dashboards.All(), grafana.Options{
 				Folder: folder, Overwrite: overwrite, Progress: cmd.ErrOrStderr(),
@@ -107,7 +104,7 @@ the operator download the pinned grafana.com revision instead).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "yaml" && output != "json" {
-				return badInput("--output %q: use yaml or json", output)
+				return failure.BadInputf("--output %q: use yaml or json", output)
 			}
 			out := cmd.OutOrStdout()
 			switch format {
@@ -130,7 +127,7 @@ the operator download the pinned grafana.com revision instead).`,
 				}
 				gds, err := dashboards.GrafanaDashboards(dashboards.GrafanaDashboardOptions{Namespace: namespace, Folder: folder, InstanceSelector: sel, Online: online})
 				if err != nil {
-					return &exitError{code: exitBadInput, err: err}
+					return &failure.BadInputError{Err: err}
 				}
 				objs := make([]any, 0, len(gds))
 				for _, g := range gds {
@@ -138,7 +135,7 @@ the operator download the pinned grafana.com revision instead).`,
 				}
 				return writeObjects(out, output, objs)
 			default:
-				return badInput("--format %q: use json, configmap or grafana-operator", format)
+				return failure.BadInputf("--format %q: use json, configmap or grafana-operator", format)
 			}
 		},
 	}
@@ -209,7 +206,7 @@ func parseLabels(flag string, kvs []string) (map[string]string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, badInput("%s %q: want key=value", flag, kv)
+			return nil, failure.BadInputf("%s %q: want key=value", flag, kv)
 		}
 		out[k] = v
 	}
@@ -246,7 +243,7 @@ scrape-config a scrape_configs block, for Prometheus without the operator.`,
 			switch format {
 			case "operator":
 				if output != "yaml" && output != "json" {
-					return badInput("--output %q: use yaml or json", output)
+					return failure.BadInputf("--output %q: use yaml or json", output)
 				}
 				return writeObjects(out, output, []any{rules.PrometheusRule(o), rules.PodMonitor(o), rules.ServiceMonitor(o)})
 			case "rule-file":
@@ -264,7 +261,7 @@ scrape-config a scrape_configs block, for Prometheus without the operator.`,
 				_, err = out.Write(b)
 				return err
 			default:
-				return badInput("--format %q: use operator, rule-file or scrape-config", format)
+				return failure.BadInputf("--format %q: use operator, rule-file or scrape-config", format)
 			}
 		},
 	}

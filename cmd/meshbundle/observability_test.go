@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/dashboards"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/rules"
 )
 
@@ -22,7 +23,7 @@ func TestObservabilityCommands(t *testing.T) {
 		name     string                            // case
 		args     []string                          // command line
 		env      map[string]string                 // environment
-		wantCode int                               // exit code
+		wantCode failure.Kind                      // exit code
 		check    func(t *testing.T, stdout string) // stdout check on success
 		wantErr  string                            // part of stderr on failure
 	}{
@@ -71,11 +72,11 @@ func TestObservabilityCommands(t *testing.T) {
 				}
 			},
 		},
-		{name: "unknown dashboard format", args: []string{"dashboards", "render", "--format", "xml"}, wantCode: exitBadInput, wantErr: "--format"},
-		{name: "bad label", args: []string{"rules", "render", "--label", "release"}, wantCode: exitBadInput, wantErr: "--label"},
-		{name: "import without token", args: []string{"dashboards", "import", "--grafana-url", "http://127.0.0.1:1"}, env: map[string]string{"GRAFANA_TOKEN": ""}, wantCode: exitBadInput, wantErr: "--token"},
-		{name: "import with relative URL", args: []string{"dashboards", "import", "--grafana-url", "grafana:3000", "--token", "x"}, wantCode: exitBadInput, wantErr: "--grafana-url"},
-		{name: "kiali-proxy without console origin", args: []string{"kiali-proxy", "--host", "kiali.example.com"}, wantCode: exitBadInput, wantErr: "--console-origin"},
+		{name: "unknown dashboard format", args: []string{"dashboards", "render", "--format", "xml"}, wantCode: failure.BadInput, wantErr: "--format"},
+		{name: "bad label", args: []string{"rules", "render", "--label", "release"}, wantCode: failure.BadInput, wantErr: "--label"},
+		{name: "import without token", args: []string{"dashboards", "import", "--grafana-url", "http://127.0.0.1:1"}, env: map[string]string{"GRAFANA_TOKEN": ""}, wantCode: failure.BadInput, wantErr: "--token"},
+		{name: "import with relative URL", args: []string{"dashboards", "import", "--grafana-url", "grafana:3000", "--token", "x"}, wantCode: failure.BadInput, wantErr: "--grafana-url"},
+		{name: "kiali-proxy without console origin", args: []string{"kiali-proxy", "--host", "kiali.example.com"}, wantCode: failure.BadInput, wantErr: "--console-origin"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // TestPostrenderSubcommand: `meshbundle postrender` is the same code as the
@@ -11,12 +13,12 @@ import (
 func TestPostrenderSubcommand(t *testing.T) {
 	const svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - {name: %s, port: 80}\n"
 	tests := []struct {
-		name     string // case
-		portName string // the Service port name the chart renders
-		wantCode int    // exit code
+		name     string       // case
+		portName string       // the Service port name the chart renders
+		wantCode failure.Kind // exit code
 	}{
-		{"conforming chart passes", "http", exitOK},
-		{"bad port name is bad input", "web", exitBadInput},
+		{"conforming chart passes", "http", failure.OK},
+		{"bad port name is bad input", "web", failure.BadInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -26,10 +28,10 @@ func TestPostrenderSubcommand(t *testing.T) {
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d; stderr %q", code, tt.wantCode, stderr.String())
 			}
-			if tt.wantCode == exitOK && !strings.Contains(stdout.String(), "name: web") {
+			if tt.wantCode == failure.OK && !strings.Contains(stdout.String(), "name: web") {
 				t.Errorf("stdout lacks the Service:\n%s", stdout.String())
 			}
-			if tt.wantCode != exitOK && (stdout.Len() != 0 || !strings.Contains(stderr.String(), `Service web port 80`)) {
+			if tt.wantCode != failure.OK && (stdout.Len() != 0 || !strings.Contains(stderr.String(), `Service web port 80`)) {
 				t.Errorf("stdout %q, stderr %q: want nothing on stdout and the port error on stderr", stdout.String(), stderr.String())
 			}
 		})

@@ -1,34 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
-)
 
-// exitError carries a specific exit code (see README "Exit codes") up to main.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-// Exit codes shared by all commands; pipelines branch on them.
-const (
-	exitOK       = 0
-	exitFailure  = 1 // the operation failed
-	exitBadInput = 2 // flags, files or config are invalid; nothing was changed
-	// exitUnreachable: the API server did not answer; nothing was changed.
-	exitUnreachable = 3
-	// exitTimeout: --timeout passed; the work done so far stays, re-run to finish.
-	exitTimeout = 4
-	// exitLocked: another installer or gateway run holds the cluster's
-	// installer lease; nothing was changed, retry when it has finished.
-	exitLocked = 5
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // newRootCmd wires every subcommand. Each lives in its own file.
@@ -51,21 +29,47 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newArgoCDCmd(),
 		newGatewayCmd(), newClusterCmd(),
 	)
+	// Unknown flags, bad flag values, unknown subcommands and wrong
+	// argument counts are bad input of every command, like the checks the
+	// commands make themselves.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &failure.BadInputError{Err: err, Fix: "see " + c.CommandPath() + " --help"}
+	})
+	badArgsAreBadInput(root)
 	return root
 }
 
-// run executes the CLI and maps errors to exit codes; errors go to stderr.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// badArgsAreBadInput makes cobra's argument checks of cmd and its
+// subcommands return failure.BadInputError. A command group (which cobra
+// would answer with its help and exit 0 whatever follows) prints its help
+// only without arguments and otherwise names the unknown subcommand.
+func badArgsAreBadInput(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.NoArgs
+		cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			err := check(c, args)
+			if err != nil && failure.KindOf(err) == failure.Failed {
+				return &failure.BadInputError{Err: err, Fix: "see " + c.CommandPath() + " --help"}
+			}
+			return err
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		badArgsAreBadInput(sub)
+	}
+}
+
+// run executes the CLI; errors go to stderr, and their kind is the exit
+// code (failure.KindOf, the one mapping; README "Exit codes").
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) failure.Kind {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
-	if err == nil {
-		return exitOK
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
-	fmt.Fprintf(stderr, "Error: %v\n", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return exitFailure
+	return failure.KindOf(err)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
 )
 
@@ -37,7 +38,8 @@ func newTagCmd() *cobra.Command {
 revision (installed with meshbundle install --revision). Move the tag, restart
 the namespace's workloads, and they run the other revision's proxies. The
 webhook and Service are rendered by Istio's istiod chart (its revision-tags
-templates). Exit codes as for install (5: another run holds the lease).
+templates). Exit codes as for install (5: another run holds the lease;
+6: remove refused while namespaces select the tag).
 See docs/installer.md "Upgrading Istio".`,
 	}
 	cmd.AddCommand(newTagSetCmd(), newTagListCmd(), newTagRemoveCmd())
@@ -52,10 +54,10 @@ func newTagSetCmd() *cobra.Command {
 		Use:     "set TAG [--revision REVISION]",
 		Short:   "Create a tag pointing at a revision, or move it with --overwrite",
 		Example: "  meshbundle tag set prod --revision 1-31-0\n  meshbundle tag set prod --revision canary --overwrite",
-		Args:    exactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := installer.TagSet(cmd.Context(), f.options(), args[0], revision, overwrite); err != nil {
-				return exitFor(err)
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tag %s → revision %s; restart the workloads of namespaces labelled istio.io/rev=%s to move them\n", args[0], revision, args[0])
 			return nil
@@ -76,11 +78,11 @@ func newTagListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "" && output != "json" {
-				return &exitError{code: exitBadInput, err: fmt.Errorf("--output %q: use json or leave it empty", output)}
+				return failure.BadInputf("--output %q: use json or leave it empty", output)
 			}
 			tags, err := installer.TagList(cmd.Context(), f.options())
 			if err != nil {
-				return exitFor(err)
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
@@ -107,10 +109,10 @@ func newTagRemoveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "remove TAG",
 		Short: "Remove a tag; refused while namespaces select it unless --force",
-		Args:  exactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := installer.TagRemove(cmd.Context(), f.options(), args[0], force); err != nil {
-				return exitFor(err)
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tag %s removed\n", args[0])
 			return nil

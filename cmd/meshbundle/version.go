@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/version"
 )
 
@@ -31,7 +32,7 @@ func newVersionCmd() *cobra.Command {
 				fmt.Fprintf(w, "go          %s\n", info.Go)
 				return nil
 			default:
-				return &exitError{exitBadInput, fmt.Errorf("flag --output %q: want json or empty", output)}
+				return failure.BadInputf("flag --output %q: want json or empty", output)
 			}
 		},
 	}

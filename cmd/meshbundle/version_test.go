@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/version"
 )
 
@@ -60,8 +61,8 @@ func TestVersionReportsPinnedModules(t *testing.T) {
 func TestVersionRejectsUnknownOutput(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"version", "-o", "xml"}, nil, &stdout, &stderr)
-	if code != exitBadInput {
-		t.Errorf("exit %d, want %d", code, exitBadInput)
+	if code != failure.BadInput {
+		t.Errorf("exit %d, want %d", code, failure.BadInput)
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout not empty: %q", stdout.String())

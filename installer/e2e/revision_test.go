@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
 )
 
@@ -152,8 +153,8 @@ func TestRevisionUpgrade(t *testing.T) {
 			opts.Revision = tc.revision
 			_, err := installer.Uninstall(ctx, opts)
 			var inUse *installer.RevisionInUseError
-			if !errors.As(err, &inUse) {
-				t.Fatalf("uninstall --revision %s: %v, want a RevisionInUseError", tc.revision, err)
+			if !errors.As(err, &inUse) || failure.KindOf(err) != failure.InUse {
+				t.Fatalf("uninstall --revision %s: %v, want a RevisionInUseError (exit code 6, in use)", tc.revision, err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -197,8 +198,8 @@ func TestRevisionUpgrade(t *testing.T) {
 	})
 
 	step(t, "tag remove refused while selected", func(t *testing.T) {
-		if err := installer.TagRemove(ctx, tagOpts, "prod", false); err == nil || !strings.Contains(err.Error(), shop) {
-			t.Errorf("tag remove while %s selects it: %v, want refused naming it", shop, err)
+		if err := installer.TagRemove(ctx, tagOpts, "prod", false); failure.KindOf(err) != failure.InUse || !strings.Contains(err.Error(), shop) {
+			t.Errorf("tag remove while %s selects it: %v, want refused (in use) naming it", shop, err)
 		}
 		ns, err := cl.kube.CoreV1().Namespaces().Get(ctx, shop, metav1.GetOptions{})
 		if err != nil {

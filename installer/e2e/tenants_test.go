@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gateway"
 	"github.com/meshbundle/meshbundle/installer"
 )
@@ -130,9 +131,8 @@ func TestUninstallKeepsTenants(t *testing.T) {
 		opts := options(c, nil)
 		opts.DeleteCRDs = true
 		res, err := installer.Uninstall(ctx, opts)
-		var bad *installer.BadInputError
-		if !errors.As(err, &bad) {
-			t.Fatalf("uninstall --delete-crds: %v, want a refusal (BadInputError)", err)
+		if failure.KindOf(err) != failure.InUse {
+			t.Fatalf("uninstall --delete-crds: %v, want a refusal (failure.InUse)", err)
 		}
 		// The tenant's VirtualService and DestinationRule, shop2's Gateway;
 		// not the installer's own mesh-wide Telemetry.

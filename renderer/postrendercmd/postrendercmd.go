@@ -10,16 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
 	"github.com/meshbundle/meshbundle/renderer"
 )
-
-// BadInputError marks errors caused by the input stream or the AppMesh file
-// (exit code 2), as opposed to I/O failures (exit code 1).
-type BadInputError struct{ Err error }
-
-func (e *BadInputError) Error() string { return e.Err.Error() }
-func (e *BadInputError) Unwrap() error { return e.Err }
 
 // NewCommand returns the post-render command. It reads all of stdin, and
 // writes the rendered stream to stdout only when everything succeeded, so
@@ -42,7 +36,7 @@ On any error nothing is written to stdout and the exit code is non-zero.
 See docs/renderer.md.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if err := cobra.NoArgs(cmd, args); err != nil {
-				return &BadInputError{err}
+				return &failure.BadInputError{Object: "arguments", Err: err, Fix: "pass options as flags; the manifests come on stdin"}
 			}
 			return nil
 		},
@@ -51,14 +45,14 @@ See docs/renderer.md.`,
 			if config != "" {
 				var err error
 				if am, err = appmesh.Load(config); err != nil {
-					return &BadInputError{err}
+					return &failure.BadInputError{Err: err}
 				}
 			}
 			r := renderer.New(am, cmd.ErrOrStderr())
 			for _, path := range gatewayConfigs {
 				gc, err := gatewayconfig.Load(path)
 				if err != nil {
-					return &BadInputError{err}
+					return &failure.BadInputError{Err: err}
 				}
 				r = r.WithGateways(gc)
 			}
@@ -70,18 +64,21 @@ See docs/renderer.md.`,
 				return werr
 			}
 			if err != nil {
-				return &BadInputError{fmt.Errorf("post-render: %w", err)}
+				return failure.BadInputf("post-render: %w", err)
 			}
 			return nil
 		},
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &BadInputError{err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &failure.BadInputError{Object: "flags", Err: err, Fix: "see --help"}
+	})
 	cmd.Flags().StringVar(&config, "config", "", "AppMesh file (default: injection on, port names enforced)")
 	cmd.Flags().StringArrayVar(&gatewayConfigs, "gateway-config", nil, "GatewayConfig file (repeatable): routes may only bind to these gateways and hosts they serve")
 	return cmd
 }
 
-// Main runs the lean binary: exit 0 on success, 2 on bad input, 1 otherwise.
+// Main runs the lean binary with the CLI's exit codes (failure.Code): 0 on
+// success, 2 on bad input, 1 otherwise.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := NewCommand("meshbundle-postrender")
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
@@ -94,9 +91,5 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
-	var bad *BadInputError
-	if errors.As(err, &bad) {
-		return 2
-	}
-	return 1
+	return failure.Code(err)
 }
