@@ -75,6 +75,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown routeAPI", header + "spec:\n  routeAPI: smi\n", `spec.routeAPI: Unsupported value: "smi"`},
 		{"ambient with VirtualServices", header + "spec:\n  dataplane: ambient\n  routeAPI: istio\n", "spec.routeAPI: Invalid value: \"istio\": the ambient data plane takes routes only from the Gateway API"},
 		{"adopt with gateway-api", header + "spec:\n  routeAPI: gateway-api\n  routes:\n  - service: web\n    adopt: true\n", "spec.routes[0].adopt: Invalid value: true: adopt takes over a chart's VirtualService"},
+		{"revision with ambient", header + "spec:\n  dataplane: ambient\n  injection:\n    revision: prod\n", "spec.injection.revision: Invalid value: \"prod\": a revision pins sidecar injection"},
 		{"not yaml", "spec: [", "decode"},
 	}
 	for _, tt := range tests {

@@ -71,7 +71,9 @@ const (
 	// pods' traffic with mTLS at L4, with no sidecar and no pod restart to
 	// join or leave; L7 routes run in a waypoint proxy (a Gateway of class
 	// istio-waypoint), which the renderer adds when the app has routes.
-	// Needs the `ambient` install profile.
+	// Needs Istio installed in ambient mode (istio-cni in ambient mode,
+	// ztunnel) and the Gateway API CRDs; meshbundle's own `ambient` install
+	// profile is not built yet.
 	DataplaneAmbient Dataplane = "ambient"
 )
 

@@ -64,6 +64,10 @@ func validateDataplane(am *AppMesh, p *field.Path) field.ErrorList {
 	default:
 		errs = append(errs, field.NotSupported(p.Child("routeAPI"), am.Spec.RouteAPI, []RouteAPI{RouteAPIIstio, RouteAPIGatewayAPI}))
 	}
+	if am.Spec.Dataplane == DataplaneAmbient && am.Spec.Injection.Revision != "" {
+		errs = append(errs, field.Invalid(p.Child("injection", "revision"), am.Spec.Injection.Revision,
+			"a revision pins sidecar injection to an istiod revision, and ambient pods get no sidecar; remove it"))
+	}
 	return errs
 }
 

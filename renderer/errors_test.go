@@ -55,7 +55,8 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{"spec.routes[0].service", `Service "web-1.2"`, "not a valid Service name", "e.g. v1-2"}},
 		{name: "gateway-api: hosts on a TCP route", input: strings.Replace(svc, "{name: http, port: 80}", "{name: tcp, port: 80}", 1), config: "  routeAPI: gateway-api\n  routes: [{service: web, hosts: [shop.example.com]}]\n",
 			want: []string{"spec.routes[0].hosts", "a TCPRoute has no hostnames"}},
-		{name: "ambient not rendered yet", input: svc, config: "  dataplane: ambient\n", want: []string{"spec.dataplane: ambient is not rendered yet"}},
+		{name: "ambient: waypoint name taken", input: svc + "---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: shop-waypoint\nspec:\n  gatewayClassName: istio\n  listeners: []\n", config: "  dataplane: ambient\n  routes: [{service: web}]\n",
+			want: []string{"AppMesh metadata.name", `waypoint of app "shop" is Gateway "shop-waypoint"`, "the chart already renders Gateway shop-waypoint", "fix:"}},
 		{name: "alias to missing Service", input: svc, config: "  aliases: [{name: shop, service: nope}]\n", want: []string{"spec.aliases[0].service", `no Service "nope"`}},
 		{name: "alias collides with a chart Service", input: svc + "---\n" + strings.Replace(svc, "name: web\n", "name: shop\n", 1), config: "  aliases: [{name: shop, service: web}]\n", want: []string{"generated Service shop collides"}},
 	}

@@ -93,6 +93,9 @@ func fuzzMesh(data []byte, knobs uint32) *appmesh.AppMesh {
 	am.Spec.Ports.Mode = appmesh.PortModeFix
 	if bit(10) { // shared with the 8th Service's route knob, which few inputs reach
 		am.Spec.RouteAPI = appmesh.RouteAPIGatewayAPI
+		if bit(1) { // Jobs matter only to sidecars
+			am.Spec.Dataplane = appmesh.DataplaneAmbient
+		}
 	}
 	if bit(2) {
 		am.Spec.Ports.Mode = appmesh.PortModeEnforce
@@ -171,7 +174,7 @@ func TestFuzzMeshCoversEveryFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	phases := map[appmesh.CanaryPhase]bool{}
-	var routes, aliases, gateways, adopt, dns, custom, gatewayAPI int
+	var routes, aliases, gateways, adopt, dns, custom, gatewayAPI, ambient int
 	for k := uint32(0); k < 1<<10; k++ {
 		knobs := k*0x9e3779b9 + k
 		am := fuzzMesh(data, knobs)
@@ -181,6 +184,9 @@ func TestFuzzMeshCoversEveryFilter(t *testing.T) {
 		routes += len(am.Spec.Routes)
 		if am.Spec.RouteAPI == appmesh.RouteAPIGatewayAPI {
 			gatewayAPI += len(am.Spec.Routes)
+		}
+		if am.Spec.Dataplane == appmesh.DataplaneAmbient {
+			ambient += len(am.Spec.Routes)
 		}
 		for _, r := range am.Spec.Routes {
 			if r.Gateway != "" {
@@ -200,8 +206,8 @@ func TestFuzzMeshCoversEveryFilter(t *testing.T) {
 			}
 		}
 	}
-	if len(phases) != 8 || routes == 0 || aliases == 0 || gateways == 0 || adopt == 0 || dns == 0 || custom == 0 || gatewayAPI == 0 || gatewayAPI == routes {
-		t.Errorf("phases %v, routes %d (gateway-api %d), aliases %d (dns %d, eds %d), gateways %d, adopt %d: some filter is never driven", phases, routes, gatewayAPI, aliases, dns, custom, gateways, adopt)
+	if len(phases) != 8 || routes == 0 || aliases == 0 || gateways == 0 || adopt == 0 || dns == 0 || custom == 0 || gatewayAPI == 0 || gatewayAPI == routes || ambient == 0 || ambient == gatewayAPI {
+		t.Errorf("phases %v, routes %d (gateway-api %d, ambient %d), aliases %d (dns %d, eds %d), gateways %d, adopt %d: some filter is never driven", phases, routes, gatewayAPI, ambient, aliases, dns, custom, gateways, adopt)
 	}
 	// Negative control: an input without Services gets no routes.
 	if am := fuzzMesh([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), 0xffffffff); len(am.Spec.Routes) > 0 || am.Spec.Canary != nil {

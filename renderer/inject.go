@@ -26,6 +26,14 @@ const injectionLabel = "istio-injection"
 //     toggling injection changes the template, so the workload rolls and
 //     the sidecar really appears or goes.
 //
+// With spec.dataplane ambient there is no sidecar: Namespaces in the
+// stream get istio.io/dataplane-mode: ambient (ztunnel carries their pods'
+// traffic; joining or leaving needs no restart), pod templates get no
+// sidecar label or annotation, and the workloads kept out (exclude, or all
+// of them with injection disabled) get the pod label
+// istio.io/dataplane-mode: none. Jobs stay in the mesh (no sidecar keeps
+// them running), so hooks need nothing either.
+//
 // Hook objects and Istio gateway workloads are left alone, and a value the
 // chart already set is kept (with a warning when it differs).
 type inject struct {
@@ -58,15 +66,42 @@ func (f *inject) Document(s *stream, r *Resource) error {
 	if podTemplate(r) == nil || r.facts().gateway {
 		return nil
 	}
+	if f.ambient() {
+		if !enabled || f.excluded(r) {
+			f.setAmbientNone(s, r)
+		}
+		return nil
+	}
 	want := enabled
 	if (r.Kind == "Job" || r.Kind == "CronJob") && !cfg.Jobs {
 		want = false
 	}
-	if f.exclude[appmesh.WorkloadRef{Kind: r.Kind, Name: r.Name}] || f.exclude[appmesh.WorkloadRef{Name: r.Name}] {
+	if f.excluded(r) {
 		want = false
 	}
 	f.setInject(s, r, templatePath(r), want)
 	return nil
+}
+
+// ambient reports spec.dataplane: ambient.
+func (f *inject) ambient() bool { return f.am.Spec.Dataplane == appmesh.DataplaneAmbient }
+
+// excluded reports whether spec.injection.exclude names the workload.
+func (f *inject) excluded(r *Resource) bool {
+	return f.exclude[appmesh.WorkloadRef{Kind: r.Kind, Name: r.Name}] || f.exclude[appmesh.WorkloadRef{Name: r.Name}]
+}
+
+// setAmbientNone keeps an ambient workload's pods out of the mesh with the
+// pod label istio.io/dataplane-mode: none, unless the chart chose a mode.
+func (f *inject) setAmbientNone(s *stream, r *Resource) {
+	key := label.IoIstioDataplaneMode.Name
+	if have := r.get(templatePath(r, "metadata", "labels", key)...); have.exists() {
+		if have.str() != "none" {
+			f.warnf("%s: keeping the pod template's %s=%q set by the chart; AppMesh wants \"none\" (fix: remove it from the chart)", r, key, have.str())
+		}
+		return
+	}
+	s.set(r, templatePath(r, "metadata", "labels", key), "none")
 }
 
 // runsToCompletion reports whether a hook's pods end when their work is
@@ -111,7 +146,7 @@ func (f *inject) Filter(s *stream) error {
 	if err := f.emitNamespace(s); err != nil {
 		return err
 	}
-	if cfg := f.am.Spec.Injection; *cfg.Enabled && *cfg.NamespaceLabel && !cfg.Jobs {
+	if cfg := f.am.Spec.Injection; *cfg.Enabled && *cfg.NamespaceLabel && !cfg.Jobs && !f.ambient() {
 		f.hooksOutOfTheMesh(s)
 	}
 	return nil
@@ -124,9 +159,13 @@ func (f *inject) emitNamespace(s *stream) error {
 		return nil
 	}
 	key, value := f.namespaceLabel(*cfg.Enabled)
+	lbls := map[string]string{key: value}
+	if key == "" {
+		lbls = nil
+	}
 	ns, err := f.generate(&corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: map[string]string{key: value}},
+		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: lbls},
 	}, firstFilename(s.docs))
 	if err != nil {
 		return err
@@ -136,9 +175,15 @@ func (f *inject) emitNamespace(s *stream) error {
 }
 
 // namespaceLabel is the label a Namespace of the app gets: istio.io/rev
-// with the pinned revision or tag, else istio-injection.
+// with the pinned revision or tag, else istio-injection; in ambient mode
+// istio.io/dataplane-mode: ambient, or none at all when disabled (the pods
+// are labelled out instead).
 func (f *inject) namespaceLabel(enabled bool) (key, value string) {
 	switch {
+	case f.ambient() && enabled:
+		return label.IoIstioDataplaneMode.Name, "ambient"
+	case f.ambient():
+		return "", ""
 	case !enabled:
 		return injectionLabel, "disabled"
 	case f.am.Spec.Injection.Revision != "":
@@ -150,6 +195,21 @@ func (f *inject) namespaceLabel(enabled bool) (key, value string) {
 func (f *inject) labelNamespace(s *stream, r *Resource, enabled bool) {
 	key, want := f.namespaceLabel(enabled)
 	lbls := r.get("metadata", "labels")
+	if f.ambient() {
+		// A sidecar label would win over ambient: Istio skips injected pods.
+		mode := lbls.at(label.IoIstioDataplaneMode.Name).str()
+		sidecar := lbls.at(injectionLabel).str() == "enabled" || lbls.at(label.IoIstioRev.Name).str() != ""
+		switch {
+		case sidecar:
+			f.warnf("%s: the chart labels it for sidecar injection (%s or %s), which wins over ambient: its pods get sidecars (fix: remove the label from the chart)", r, injectionLabel, label.IoIstioRev.Name)
+		case key == "" || mode == want:
+		case mode != "":
+			f.warnf("%s: keeping the chart's %s=%q instead of %s (fix: remove it from the chart or set spec.injection.namespaceLabel: false)", r, label.IoIstioDataplaneMode.Name, mode, want)
+		default:
+			s.set(r, path{"metadata", "labels", key}, want)
+		}
+		return
+	}
 	have := lbls.at(injectionLabel).str()
 	rev := lbls.at(label.IoIstioRev.Name).str()
 	switch {

@@ -44,6 +44,7 @@ var pipeline = []stage{
 	{"canary", func(e *env) filter { return newCanary(e) }},         // before routes: the copy and version labels are pods routes must see
 	{"routes", func(e *env) filter { return newRoutes(e) }},         // routeAPI istio; takes the canary's destinations (stream.canary)
 	{"gatewayapi", func(e *env) filter { return newGatewayAPI(e) }}, // routeAPI gateway-api; the same destinations as Gateway API routes
+	{"waypoint", func(e *env) filter { return newWaypoint(e) }},     // dataplane ambient: the waypoint the routes run in
 	{"alias", func(e *env) filter { return newAlias(e) }},
 	{"state", func(e *env) filter { return newState(e) }},
 }
@@ -123,9 +124,6 @@ func (r *Renderer) Render(in io.Reader, out io.Writer) error {
 // a stage keeps it, or keepAll (tests: the same pipeline holding every
 // tree).
 func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, error) {
-	if r.config.Spec.Dataplane == appmesh.DataplaneAmbient {
-		return nil, fmt.Errorf("AppMesh spec.dataplane: ambient is not rendered yet (fix: use dataplane: sidecar, with routeAPI: gateway-api for Gateway API routes)")
-	}
 	// The whole input is read first: its bytes are kept as documents
 	// anyway, and one scan tells whether any Istio gateway pod template
 	// can be in it (see ports.Document).
