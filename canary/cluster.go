@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/failure"
@@ -28,6 +29,9 @@ type Cluster struct {
 	Client    kubernetes.Interface
 	Namespace string
 	App       string
+	// Gateway reads the Gateway API routes of an app with routeAPI
+	// gateway-api (status); nil is enough for apps with VirtualServices.
+	Gateway gatewayclient.Interface
 }
 
 // AppliedAppMesh reads the AppMesh from the ConfigMap meshbundle-<app>;

@@ -8,7 +8,9 @@ import (
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
 )
@@ -17,8 +19,9 @@ import (
 type Status struct {
 	App       string `json:"app"`
 	Namespace string `json:"namespace"`
-	// Running: a VirtualService route of the app has more than one
-	// destination (the seed's definition of a running canary).
+	// Running: a VirtualService route of the app (or, with routeAPI
+	// gateway-api, an HTTPRoute, GRPCRoute or TCPRoute rule) has more than
+	// one destination (the seed's definition of a running canary).
 	Running bool `json:"running"`
 	// Phase and Target come from the applied AppMesh (state ConfigMap).
 	Phase  string `json:"phase,omitempty"`
@@ -39,8 +42,9 @@ type VersionStatus struct {
 	Image      string `json:"image,omitempty"`
 }
 
-// ReadStatus reads the VirtualServices, Deployments and state ConfigMap of
-// the app.
+// ReadStatus reads the state ConfigMap, the routes (VirtualServices, or
+// with routeAPI gateway-api the Gateway API routes and per-version
+// Services, through cl.Gateway) and the Deployments of the app.
 func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (*Status, error) {
 	st := &Status{App: cl.App, Namespace: cl.Namespace}
 	am, err := cl.AppliedAppMesh(ctx)
@@ -68,6 +72,11 @@ func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (
 			}
 		}
 	}
+	if am.Spec.RouteAPI == appmesh.RouteAPIGatewayAPI {
+		if err := gatewayAPIWeights(ctx, cl, st, weights); err != nil {
+			return nil, err
+		}
+	}
 	deps, err := cl.Client.AppsV1().Deployments(cl.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list Deployments: %w", err)
@@ -86,4 +95,74 @@ func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (
 	}
 	slices.SortFunc(st.Versions, func(a, b VersionStatus) int { return strings.Compare(a.Deployment, b.Deployment) })
 	return st, nil
+}
+
+// gatewayAPIWeights reads the weights of the app's Gateway API routes like
+// those of VirtualServices: a rule with several backendRefs is a running
+// canary, and each backend is the per-version Service "<service>-<version>"
+// the renderer made, whose version label names the version.
+func gatewayAPIWeights(ctx context.Context, cl *Cluster, st *Status, weights map[string]int32) error {
+	if cl.Gateway == nil {
+		return fmt.Errorf("app %s renders Gateway API routes (routeAPI gateway-api), and no Gateway API client was given to read them", cl.App)
+	}
+	app := metav1.ListOptions{LabelSelector: "meshbundle.dev/app=" + cl.App}
+	var rules [][]gwapi.BackendRef
+	gw := cl.Gateway.GatewayV1()
+	https, err := gw.HTTPRoutes(cl.Namespace).List(ctx, app)
+	if err != nil {
+		return fmt.Errorf("list HTTPRoutes: %w", err)
+	}
+	for _, r := range https.Items {
+		for _, rule := range r.Spec.Rules {
+			var refs []gwapi.BackendRef
+			for _, b := range rule.BackendRefs {
+				refs = append(refs, b.BackendRef)
+			}
+			rules = append(rules, refs)
+		}
+	}
+	grpcs, err := gw.GRPCRoutes(cl.Namespace).List(ctx, app)
+	if err != nil {
+		return fmt.Errorf("list GRPCRoutes: %w", err)
+	}
+	for _, r := range grpcs.Items {
+		for _, rule := range r.Spec.Rules {
+			var refs []gwapi.BackendRef
+			for _, b := range rule.BackendRefs {
+				refs = append(refs, b.BackendRef)
+			}
+			rules = append(rules, refs)
+		}
+	}
+	tcps, err := gw.TCPRoutes(cl.Namespace).List(ctx, app)
+	if err != nil {
+		return fmt.Errorf("list TCPRoutes: %w", err)
+	}
+	for _, r := range tcps.Items {
+		for _, rule := range r.Spec.Rules {
+			rules = append(rules, rule.BackendRefs)
+		}
+	}
+	svcs, err := cl.Client.CoreV1().Services(cl.Namespace).List(ctx, metav1.ListOptions{LabelSelector: renderer.VersionOfLabel})
+	if err != nil {
+		return fmt.Errorf("list per-version Services: %w", err)
+	}
+	version := map[string]string{} // Service name -> version
+	for _, s := range svcs.Items {
+		version[s.Name] = s.Labels["version"]
+	}
+	for _, refs := range rules {
+		if len(refs) < 2 {
+			continue
+		}
+		st.Running = true
+		for _, b := range refs {
+			w := int32(1)
+			if b.Weight != nil {
+				w = *b.Weight
+			}
+			weights[version[string(b.Name)]] = w
+		}
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/canary"
@@ -248,6 +249,12 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 		return &failure.BadInputError{Object: "kubeconfig", Err: err, Fix: "check --kubeconfig and --context (kubectl config get-contexts)"}
 	}
 	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+	// Apps with routeAPI gateway-api keep their weights in Gateway API routes.
+	if rc, err := flags.ToRESTConfig(); err == nil {
+		if cl.Gateway, err = gatewayclient.NewForConfig(rc); err != nil {
+			return err
+		}
+	}
 	st, err := canary.ReadStatus(cmd.Context(), cl, ic)
 	if err != nil {
 		return err
