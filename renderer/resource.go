@@ -39,7 +39,7 @@ const (
 // reaching the output. The filter files do not import yaml.v3
 // (TestFiltersEditThroughTheModel), so they cannot bypass it.
 type Resource struct {
-	raw   []byte     // the document as read (or as generated)
+	raw   []byte     // the document as read (or as generated); never written: the scanner's strings point into it
 	doc   *yaml.Node // the document node; nil once released
 	obj   *yaml.Node // its top-level mapping; nil once released
 	dirty bool       // the tree holds an edit no patch expresses: re-encode it
