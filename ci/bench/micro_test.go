@@ -3,7 +3,7 @@ package main
 import "testing"
 
 func TestMicroNsPerOp(t *testing.T) {
-	const out = "goos: linux\nBenchmarkRender/500-2         \t      26\t  46882754 ns/op\t   7.11 MB/s\t30086067 B/op\t  355098 allocs/op\nBenchmarkParseFloor/500-2 \t 44\t 29176058 ns/op\t 11.42 MB/s\n"
+	const out = "goos: linux\nBenchmarkRender/500-2         \t      26\t  46882754 ns/op\t   7.11 MB/s\t30086067 B/op\t  355098 allocs/op\nBenchmarkParseFloor/500-2 \t 44\t 29176058 ns/op\t 11.42 MB/s\nBenchmarkParseFloor/500/scanner-2 \t 200\t 5176058 ns/op\n"
 	tests := []struct {
 		name string  // benchmark asked for
 		want float64 // ns/op found
@@ -11,6 +11,7 @@ func TestMicroNsPerOp(t *testing.T) {
 	}{
 		{"BenchmarkRender/500", 46882754, true},
 		{"BenchmarkParseFloor/500", 29176058, true},
+		{"BenchmarkParseFloor/500/scanner", 5176058, true},
 		{"BenchmarkParseFloor/50", 0, false},        // a prefix of another name
 		{"BenchmarkRenderAllFilters/500", 0, false}, // not run
 	}
