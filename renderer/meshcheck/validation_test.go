@@ -56,9 +56,8 @@ func TestIstioValidation(t *testing.T) {
 
 // gatewayAPIObjects decodes the Gateway API objects strictly into
 // sigs.k8s.io/gateway-api's types (an unknown or mistyped field fails) and
-// counts them. It does not run the CRDs' OpenAPI and CEL rules; istiod's
-// Gateway API controller accepting them is shown by the xDS tests
-// (gatewayapi_test.go).
+// counts them. The CRDs' OpenAPI and CEL rules run in gatewaycrd_test.go,
+// istiod's Gateway API controller in the xDS tests (gatewayapi_test.go).
 func gatewayAPIObjects(t *testing.T, kube []string) int {
 	t.Helper()
 	n := 0
