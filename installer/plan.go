@@ -89,6 +89,13 @@ type Source struct {
 	AddonsChart string
 	// NoAddons leaves the addons phase out.
 	NoAddons bool
+	// Charts is a directory laid out like Istio's manifests/charts (base,
+	// istio-control/istio-discovery, istio-cni, ztunnel, gateway) whose
+	// charts are installed instead of those embedded in meshbundle ("");
+	// e.g. another Istio build's, for an upgrade test or to stay on an
+	// earlier release. Their chart versions are kept as the directory has
+	// them; images stay meshbundle's pinned hub/tag unless --set hub/tag.
+	Charts string
 	// Revision installs istiod as the revision's release istiod-<rev>
 	// beside the default one (revision.go); for uninstall it names the one
 	// istiod release to remove ("default": the istiod release).
@@ -174,7 +181,7 @@ func NewPlan(src Source) (*Plan, error) {
 				c.Component.SpecName, c.ComponentSpec.Name)
 		}
 		vals, _ := c.Values.GetPathMap("spec.values")
-		ch, err := IstioChart(c.Component.HelmSubdir)
+		ch, err := istioChart(src.Charts, c.Component.HelmSubdir)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +213,7 @@ func NewPlan(src Source) (*Plan, error) {
 	p.Releases = append(p.Releases, meshRel)
 
 	if !src.NoGateway {
-		gw, err := gatewayRelease(src.GatewayNamespace, gatewaySets)
+		gw, err := gatewayRelease(src.Charts, src.GatewayNamespace, gatewaySets)
 		if err != nil {
 			return nil, err
 		}
@@ -394,7 +401,7 @@ func (p *Plan) meshRelease(jaeger bool) (PlannedRelease, error) {
 // gatewayRelease builds the ingress gateway from Istio's gateway chart with
 // values/gateway.yaml plus gateway.* overrides, checked against the chart's
 // values.schema.json before anything is installed.
-func gatewayRelease(namespace string, sets []string) (PlannedRelease, error) {
+func gatewayRelease(charts, namespace string, sets []string) (PlannedRelease, error) {
 	if namespace == "" {
 		namespace = DefaultGatewayNamespace
 	}
@@ -411,7 +418,7 @@ func gatewayRelease(namespace string, sets []string) (PlannedRelease, error) {
 			return PlannedRelease{}, badInput("--set gateway.%s: %w; use gateway.<key>=<value> with keys of Istio's gateway chart", s, err)
 		}
 	}
-	ch, err := IstioChart("gateway")
+	ch, err := istioChart(charts, "gateway")
 	if err != nil {
 		return PlannedRelease{}, err
 	}
@@ -446,6 +453,29 @@ func IstioChart(dir string) (*chart.Chart, error) {
 		return nil, err
 	}
 	ch.Metadata.Version, ch.Metadata.AppVersion = PinnedTag, PinnedTag
+	return ch, nil
+}
+
+// istioChart loads Istio's chart dir (e.g. "istio-control/istio-discovery")
+// from the charts directory given with Source.Charts, or the embedded one
+// when charts is "". A directory's charts are taken as they are, version
+// included: released charts carry their release, source charts say 1.0.0.
+func istioChart(charts, dir string) (*chart.Chart, error) {
+	if charts == "" {
+		return IstioChart(dir)
+	}
+	p := filepath.Join(charts, filepath.FromSlash(dir))
+	if _, err := os.Stat(filepath.Join(p, "Chart.yaml")); err != nil {
+		hint := ""
+		if _, err := os.Stat(filepath.Join(charts, "charts", filepath.FromSlash(dir), "Chart.yaml")); err == nil {
+			hint = fmt.Sprintf(" (it has one under charts/: pass --charts %s)", filepath.Join(charts, "charts"))
+		}
+		return nil, badInput("charts directory %s: no chart %s there%s; pass a directory laid out like Istio's manifests/charts, or leave --charts out to install the built-in charts", charts, dir, hint)
+	}
+	ch, err := loader.Load(p)
+	if err != nil {
+		return nil, badInput("charts directory %s: load chart %s: %w", charts, dir, err)
+	}
 	return ch, nil
 }
 

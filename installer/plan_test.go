@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/releaseutil"
+	"istio.io/istio/manifests"
 	"istio.io/istio/pkg/config/mesh"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -263,6 +266,11 @@ func TestBadInput(t *testing.T) {
 	}
 	unknownField := write("unknown.yaml", "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfg: {}\n")
 	unknownValue := write("value.yaml", "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  values:\n    pilot:\n      replicaCont: 2\n")
+	manifestsDir := filepath.Join(dir, "manifests")
+	if err := os.MkdirAll(filepath.Join(manifestsDir, "charts", "base"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join("manifests", "charts", "base", "Chart.yaml"), "apiVersion: v2\nname: base\nversion: 1.0.0\n")
 	legacyGateway := write("gw.yaml", "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  components:\n    ingressGateways:\n    - name: istio-ingressgateway\n      enabled: true\n")
 	cases := []struct {
 		name string   // what is wrong
@@ -279,6 +287,8 @@ func TestBadInput(t *testing.T) {
 		{name: "missing file", src: Source{Files: []string{filepath.Join(dir, "nope.yaml")}}, want: []string{"nope.yaml", "-f"}},
 		{name: "bad gateway Service type", src: Source{Set: []string{"gateway.service.type=Ingress"}}, want: []string{"service.type", "NodePort"}},
 		{name: "legacy ingress gateway", src: Source{Files: []string{legacyGateway}}, want: []string{"ingressGateways", "enabled: false"}},
+		{name: "charts directory without Istio's charts", src: Source{Charts: dir}, want: []string{dir, "no chart base", "manifests/charts", "--charts"}},
+		{name: "manifests directory instead of its charts/", src: Source{Charts: manifestsDir}, want: []string{"pass --charts " + filepath.Join(manifestsDir, "charts")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -414,5 +424,76 @@ func TestWarningsOncePerProblem(t *testing.T) {
 	}
 	if p, err = NewPlan(Source{}); err != nil || len(p.Warnings) != 0 {
 		t.Errorf("default configuration: warnings %q, err %v; want none", p.Warnings, err)
+	}
+}
+
+// Source.Charts installs Istio's charts from a directory instead of the
+// embedded ones, taking them as they are: a copy of the embedded charts
+// stamped like a release (version and appVersion, as the embedded ones are
+// when loaded), the istiod chart as 1.30.9, renders the same objects, with
+// 1.30.9 in istiod's release and labels only.
+func TestChartsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	err := fs.WalkDir(manifests.FS, "charts", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "charts")))
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o700)
+		}
+		b, err := fs.ReadFile(manifests.FS, p)
+		if err != nil {
+			return err
+		}
+		if d.Name() == "Chart.yaml" {
+			v := PinnedTag
+			if strings.HasSuffix(p, "istio-discovery/Chart.yaml") {
+				v = "1.30.9"
+			}
+			b = regexp.MustCompile(`(?m)^(version|appVersion): .*$`).ReplaceAll(b, []byte("$1: "+v))
+		}
+		return os.WriteFile(out, b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	render := func(charts string) (map[string]string, map[string]string) {
+		res, err := Install(context.Background(), Options{Source: Source{Charts: charts, NoAddons: true}, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chartOf, manifest := map[string]string{}, map[string]string{}
+		for _, p := range res.Phases {
+			for _, r := range p.Releases {
+				chartOf[r.Name] = r.Chart
+			}
+		}
+		for _, r := range res.Rendered {
+			manifest[r.Name] = r.Manifest
+		}
+		return chartOf, manifest
+	}
+	embeddedCharts, embedded := render("")
+	dirCharts, fromDir := render(dir)
+	for name, ch := range dirCharts {
+		want := embeddedCharts[name]
+		if name == ReleaseIstiod {
+			want = "istiod-1.30.9"
+		}
+		if ch != want {
+			t.Errorf("release %s: chart %s, want %s", name, ch, want)
+		}
+		got := strings.ReplaceAll(fromDir[name], "1.30.9", PinnedTag)
+		if got != embedded[name] {
+			t.Errorf("release %s: the copied charts render other objects than the embedded ones (beyond istiod's chart version)", name)
+		}
+	}
+	if len(dirCharts) != len(embeddedCharts) || len(fromDir) == 0 {
+		t.Errorf("releases %v from the directory, %v embedded", dirCharts, embeddedCharts)
+	}
+	if !strings.Contains(fromDir[ReleaseIstiod], "helm.sh/chart: istiod-1.30.9") {
+		t.Error("istiod's objects do not carry the directory's chart version")
 	}
 }

@@ -29,6 +29,7 @@ type installFlags struct {
 	noGateway           bool
 	jaeger              bool
 	addonsChart         string
+	charts              string
 	noAddons            bool
 	dryRun, wait        bool
 	deleteCRDs, force   bool
@@ -58,6 +59,7 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json (default: a table; with --dry-run the manifests)")
 	switch op {
 	case "install", "upgrade":
+		fl.StringVar(&f.charts, "charts", "", "directory laid out like Istio's manifests/charts (e.g. another Istio build's) whose charts are installed instead of the built-in ones; images stay pinned unless --set hub=/tag=")
 		fl.BoolVar(&f.jaeger, "jaeger", false, "also install a Jaeger all-in-one as the tracing collector (jaeger-collector.istio-system:4317)")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "print the manifests of every release; contact no cluster, change nothing")
 		fl.BoolVar(&f.wait, "wait", false, "wait until the CNI node agent, istiod and the gateway are ready")
@@ -96,7 +98,7 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 		Source: installer.Source{
 			Profile: f.profile, Files: f.files, Set: f.set,
 			GatewayNamespace: f.gatewayNamespace, NoGateway: f.noGateway, Jaeger: f.jaeger, AddonsChart: f.addonsChart, NoAddons: f.noAddons,
-			Revision: f.revision,
+			Revision: f.revision, Charts: f.charts,
 		},
 		Kubeconfig: f.kubeconfig, Context: f.context,
 		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, DeleteCRDs: f.deleteCRDs, Force: f.force,
