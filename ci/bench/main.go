@@ -98,7 +98,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	tools, err := findTools(ctx, work, !skipped["install"], progress)
+	tools, err := findTools(ctx, work, !skipped["render"], !skipped["install"], progress)
 	if err != nil {
 		return err
 	}
@@ -176,12 +176,16 @@ func parseSizes(s string) ([]int, error) {
 	return sizes, nil
 }
 
-// findTools locates the prebuilt tools and builds meshbundle's own binaries
-// from this tree (the same flags as `make build`).
-func findTools(ctx context.Context, work string, install bool, progress func(string)) (toolset, error) {
+// findTools locates the prebuilt tools the parts that run need (kustomize
+// and yq only for render, istioctl only for install) and builds meshbundle's
+// own binaries from this tree (the same flags as `make build`).
+func findTools(ctx context.Context, work string, render, install bool, progress func(string)) (toolset, error) {
 	var t toolset
 	var err error
-	need := map[string]*string{"helm": &t.helm, "kustomize": &t.kustomize, "yq": &t.yq}
+	need := map[string]*string{"helm": &t.helm}
+	if render {
+		need["kustomize"], need["yq"] = &t.kustomize, &t.yq
+	}
 	if install {
 		need["istioctl"] = &t.istioctl
 	}
