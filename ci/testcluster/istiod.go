@@ -140,29 +140,53 @@ func (c *Cluster) waitCRDsEstablished(ctx context.Context, groupSuffix string) e
 // The webhooks fail closed: stop istiod only after removing injected
 // namespaces and Istio objects the test still needs to change.
 func (c *Cluster) StartIstiod(ctx context.Context) error {
+	return c.StartIstiodBuild(ctx, "pilot-discovery")
+}
+
+// StartIstiodBuild is StartIstiod with another pilot-discovery binary built
+// by ci/tools.sh: tool is its name there, e.g. "pilot-discovery-prev" (an
+// earlier Istio build, for upgrade tests).
+func (c *Cluster) StartIstiodBuild(ctx context.Context, tool string) error {
 	if c.istiodAddr == "" {
 		return fmt.Errorf("testcluster: StartIstiod needs the cluster started WithIstiodRoute() or WithIstiod()")
 	}
 	if c.istiod != nil {
 		return fmt.Errorf("testcluster: istiod already running (pid %d)", c.istiod.PID())
 	}
-	bin, err := Bin("pilot-discovery")
+	p, err := c.startIstiodProcess(tool, "istiod", DefaultRevision, c.istiodAddr)
 	if err != nil {
 		return err
+	}
+	c.istiod = p
+	return waitIstiod(ctx, p, "istiod", c.istiodAddr, c.webhooksCABundled(injectorWebhookName, validatorWebhookName))
+}
+
+// DefaultRevision is the revision of the istiod StartIstiod runs.
+const DefaultRevision = "default"
+
+// startIstiodProcess starts pilot-discovery (the ci/tools.sh binary tool) as
+// revision rev of istiod, serving its webhooks on webhookAddr and everything
+// else on free loopback ports; it logs to <Dir>/<name>.log. Revision
+// "default" is Istio's unrevisioned control plane (release istiod, injector
+// istio-sidecar-injector); any other is istiod-<rev> with its own injector.
+func (c *Cluster) startIstiodProcess(tool, name, rev, webhookAddr string) (*process, error) {
+	bin, err := Bin(tool)
+	if err != nil {
+		return nil, err
 	}
 	addrs := map[string]string{}
 	for _, flag := range []string{"grpcAddr", "secureGRPCAddr", "monitoringAddr", "httpAddr"} {
 		if addrs[flag], err = freeAddr(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ctrlz, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	args := []string{"discovery",
 		"--kubeconfig=" + c.Kubeconfig,
-		"--httpsAddr=" + c.istiodAddr,
+		"--httpsAddr=" + webhookAddr,
 		"--grpcAddr=" + addrs["grpcAddr"],
 		"--secureGRPCAddr=" + addrs["secureGRPCAddr"],
 		"--monitoringAddr=" + addrs["monitoringAddr"],
@@ -170,19 +194,17 @@ func (c *Cluster) StartIstiod(ctx context.Context) error {
 		"--ctrlz_port=" + strconv.Itoa(ctrlz),
 		"--domain=cluster.local",
 	}
+	injector, serviceAccount := injectorWebhookName, "istiod"
+	if rev != DefaultRevision {
+		injector, serviceAccount = injectorWebhookName+"-"+rev, "istiod-"+rev
+	}
 	env := []string{
-		"POD_NAMESPACE=" + IstioNamespace, "POD_NAME=istiod-local", "REVISION=default",
+		"POD_NAMESPACE=" + IstioNamespace, "POD_NAME=" + name + "-local", "REVISION=" + rev,
 		"PILOT_CERT_PROVIDER=istiod", "CLUSTER_ID=Kubernetes",
-		"INJECTION_WEBHOOK_CONFIG_NAME=" + injectorWebhookName, "SERVICE_ACCOUNT=istiod",
+		"INJECTION_WEBHOOK_CONFIG_NAME=" + injector, "SERVICE_ACCOUNT=" + serviceAccount,
 		"KUBECONFIG=" + c.Kubeconfig,
 	}
-	p, err := startProcess(c.Dir, "istiod", bin, args, env)
-	if err != nil {
-		return err
-	}
-	c.istiod = p
-
-	return waitIstiod(ctx, p, "istiod", c.istiodAddr, c.webhooksCABundled(injectorWebhookName, validatorWebhookName))
+	return startProcess(c.Dir, name, bin, args, env)
 }
 
 // waitIstiod waits (90 s at most) until the istiod process p answers /ready
@@ -255,11 +277,14 @@ func (c *Cluster) StopIstiod() error {
 // istiod is not running. Proxyless gRPC clients of ci/dataplane connect there
 // without certificates, as clients of port 15010 do: istiod authenticates
 // only TLS connections.
-func (c *Cluster) IstiodXDSAddr() string {
-	if c.istiod == nil {
+func (c *Cluster) IstiodXDSAddr() string { return xdsAddr(c.istiod) }
+
+// xdsAddr is the --grpcAddr of a running istiod process ("" for none).
+func xdsAddr(p *process) string {
+	if p == nil {
 		return ""
 	}
-	for _, arg := range c.istiod.cmd.Args {
+	for _, arg := range p.cmd.Args {
 		if addr, ok := strings.CutPrefix(arg, "--grpcAddr="); ok {
 			return addr
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -91,48 +90,17 @@ func answerRevisionName(w dns.ResponseWriter, req *dns.Msg) {
 // must run inside the run's network namespace (testcluster.Main): it binds
 // 127.0.0.1:53 and 127.0.0.N:443 there.
 func (c *Cluster) StartRevisionIstiod(ctx context.Context, rev string, n int) (*RevisionIstiod, error) {
-	bin, err := Bin("pilot-discovery")
-	if err != nil {
-		return nil, err
-	}
 	ip := net.IPv4(127, 0, 0, byte(10+n))
 	webhook := net.JoinHostPort(ip.String(), "443")
 	if err := serveRevisionName("istiod-"+rev+"."+IstioNamespace+".svc", ip); err != nil {
 		return nil, err
 	}
-	addrs := map[string]string{}
-	for _, flag := range []string{"grpcAddr", "secureGRPCAddr", "monitoringAddr", "httpAddr"} {
-		if addrs[flag], err = freeAddr(); err != nil {
-			return nil, err
-		}
-	}
-	ctrlz, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"discovery",
-		"--kubeconfig=" + c.Kubeconfig,
-		"--httpsAddr=" + webhook,
-		"--grpcAddr=" + addrs["grpcAddr"],
-		"--secureGRPCAddr=" + addrs["secureGRPCAddr"],
-		"--monitoringAddr=" + addrs["monitoringAddr"],
-		"--httpAddr=" + addrs["httpAddr"],
-		"--ctrlz_port=" + strconv.Itoa(ctrlz),
-		"--domain=cluster.local",
-	}
-	injector := injectorWebhookName + "-" + rev
-	env := []string{
-		"POD_NAMESPACE=" + IstioNamespace, "POD_NAME=istiod-" + rev + "-local", "REVISION=" + rev,
-		"PILOT_CERT_PROVIDER=istiod", "CLUSTER_ID=Kubernetes",
-		"INJECTION_WEBHOOK_CONFIG_NAME=" + injector, "SERVICE_ACCOUNT=istiod-" + rev,
-		"KUBECONFIG=" + c.Kubeconfig,
-	}
-	p, err := startProcess(c.Dir, "istiod-"+rev, bin, args, env)
+	p, err := c.startIstiodProcess("pilot-discovery", "istiod-"+rev, rev, webhook)
 	if err != nil {
 		return nil, err
 	}
 	ri := &RevisionIstiod{Revision: rev, WebhookAddr: webhook, proc: p, log: p.log}
-	err = waitIstiod(ctx, p, "istiod-"+rev, webhook, c.webhooksCABundled(injector, ""))
+	err = waitIstiod(ctx, p, "istiod-"+rev, webhook, c.webhooksCABundled(injectorWebhookName+"-"+rev, ""))
 	if err != nil {
 		_ = ri.Stop()
 		return nil, err
@@ -148,6 +116,15 @@ func (ri *RevisionIstiod) Stop() error {
 	err := ri.proc.stop(10 * time.Second)
 	ri.proc = nil
 	return err
+}
+
+// XDSAddr is the host:port of the revision's plaintext xDS server (see
+// Cluster.IstiodXDSAddr), or "" once stopped.
+func (ri *RevisionIstiod) XDSAddr() string {
+	if ri == nil {
+		return ""
+	}
+	return xdsAddr(ri.proc)
 }
 
 // Log is the path of the revision's istiod log.
