@@ -480,21 +480,38 @@ func allIstiod(writers []string) bool {
 
 func objectVersions(t *testing.T, c *testcluster.Cluster, cl clients) map[string]objectState {
 	t.Helper()
-	ctx := context.Background()
 	out := map[string]objectState{}
-	groups, err := restmapper.GetAPIGroupResources(cl.kube.Discovery())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper := restmapper.NewDiscoveryRESTMapper(groups)
 	for _, ns := range []string{"istio-system", installer.DefaultGatewayNamespace} {
-		secrets, err := cl.kube.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+		secrets, err := cl.kube.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range secrets.Items {
 			out["helm-record/"+ns+"/"+s.Name] = objectState{rv: s.ResourceVersion}
 		}
+	}
+	forEachReleaseObject(t, c, cl, func(got *unstructured.Unstructured) {
+		st := objectState{rv: got.GetResourceVersion(), writers: map[string]string{}}
+		for _, mf := range got.GetManagedFields() {
+			st.writers[mf.Manager+" "+string(mf.Operation)+" "+mf.Subresource] = fmt.Sprint(mf.Time)
+		}
+		out[fmt.Sprintf("%s/%s/%s", got.GetKind(), got.GetNamespace(), got.GetName())] = st
+	})
+	return out
+}
+
+// forEachReleaseObject reads, as the cluster has it now, every object of
+// every deployed installer release (istio-system and the gateway
+// namespace) and hands it to fn.
+func forEachReleaseObject(t *testing.T, c *testcluster.Cluster, cl clients, fn func(*unstructured.Unstructured)) {
+	t.Helper()
+	ctx := context.Background()
+	groups, err := restmapper.GetAPIGroupResources(cl.kube.Discovery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDiscoveryRESTMapper(groups)
+	for _, ns := range []string{"istio-system", installer.DefaultGatewayNamespace} {
 		cfg, err := c.HelmConfig(ns)
 		if err != nil {
 			t.Fatal(err)
@@ -527,15 +544,10 @@ func objectVersions(t *testing.T, c *testcluster.Cluster, cl clients) map[string
 				if err != nil {
 					t.Fatalf("release %s object %s %s: %v", rel.Name, gvk.Kind, u.GetName(), err)
 				}
-				st := objectState{rv: got.GetResourceVersion(), writers: map[string]string{}}
-				for _, mf := range got.GetManagedFields() {
-					st.writers[mf.Manager+" "+string(mf.Operation)+" "+mf.Subresource] = fmt.Sprint(mf.Time)
-				}
-				out[fmt.Sprintf("%s/%s/%s", gvk.Kind, got.GetNamespace(), got.GetName())] = st
+				fn(got)
 			}
 		}
 	}
-	return out
 }
 
 // istioInTheLoop checks what the real istiod does with the installed

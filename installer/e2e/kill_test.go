@@ -16,14 +16,11 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/installer"
@@ -285,51 +282,10 @@ func releaseStates(t *testing.T, c *testcluster.Cluster) string {
 // IPs and node ports) and the CA bundle each istiod start generates afresh.
 func releaseObjects(t *testing.T, c *testcluster.Cluster, cl clients) map[string]map[string]any {
 	t.Helper()
-	ctx := context.Background()
-	groups, err := restmapper.GetAPIGroupResources(cl.kube.Discovery())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper := restmapper.NewDiscoveryRESTMapper(groups)
 	out := map[string]map[string]any{}
-	for _, ns := range []string{"istio-system", installer.DefaultGatewayNamespace} {
-		cfg, err := c.HelmConfig(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rels, err := cfg.Releases.ListDeployed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rel := range rels {
-			for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
-				var u unstructured.Unstructured
-				if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil || len(u.Object) == 0 {
-					continue
-				}
-				gvk := u.GroupVersionKind()
-				m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-				if err != nil {
-					t.Fatalf("%s: %v", gvk, err)
-				}
-				res := cl.dyn.Resource(m.Resource)
-				var got *unstructured.Unstructured
-				if m.Scope.Name() == "namespace" {
-					ons := u.GetNamespace()
-					if ons == "" {
-						ons = rel.Namespace
-					}
-					got, err = res.Namespace(ons).Get(ctx, u.GetName(), metav1.GetOptions{})
-				} else {
-					got, err = res.Get(ctx, u.GetName(), metav1.GetOptions{})
-				}
-				if err != nil {
-					t.Fatalf("release %s object %s %s: %v", rel.Name, gvk.Kind, u.GetName(), err)
-				}
-				out[fmt.Sprintf("%s %s/%s", gvk.Kind, got.GetNamespace(), got.GetName())] = normalized(got)
-			}
-		}
-	}
+	forEachReleaseObject(t, c, cl, func(got *unstructured.Unstructured) {
+		out[fmt.Sprintf("%s %s/%s", got.GetKind(), got.GetNamespace(), got.GetName())] = normalized(got)
+	})
 	return out
 }
 
