@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -138,4 +139,29 @@ func (c *cluster) revisionUsers(ctx context.Context, rev string) (*RevisionInUse
 	}
 	sort.Strings(in.Workloads)
 	return in, nil
+}
+
+// defaultValidator is the ValidatingWebhookConfiguration of Istio's base
+// chart that validates Istio config cluster-wide, served by the revision its
+// istio.io/rev label names (base's values.defaultRevision).
+const defaultValidator = "istiod-default-validator"
+
+// refuseRemovingValidator refuses to remove rev while the cluster's Istio
+// config validation goes to it: its Service would be gone, the webhook
+// fails closed, and every write of a VirtualService, DestinationRule, ...
+// in the cluster would be refused.
+func (c *cluster) refuseRemovingValidator(ctx context.Context, rev string) error {
+	vwc, err := c.kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, defaultValidator, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read ValidatingWebhookConfiguration %s: %w", defaultValidator, err)
+	}
+	if vwc.Labels[RevisionLabel] != rev {
+		return nil
+	}
+	return badInput("refusing to remove revision %s, nothing was changed: it validates the cluster's Istio config "+
+		"(ValidatingWebhookConfiguration %s, istio-base's defaultRevision), which would then fail closed for every tenant; "+
+		"make the remaining revision the default first: `meshbundle install --revision <other> --set values.defaultRevision=<other>`", rev, defaultValidator)
 }

@@ -71,7 +71,7 @@ func (r *run) uninstall(ctx context.Context) error {
 				return failure.InUsef("refusing to remove revision %s, nothing was changed: tags %s point at it, and new pods of their namespaces would fail injection; "+
 					"move them first (`meshbundle tag set <tag> --revision <other> --overwrite`)", r.plan.Revision, strings.Join(pointing, "; "))
 			}
-			return nil
+			return r.cl.refuseRemovingValidator(ctx, r.plan.Revision)
 		}
 		if r.opts.DeleteCRDs && !r.opts.Force {
 			return r.refuseCRDDeletion(ctx, crds)
