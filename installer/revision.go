@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // Revision-based control-plane upgrades (Istio's recommended path): a
@@ -161,7 +163,7 @@ func (c *cluster) refuseRemovingValidator(ctx context.Context, rev string) error
 	if vwc.Labels[RevisionLabel] != rev {
 		return nil
 	}
-	return badInput("refusing to remove revision %s, nothing was changed: it validates the cluster's Istio config "+
+	return failure.InUsef("refusing to remove revision %s, nothing was changed: it validates the cluster's Istio config "+
 		"(ValidatingWebhookConfiguration %s, istio-base's defaultRevision), which would then fail closed for every tenant; "+
 		"make the remaining revision the default first: `meshbundle install --revision <other> --set values.defaultRevision=<other>`", rev, defaultValidator)
 }
