@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +15,7 @@ import (
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 // Applied waits until the app's state ConfigMap (written by the renderer's
@@ -103,24 +103,9 @@ func (c *Cluster) Check(ctx context.Context, cond Condition) (bool, string, erro
 		if cond.Image != "" && !slices.ContainsFunc(d.Spec.Template.Spec.Containers, func(ct corev1.Container) bool { return ct.Image == cond.Image }) {
 			return false, "pod template does not run " + cond.Image + " yet", nil
 		}
-		ok, detail := RolloutDone(d)
+		ok, detail := rollout.DeploymentDone(d)
 		return ok, detail, nil
 	}
-}
-
-// RolloutDone is `kubectl rollout status`'s notion of done: the
-// controller saw the latest spec and every replica is updated and ready.
-func RolloutDone(d *appsv1.Deployment) (bool, string) {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	s := d.Status
-	detail := fmt.Sprintf("%d/%d ready, %d updated, %d total", s.ReadyReplicas, want, s.UpdatedReplicas, s.Replicas)
-	if s.ObservedGeneration < d.Generation {
-		return false, "rollout not observed yet"
-	}
-	return s.UpdatedReplicas == want && s.ReadyReplicas == want && s.AvailableReplicas == want && s.Replicas == want, detail
 }
 
 // sameCanary compares the canary state of two AppMesh documents.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshbundle/meshbundle/installer"
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 // Info is one gateway as the cluster has it.
@@ -117,7 +118,7 @@ func describe(ctx context.Context, cl *installer.Cluster, r *release.Release) (I
 	case err != nil:
 		return info, installer.Classify(fmt.Errorf("deployment %s/%s: %w", r.Namespace, r.Name, err), "gateway status")
 	default:
-		info.Ready, info.Message = installer.DeploymentAvailable(d)
+		info.Ready, info.Message = rollout.DeploymentDone(d)
 	}
 	svc, err := kube.CoreV1().Services(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
 	if err == nil {

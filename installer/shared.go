@@ -8,7 +8,6 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
-	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -86,10 +85,6 @@ func (c *Cluster) Unlock(cfg *action.Configuration, name string) (unlocked bool,
 	}
 	return unlock(cfg, name)
 }
-
-// DeploymentAvailable says whether a Deployment's rollout is complete, and if
-// not, why.
-func DeploymentAvailable(d *appsv1.Deployment) (bool, string) { return deploymentAvailable(d) }
 
 // Classify turns a context deadline into a TimeoutError naming what timed out.
 func Classify(err error, what string) error { return classify(err, what) }

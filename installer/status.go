@@ -9,6 +9,8 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 // ReleaseStatus is one release as the cluster has it.
@@ -82,7 +84,7 @@ func Status(ctx context.Context, opts Options) (*StatusReport, error) {
 			case err != nil:
 				return nil, classify(fmt.Errorf("daemonset %s/%s: %w", rel.Namespace, rel.DaemonSet, err), "status")
 			default:
-				ready, st.Message = daemonSetAvailable(ds)
+				ready, st.Message = rollout.DaemonSetDone(ds)
 			}
 			st.Workload, st.Ready = rel.DaemonSet, &ready
 			rep.Installed = rep.Installed && ready
@@ -96,7 +98,7 @@ func Status(ctx context.Context, opts Options) (*StatusReport, error) {
 			case err != nil:
 				return nil, classify(fmt.Errorf("deployment %s/%s: %w", rel.Namespace, rel.Workload, err), "status")
 			default:
-				ready, st.Message = deploymentAvailable(d)
+				ready, st.Message = rollout.DeploymentDone(d)
 			}
 			st.Ready = &ready
 			rep.Installed = rep.Installed && ready

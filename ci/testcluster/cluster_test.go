@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 // One control plane for this binary, with pods (kwok) and a real istiod.
@@ -207,7 +208,7 @@ func TestPodsStayReadyPastNodeGracePeriod(t *testing.T) {
 	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "steady"}, d); err != nil {
 		t.Fatal(err)
 	}
-	if !testcluster.DeploymentAvailable(d) {
-		t.Errorf("Deployment no longer Available after 70 s: %+v", d.Status)
+	if done, why := rollout.DeploymentDone(d); !done {
+		t.Errorf("Deployment no longer Available after 70 s (%s): %+v", why, d.Status)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/meshbundle/meshbundle/ci/netns"
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 var shared *Cluster
@@ -91,8 +92,10 @@ func (c *Cluster) Namespace(t testing.TB, labels map[string]string) string {
 	return ns.Name
 }
 
-// WaitDeploymentAvailable waits until the Deployment has observed its latest
-// spec and reports Available with all replicas ready and updated.
+// WaitDeploymentAvailable waits until the Deployment's rollout is done by
+// the production rule (rollout.DeploymentDone, kubectl rollout status's).
+// It polls, unlike rollout.WaitDeployment, so that every poll also checks
+// the cluster's processes are alive and a dead one fails the test at once.
 func (c *Cluster) WaitDeploymentAvailable(ctx context.Context, namespace, name string, timeout time.Duration) (*appsv1.Deployment, error) {
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -101,29 +104,10 @@ func (c *Cluster) WaitDeploymentAvailable(ctx context.Context, namespace, name s
 		if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &d); err != nil {
 			return false, err
 		}
-		return DeploymentAvailable(&d), fmt.Errorf("status %+v", d.Status)
+		done, why := rollout.DeploymentDone(&d)
+		return done, fmt.Errorf("%s (status %+v)", why, d.Status)
 	}))
 	return &d, err
-}
-
-// DeploymentAvailable is kubectl rollout status's notion of done.
-func DeploymentAvailable(d *appsv1.Deployment) bool {
-	if d.Status.ObservedGeneration < d.Generation {
-		return false
-	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	if d.Status.UpdatedReplicas != want || d.Status.ReadyReplicas != want || d.Status.AvailableReplicas != want || d.Status.Replicas != want {
-		return false
-	}
-	for _, cond := range d.Status.Conditions {
-		if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 func discoveryGroups(c *Cluster) (map[string]bool, error) {

@@ -31,6 +31,7 @@ import (
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/gateway"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 func TestMain(m *testing.M) {
@@ -105,8 +106,8 @@ func TestIngressLifecycle(t *testing.T) {
 		}
 		var d appsv1.Deployment
 		get(t, c, ns, name, &d)
-		if !testcluster.DeploymentAvailable(&d) {
-			t.Errorf("deployment not available: %+v", d.Status)
+		if done, why := rollout.DeploymentDone(&d); !done {
+			t.Errorf("deployment not available (%s): %+v", why, d.Status)
 		}
 		// The pod really was injected from istiod's gateway template.
 		var pods corev1.PodList

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/installer"
+	"github.com/meshbundle/meshbundle/rollout"
 )
 
 // deployment builds a one-container Deployment labelled app=<name>; with
@@ -70,7 +71,7 @@ func TestWaitDeployment(t *testing.T) {
 		}
 		var seen time.Time
 		for seen.IsZero() {
-			if ok, _ := installer.DeploymentAvailable(get()); ok {
+			if ok, _ := rollout.DeploymentDone(get()); ok {
 				seen = time.Now()
 				break
 			}
@@ -78,7 +79,9 @@ func TestWaitDeployment(t *testing.T) {
 			case err := <-waited:
 				// It may have seen the change between our GET and now;
 				// a rollout does not go back, so it must be complete.
-				if d := get(); err != nil || !testcluster.DeploymentAvailable(d) {
+				if d := get(); err != nil {
+					t.Fatalf("wait returned %v", err)
+				} else if done, _ := rollout.DeploymentDone(d); !done {
 					t.Fatalf("wait returned %v before the rollout was complete (%+v)", err, d.Status)
 				}
 				t.Log("wait returned before the 10 ms observer saw the rollout complete")
