@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/canary"
 	"github.com/meshbundle/meshbundle/failure"
@@ -31,7 +29,7 @@ type canaryFlags struct {
 	release                        string
 	timeout                        time.Duration
 	noWait                         bool
-	output                         string
+	output                         output
 }
 
 func newCanaryCmd() *cobra.Command {
@@ -59,7 +57,7 @@ changed), 4 timeout (the steps so far stay; run again to continue),
 	pf.StringVar(&f.release, "release", "", "Helm mode: the Helm release of the app")
 	pf.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long each step may wait for the cluster")
 	pf.BoolVar(&f.noWait, "no-wait", false, "apply the next step only (when what it needs is already Ready) and return")
-	pf.StringVarP(&f.output, "output", "o", "", "output format: json or yaml (default: a table)")
+	registerOutput(pf, &f.output)
 
 	var start canary.Request
 	startCmd := &cobra.Command{
@@ -117,11 +115,6 @@ changed), 4 timeout (the steps so far stay; run again to continue),
 }
 
 func (f *canaryFlags) check() error {
-	switch f.output {
-	case "", "json", "yaml":
-	default:
-		return failure.BadInputf("--output %q: use json or yaml", f.output)
-	}
 	if f.timeout <= 0 {
 		return failure.BadInputf("--timeout %s: must be positive", f.timeout)
 	}
@@ -211,7 +204,7 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 	}
 	res, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: !f.noWait, Timeout: f.timeout, Progress: cmd.ErrOrStderr()})
 	if res != nil && (err == nil || len(res.Applied) > 0) {
-		if werr := f.write(cmd.OutOrStdout(), res, func(w io.Writer) {
+		if werr := f.output.write(cmd.OutOrStdout(), res, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "STEP\tREF\tMESSAGE")
 			for _, s := range res.Applied {
@@ -220,7 +213,7 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 			for _, s := range res.Remaining {
 				fmt.Fprintf(tw, "%s\t(next)\t\n", s)
 			}
-			tw.Flush()
+			return tw.Flush()
 		}); werr != nil && err == nil {
 			err = werr
 		}
@@ -272,7 +265,7 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 			}
 		}
 	}
-	return f.write(cmd.OutOrStdout(), st, func(w io.Writer) {
+	return f.output.write(cmd.OutOrStdout(), st, func(w io.Writer) error {
 		running := "no canary"
 		if st.Running {
 			running = "canary running"
@@ -291,25 +284,8 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 			for _, v := range st.Versions {
 				fmt.Fprintf(tw, "%s\t%s\t%d%%\t%d/%d\t%s\n", v.Version, v.Deployment, v.Weight, v.Ready, v.Replicas, v.Image)
 			}
-			tw.Flush()
+			return tw.Flush()
 		}
+		return nil
 	})
-}
-
-func (f *canaryFlags) write(w io.Writer, v any, table func(io.Writer)) error {
-	switch f.output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "yaml":
-		out, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(out)
-		return err
-	}
-	table(w)
-	return nil
 }

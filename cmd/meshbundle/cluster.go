@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,7 +23,7 @@ func newClusterCmd() *cobra.Command {
 
 func newClusterLinkCmd() *cobra.Command {
 	var from, to multicluster.Cluster
-	var output string
+	var out output
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "link --from-kubeconfig A --from-name NAME_A --to-kubeconfig B --to-name NAME_B",
@@ -39,11 +40,6 @@ secrets. See docs/gateways.md.`,
     --to-kubeconfig b.yaml --to-name cluster-b`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch output {
-			case "", "json", "yaml":
-			default:
-				return failure.BadInputf("--output %q: use json, yaml or leave it empty", output)
-			}
 			if from.Kubeconfig == "" && from.Context == "" || to.Kubeconfig == "" && to.Context == "" {
 				return failure.BadInputf("name both clusters: --from-kubeconfig/--from-context and --to-kubeconfig/--to-context")
 			}
@@ -60,15 +56,14 @@ secrets. See docs/gateways.md.`,
 			if err != nil {
 				return err
 			}
-			if output != "" {
-				return encode(cmd.OutOrStdout(), output, res)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "IN CLUSTER\tSECRET\tFOR CLUSTER\tACTION")
-			for _, s := range res.Secrets {
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\n", s.In, s.Namespace, s.Name, s.For, s.Action)
-			}
-			return tw.Flush()
+			return out.write(cmd.OutOrStdout(), res, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "IN CLUSTER\tSECRET\tFOR CLUSTER\tACTION")
+				for _, s := range res.Secrets {
+					fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\n", s.In, s.Namespace, s.Name, s.For, s.Action)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -80,7 +75,7 @@ secrets. See docs/gateways.md.`,
 	fl.StringVar(&to.Context, "to-context", "", "kubeconfig context of the second cluster")
 	fl.StringVar(&to.Name, "to-name", "", "mesh name of the second cluster (its values.global.multiCluster.clusterName)")
 	fl.StringVar(&to.Server, "to-server", "", "API server address of the second cluster as the first cluster's istiod reaches it")
-	fl.StringVarP(&output, "output", "o", "", "result format on stdout: json or yaml (default: a table)")
+	registerOutput(fl, &out)
 	fl.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long (exit code 4)")
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	istiolog "istio.io/istio/pkg/log"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gateway"
@@ -26,7 +24,7 @@ import (
 type gatewayFlags struct {
 	kubeconfig, context, namespace string
 	timeout                        time.Duration
-	output                         string
+	output                         output
 	dryRun                         bool
 }
 
@@ -36,18 +34,13 @@ func (f *gatewayFlags) register(cmd *cobra.Command, dryRun bool) {
 	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the gateway")
 	fl.DurationVar(&f.timeout, "timeout", gateway.DefaultTimeout, "give up after this long (exit code 4)")
-	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json or yaml (default: a table)")
+	registerOutput(fl, &f.output)
 	if dryRun {
 		fl.BoolVar(&f.dryRun, "dry-run", false, "render and analyze against the cluster, print the manifests, change nothing")
 	}
 }
 
 func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
-	switch f.output {
-	case "", "json", "yaml":
-	default:
-		return gateway.Target{}, failure.BadInputf("--output %q: use json, yaml or leave it empty", f.output)
-	}
 	if f.timeout <= 0 {
 		return gateway.Target{}, failure.BadInputf("--timeout %s: must be positive", f.timeout)
 	}
@@ -258,39 +251,27 @@ func writeGatewayResult(cmd *cobra.Command, f gatewayFlags, res *gateway.Result,
 		return err
 	}
 	w := cmd.OutOrStdout()
-	switch {
-	case f.output != "":
-		return encode(w, f.output, res)
-	case res.Manifest != "":
-		_, err := io.WriteString(w, res.Manifest)
-		return err
-	}
-	fmt.Fprintf(w, "gateway %s/%s %s", res.Namespace, res.Name, res.Action)
-	if res.Revision > 0 {
-		fmt.Fprintf(w, " (revision %d)", res.Revision)
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-func encode(w io.Writer, format string, v any) error {
-	if format == "yaml" {
-		out, err := yaml.Marshal(v)
-		if err != nil {
+	return f.output.write(w, res, func(w io.Writer) error {
+		if res.Manifest != "" {
+			_, err := io.WriteString(w, res.Manifest)
 			return err
 		}
-		_, err = w.Write(out)
+		fmt.Fprintf(w, "gateway %s/%s %s", res.Namespace, res.Name, res.Action)
+		if res.Revision > 0 {
+			fmt.Fprintf(w, " (revision %d)", res.Revision)
+		}
+		_, err := fmt.Fprintln(w)
 		return err
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	})
 }
 
-func writeInfos(w io.Writer, format string, infos []gateway.Info, v any) error {
-	if format != "" {
-		return encode(w, format, v)
-	}
+// writeInfos prints v (infos, or the one Info of status) as JSON or YAML,
+// or infos as a table.
+func writeInfos(w io.Writer, o output, infos []gateway.Info, v any) error {
+	return o.write(w, v, func(w io.Writer) error { return gatewayTable(w, infos) })
+}
+
+func gatewayTable(w io.Writer, infos []gateway.Info) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tCLASS\tSTATUS\tREVISION\tREADY\tADDRESSES\tSERVERS")
 	for _, i := range infos {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +35,7 @@ type installFlags struct {
 	revision            string
 	keepCRDs            bool // deprecated: CRDs are kept by default
 	timeout             time.Duration
-	output              string
+	output              output
 }
 
 func (f *installFlags) register(cmd *cobra.Command, op string) {
@@ -56,7 +55,7 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 		revisionHelp = "remove only this istiod revision (\"default\": the istiod release), refused while proxies use it"
 	}
 	fl.StringVar(&f.revision, "revision", "", revisionHelp)
-	fl.StringVarP(&f.output, "output", "o", "", "result format on stdout: json (default: a table; with --dry-run the manifests)")
+	registerOutput(fl, &f.output)
 	switch op {
 	case "install", "upgrade":
 		fl.StringVar(&f.charts, "charts", "", "directory laid out like Istio's manifests/charts (e.g. another Istio build's) whose charts are installed instead of the built-in ones; images stay pinned unless --set hub=/tag=")
@@ -79,11 +78,6 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 	// so keep stderr to that one message.
 	if s := istiolog.FindScope("validation"); s != nil {
 		s.SetOutputLevel(istiolog.ErrorLevel)
-	}
-	switch f.output {
-	case "", "json":
-	default:
-		return installer.Options{}, failure.BadInputf("--output %q: use json or leave it empty", f.output)
 	}
 	if f.timeout <= 0 {
 		return installer.Options{}, failure.BadInputf("--timeout %s: must be positive", f.timeout)
@@ -181,14 +175,7 @@ ready, 1 when not, 2/3 as for install.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if f.output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
+			err = f.output.write(cmd.OutOrStdout(), rep, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PHASE\tRELEASE\tNAMESPACE\tSTATUS\tREVISION\tCHART\tREADY")
 				for _, r := range rep.Releases {
@@ -201,7 +188,10 @@ ready, 1 when not, 2/3 as for install.`,
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Phase, r.Name, r.Namespace, r.Status, r.Revision, r.Chart, ready)
 				}
-				tw.Flush()
+				return tw.Flush()
+			})
+			if err != nil {
+				return err
 			}
 			if !rep.Installed {
 				return errors.New("not fully installed; run `meshbundle install`")
@@ -234,19 +224,21 @@ func firstLine(s string) string {
 	return s
 }
 
-// writeResult prints the manifests (dry run), JSON, or a summary table.
+// writeResult prints the result as JSON or YAML (also on error, then with
+// the error and the exit code), or without -o the manifests (dry run) or a
+// summary table.
 func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr error) error {
 	if res == nil {
 		return nil
 	}
-	if f.output == "json" {
-		type jsonResult struct {
+	if f.output.structured() {
+		type result struct {
 			*installer.Result
 			Error     string `json:"error,omitempty"`
 			ExitCode  int    `json:"exitCode"`
 			Manifests string `json:"manifests,omitempty"`
 		}
-		out := jsonResult{Result: res}
+		out := result{Result: res}
 		if runErr != nil {
 			out.Error = runErr.Error()
 			out.ExitCode = failure.Code(runErr)
@@ -254,9 +246,7 @@ func writeResult(w io.Writer, f installFlags, res *installer.Result, runErr erro
 		if f.dryRun {
 			out.Manifests = res.Manifests()
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return f.output.write(w, out, nil)
 	}
 	if runErr != nil {
 		return nil // the error goes to stderr; no partial output on stdout

@@ -34,9 +34,10 @@ func newDashboardsCmd() *cobra.Command {
 
 func newDashboardsImportCmd() *cobra.Command {
 	var (
-		grafanaURL, token, folder, output string
-		overwrite                         bool
-		timeout                           time.Duration
+		grafanaURL, token, folder string
+		out                       output
+		overwrite                 bool
+		timeout                   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "import",
@@ -45,14 +46,11 @@ func newDashboardsImportCmd() *cobra.Command {
 created if missing. Existing dashboards (same UID) are replaced with
 --overwrite and left alone without it, so re-running converges either way.
 The token is a Grafana service account token (Editor role), or user:password;
-it may also come from $GRAFANA_TOKEN. Progress goes to stderr; with -o json the
-per-dashboard result goes to stdout (a table without -o).`,
+it may also come from $GRAFANA_TOKEN. Progress goes to stderr; the
+per-dashboard result to stdout (-o json|yaml, a table without -o).`,
 		Example: `  meshbundle dashboards import --grafana-url http://grafana.monitoring:3000 --token "$GRAFANA_TOKEN" --folder Istio --overwrite`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && output != "json" {
-				return failure.BadInputf("--output %q: use json or leave it empty", output)
-			}
 			if token == "" {
 				token = os.Getenv("GRAFANA_TOKEN")
 			}
@@ -66,12 +64,7 @@ per-dashboard result goes to stdout (a table without -o).`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			return printResults(cmd.OutOrStdout(), res)
+			return out.write(cmd.OutOrStdout(), res, func(w io.Writer) error { return printResults(w, res) })
 		},
 	}
 	fl := cmd.Flags()
@@ -80,7 +73,7 @@ per-dashboard result goes to stdout (a table without -o).`,
 	fl.StringVar(&folder, "folder", dashboards.DefaultFolder, "Grafana folder (created if missing); empty for General")
 	fl.BoolVar(&overwrite, "overwrite", false, "replace dashboards that already exist (same UID)")
 	fl.DurationVar(&timeout, "timeout", 30*time.Second, "per-request timeout")
-	fl.StringVarP(&output, "output", "o", "", "json: print the per-dashboard result as JSON (default: a table)")
+	registerOutput(fl, &out)
 	_ = cmd.MarkFlagRequired("grafana-url")
 	return cmd
 }

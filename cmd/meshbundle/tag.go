@@ -1,15 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
 )
 
@@ -17,6 +16,7 @@ import (
 type tagFlags struct {
 	kubeconfig, context string
 	timeout             time.Duration
+	output              output
 }
 
 func (f *tagFlags) register(cmd *cobra.Command) {
@@ -24,6 +24,15 @@ func (f *tagFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
 	fl.DurationVar(&f.timeout, "timeout", time.Minute, "give up after this long (exit code 4)")
+	registerOutput(fl, &f.output)
+}
+
+// tagResult is what tag set and tag remove print.
+type tagResult struct {
+	Tag      string `json:"tag"`
+	Revision string `json:"revision,omitempty"`
+	// Action is "set" or "removed".
+	Action string `json:"action"`
 }
 
 func (f *tagFlags) options() installer.Options {
@@ -59,8 +68,10 @@ func newTagSetCmd() *cobra.Command {
 			if err := installer.TagSet(cmd.Context(), f.options(), args[0], revision, overwrite); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tag %s → revision %s; restart the workloads of namespaces labelled istio.io/rev=%s to move them\n", args[0], revision, args[0])
-			return nil
+			return f.output.write(cmd.OutOrStdout(), tagResult{Tag: args[0], Revision: revision, Action: "set"}, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "tag %s → revision %s; restart the workloads of namespaces labelled istio.io/rev=%s to move them\n", args[0], revision, args[0])
+				return err
+			})
 		},
 	}
 	f.register(cmd)
@@ -71,35 +82,26 @@ func newTagSetCmd() *cobra.Command {
 
 func newTagListCmd() *cobra.Command {
 	var f tagFlags
-	var output string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List revision tags, their revisions and the namespaces that select them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && output != "json" {
-				return failure.BadInputf("--output %q: use json or leave it empty", output)
-			}
 			tags, err := installer.TagList(cmd.Context(), f.options())
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(tags)
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TAG\tREVISION\tNAMESPACES")
-			for _, t := range tags {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Tag, t.Revision, strings.Join(t.Namespaces, ","))
-			}
-			return tw.Flush()
+			return f.output.write(cmd.OutOrStdout(), tags, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TAG\tREVISION\tNAMESPACES")
+				for _, t := range tags {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Tag, t.Revision, strings.Join(t.Namespaces, ","))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json (default: a table)")
 	return cmd
 }
 
@@ -114,8 +116,10 @@ func newTagRemoveCmd() *cobra.Command {
 			if err := installer.TagRemove(cmd.Context(), f.options(), args[0], force); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tag %s removed\n", args[0])
-			return nil
+			return f.output.write(cmd.OutOrStdout(), tagResult{Tag: args[0], Action: "removed"}, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "tag %s removed\n", args[0])
+				return err
+			})
 		},
 	}
 	f.register(cmd)
