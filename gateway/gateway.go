@@ -341,7 +341,7 @@ func Delete(ctx context.Context, t Target, namespace, name string) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	ctx, releaseLease, err := cl.Lock(ctx, "gateway delete")
+	leaseCtx, releaseLease, err := cl.Lock(ctx, "gateway delete")
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +354,11 @@ func Delete(ctx context.Context, t Target, namespace, name string) (*Result, err
 		return nil, err
 	} else if last == nil || last.Chart == nil || last.Chart.Metadata.Name != ChartName {
 		return nil, badInput("gateway %s/%s does not exist (no %s release); see `meshbundle gateway list`", namespace, name, ChartName)
+	}
+	// Helm's uninstall takes no context, so a lease lost from here on cannot
+	// stop it: check once, last, before the step that cannot be undone.
+	if leaseCtx.Err() != nil {
+		return nil, installer.Classify(fmt.Errorf("gateway %s/%s: before helm uninstall: %w", namespace, name, context.Cause(leaseCtx)), "gateway delete")
 	}
 	t.progress("uninstalling release %s/%s", namespace, name)
 	un := action.NewUninstall(cfg)

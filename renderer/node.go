@@ -37,20 +37,11 @@ func (v node) exists() bool { return v.n != nil }
 // str is the value of a (non-null) scalar, "" otherwise.
 func (v node) str() string { return scalar(deref(v.n)) }
 
-// isScalar reports whether the view is a scalar (not null).
-func (v node) isScalar() bool {
-	n := deref(v.n)
-	return n != nil && n.Kind == yaml.ScalarNode && n.Tag != "!!null"
-}
-
 // isScalarNode reports whether the view is a scalar, null included.
 func (v node) isScalarNode() bool {
 	n := deref(v.n)
 	return n != nil && n.Kind == yaml.ScalarNode
 }
-
-// isMap reports whether the view is a mapping.
-func (v node) isMap() bool { return isMap(v.n) }
 
 // isSeq reports whether the view is a sequence.
 func (v node) isSeq() bool {
