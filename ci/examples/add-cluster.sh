@@ -13,12 +13,14 @@
 #   MESHBUNDLE  the meshbundle binary (default: meshbundle on PATH)
 #   OUT_DIR     where install.json and status.json go (default: ./meshbundle-out)
 #   TIMEOUT     per attempt, as --timeout (default: 10m)
-#   ATTEMPTS    attempts when the cluster is unreachable (exit 3) or the
-#               attempt timed out (exit 4); a re-run converges (default: 3)
+#   ATTEMPTS    attempts when the cluster is unreachable (exit 3), the
+#               attempt timed out (exit 4) or another run holds the installer
+#               lease (exit 5); a re-run converges (default: 3)
 #   BACKOFF     seconds between attempts (default: 20)
 #
 # Exit code: meshbundle's: 0 installed and ready, 1 failed, 2 bad input
-# (nothing changed, do not retry), 3 cluster unreachable, 4 timed out.
+# (nothing changed, do not retry), 3 cluster unreachable, 4 timed out,
+# 5 locked by another run (README "Exit codes").
 set -euo pipefail
 
 mb=${MESHBUNDLE:-meshbundle}
@@ -40,12 +42,12 @@ while :; do
 		echo "add-cluster: bad input, nothing was changed; fix the flags or the IstioOperator file (see $out/install.json)" >&2
 		exit 2
 		;;
-	3 | 4)
+	3 | 4 | 5)
 		if [ "$attempt" -ge "$attempts" ]; then
 			echo "add-cluster: giving up after $attempt attempts (exit $rc); re-running later finishes the install" >&2
 			exit "$rc"
 		fi
-		echo "add-cluster: exit $rc (3 unreachable, 4 timeout); retrying in ${backoff}s, a re-run converges" >&2
+		echo "add-cluster: exit $rc (3 unreachable, 4 timeout, 5 another run holds the lease); retrying in ${backoff}s, a re-run converges" >&2
 		sleep "$backoff"
 		attempt=$((attempt + 1))
 		;;
