@@ -28,8 +28,8 @@ func TestDecodeDefaults(t *testing.T) {
 	if got := am.Spec.Aliases[1].Variant; got != AliasServiceEntryEDS {
 		t.Errorf("custom domain alias variant = %q, want serviceentry-eds", got)
 	}
-	if am.Spec.Canary.Phase != CanaryStarting {
-		t.Errorf("canary.phase = %q, want Starting", am.Spec.Canary.Phase)
+	if am.Spec.Canary.Phase != CanaryLabelling {
+		t.Errorf("canary.phase = %q, want Labelling (a hand-written canary starts at the beginning)", am.Spec.Canary.Phase)
 	}
 	// A defaulted file decodes to the same object again (the state ConfigMap relies on it).
 	out, err := Marshal(am)

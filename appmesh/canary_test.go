@@ -16,6 +16,8 @@ func TestCanaryValidation(t *testing.T) {
 		{"progressing at 10", "  canary: {target: web, version: v2, image: web:2, phase: Progressing, weight: 10}\n", ""},
 		{"starting must be 0", "  canary: {target: web, version: v2, image: web:2, phase: Starting, weight: 10}\n", "spec.canary.weight: Invalid value: 10: must be 0 in phase Starting"},
 		{"stabilizing must be 100", "  canary: {target: web, version: v2, image: web:2, phase: Stabilizing, weight: 50}\n", "must be 100 in phase Stabilizing"},
+		{"finishing must be 100", "  canary: {target: web, version: v2, image: web:2, phase: Finishing, weight: 0}\n", "must be 100 in phase Finishing"},
+		{"hand-written without a phase starts at Labelling, weight 0", "  canary: {target: web, version: v2, image: web:2, weight: 10}\n", "must be 0 in phase Labelling"},
 		{"unknown phase", "  canary: {target: web, version: v2, image: web:2, phase: Paused}\n", `spec.canary.phase: Unsupported value: "Paused"`},
 		{"weight above 100", "  canary: {target: web, version: v2, image: web:2, phase: Progressing, weight: 101}\n", "between 0 and 100"},
 		{"promotion", "  promoted: [{deployment: web, version: v2, image: web:2}]\n", ""},

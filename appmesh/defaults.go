@@ -41,7 +41,7 @@ func SetDefaults(am *AppMesh) {
 		}
 	}
 	if c := am.Spec.Canary; c != nil && c.Phase == "" {
-		c.Phase = CanaryStarting
+		c.Phase = CanaryLabelling
 	}
 }
 

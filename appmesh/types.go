@@ -296,7 +296,7 @@ type Alias struct {
 //	start:   Labelling → Starting
 //	weight:  Progressing (weight N)
 //	abort:   Aborting → Removing → Unlabelling → (canary removed)
-//	promote: Promoting → Stabilizing → (canary removed, spec.promoted written)
+//	promote: Promoting → Stabilizing → Finishing → (canary removed, spec.promoted written)
 type CanaryPhase string
 
 const (
@@ -313,6 +313,10 @@ const (
 	// CanaryStabilizing: traffic stays on the new version while the stable
 	// Deployment moves to the new image and version label. Weight 100.
 	CanaryStabilizing CanaryPhase = "Stabilizing"
+	// CanaryFinishing: the stable runs the new version; routing goes back
+	// to the Service host while the copy still runs, so that removing the
+	// copy (the next change) changes no route. Weight 100.
+	CanaryFinishing CanaryPhase = "Finishing"
 	// CanaryAborting: traffic is back on stable (weight 0); the copy still runs.
 	CanaryAborting CanaryPhase = "Aborting"
 	// CanaryRemoving: the copy and its subset are removed; traffic on the
@@ -324,12 +328,12 @@ const (
 )
 
 // CanaryPhases lists the phases in lifecycle order.
-var CanaryPhases = []CanaryPhase{CanaryLabelling, CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryAborting, CanaryRemoving, CanaryUnlabelling}
+var CanaryPhases = []CanaryPhase{CanaryLabelling, CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryFinishing, CanaryAborting, CanaryRemoving, CanaryUnlabelling}
 
 // CopyRuns reports whether the canary copy Deployment exists in the phase.
 func (p CanaryPhase) CopyRuns() bool {
 	switch p {
-	case CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryAborting:
+	case CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryFinishing, CanaryAborting:
 		return true
 	}
 	return false
@@ -354,9 +358,15 @@ type Canary struct {
 	// 100 in Promoting and Stabilizing. Default: 0.
 	// +optional
 	Weight int32 `json:"weight,omitempty"`
-	// Phase is the current step. Default: Starting.
+	// Phase is the current step. Default: Labelling (a canary written by
+	// hand starts at the beginning: the stable pods get their label first).
 	// +optional
 	Phase CanaryPhase `json:"phase,omitempty"`
+	// Replaces is the image the chart renders for Container of the target
+	// (not a promotion's pin), recorded by `meshbundle canary start`; the
+	// promotion keeps it (Promotion.Replaces).
+	// +optional
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Promotion records a promoted canary: the renderer sets the image (and the
@@ -374,4 +384,12 @@ type Promotion struct {
 	Version string `json:"version"`
 	// Image of Container. Required.
 	Image string `json:"image"`
+	// Replaces is the image the chart rendered for Container when the
+	// canary was promoted. The promotion applies only while the chart still
+	// renders it (or Image): once the chart renders anything else, the
+	// chart wins and the entry is stale (a warning; remove it). Without it
+	// (entries written before it was recorded) the promotion applies
+	// unconditionally, with a warning.
+	// +optional
+	Replaces string `json:"replaces,omitempty"`
 }

@@ -243,7 +243,7 @@ func validateCanary(c *Canary, p *field.Path) field.ErrorList {
 		if c.Weight != 0 {
 			errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, fmt.Sprintf("must be 0 in phase %s (use phase Progressing for traffic on the copy)", c.Phase)))
 		}
-	case CanaryPromoting, CanaryStabilizing:
+	case CanaryPromoting, CanaryStabilizing, CanaryFinishing:
 		if c.Weight != 100 {
 			errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, fmt.Sprintf("must be 100 in phase %s", c.Phase)))
 		}

@@ -44,6 +44,25 @@ func Generate(dir string, p Params, out, warn io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return render(root, dir, p, am, out, warn)
+}
+
+// Render renders the chart in dir, as Generate does, with am instead of the
+// AppMesh file: what Argo CD would render once am is committed. `meshbundle
+// canary` (GitOps mode) checks each step with it before committing.
+func Render(dir string, p Params, am *appmesh.AppMesh, out, warn io.Writer) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	root, err := checkoutRoot(dir, p.SourcePath)
+	if err != nil {
+		return err
+	}
+	return render(root, dir, p, am, out, warn)
+}
+
+func render(root, dir string, p Params, am *appmesh.AppMesh, out, warn io.Writer) error {
 	if ns := am.Metadata.Namespace; ns != "" && p.Namespace != "" && ns != p.Namespace {
 		return fmt.Errorf("AppMesh %s metadata.namespace %q differs from the Application's destination namespace %q (fix: make them equal, or drop metadata.namespace)", p.AppMesh, ns, p.Namespace)
 	}

@@ -69,6 +69,30 @@ func (c *Cluster) CheckTarget(ctx context.Context, name string) error {
 	return err
 }
 
+// ChartImage is the image the chart renders for the container of the
+// target (the first when container is empty): the live image, unless a
+// promotion in am pins it, then the image that promotion replaced. It is
+// recorded at start so that the promotion applies only while the chart
+// still renders it.
+func (c *Cluster) ChartImage(ctx context.Context, am *appmesh.AppMesh, target, container string) (string, error) {
+	d, err := c.Client.AppsV1().Deployments(c.Namespace).Get(ctx, target, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("read Deployment %s/%s: %w", c.Namespace, target, err)
+	}
+	live := ""
+	for i, ct := range d.Spec.Template.Spec.Containers {
+		if (container == "" && i == 0) || ct.Name == container {
+			live = ct.Image
+		}
+	}
+	for _, p := range am.Spec.Promoted {
+		if p.Deployment == target && p.Image == live {
+			return p.Replaces, nil
+		}
+	}
+	return live, nil
+}
+
 // Check reports whether a condition holds, and if not, what it saw.
 func (c *Cluster) Check(ctx context.Context, cond Condition) (bool, string, error) {
 	switch cond.Kind {
@@ -125,4 +149,18 @@ func describe(c *appmesh.Canary) string {
 		return "none"
 	}
 	return fmt.Sprintf("%s %s phase %s weight %d", c.Target, c.Version, c.Phase, c.Weight)
+}
+
+func describePromoted(ps []appmesh.Promotion) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.Deployment + "=" + p.Image
+	}
+	return s
 }

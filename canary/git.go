@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/argocd"
 	"github.com/meshbundle/meshbundle/failure"
 )
 
@@ -38,6 +40,9 @@ type GitStore struct {
 	File string
 	// Push pushes after every commit.
 	Push bool
+	// Values are values files (relative to the chart's directory) the
+	// Argo CD Application renders the chart with; see Check.
+	Values []string
 
 	repo *git.Repository
 	head plumbing.Hash // HEAD when the file was read
@@ -152,15 +157,27 @@ func findAppMesh(dir, app string) (string, error) {
 	return "", &failure.BadInputError{Err: fmt.Errorf("several AppMesh files name app %q: %s (fix: give --file)", app, strings.Join(found, ", "))}
 }
 
-// Check validates the edited file (the chart is not in reach here; the
-// renderer checks it when Argo CD renders).
+// Check validates the edited file and, when the file sits in a chart's
+// directory (the layout meshbundle's Argo CD plugin renders), renders the
+// chart with it as the plugin will: a step that would not render is bad
+// input, refused before it is committed.
 func (g *GitStore) Check(_ context.Context, am *appmesh.AppMesh) error {
 	out, err := editAppMesh(g.data, am)
 	if err != nil {
 		return err
 	}
-	_, err = appmesh.Decode(out)
-	return err
+	if _, err := appmesh.Decode(out); err != nil {
+		return err
+	}
+	appDir := filepath.Dir(g.File)
+	if _, err := os.Stat(filepath.Join(g.Dir, appDir, "Chart.yaml")); err != nil {
+		return nil // no chart here: Argo CD renders it from elsewhere
+	}
+	p := argocd.Params{ValuesFiles: g.Values, ReleaseName: g.App, Namespace: am.Metadata.Namespace, SourcePath: filepath.ToSlash(appDir)}
+	if err := argocd.Render(filepath.Join(g.Dir, appDir), p, am, io.Discard, io.Discard); err != nil {
+		return fmt.Errorf("the chart in %s does not render with this step's AppMesh, so Argo CD could not sync it; nothing was committed: %w", appDir, err)
+	}
+	return nil
 }
 
 // Save writes the canary and promoted sections into the file, keeping the

@@ -119,6 +119,7 @@ func TestGitOpsLifecycle(t *testing.T) {
 		"canary reviews v2: weight 50%",
 		"canary reviews v2: promote, weight 100%",
 		"canary reviews v2: promote, stable reviews runs v2",
+		"canary reviews v2: promote, route to the Service host",
 		"canary reviews v2: promoted, reviews-v2 removed",
 	}
 	// An unrelated commit later: the last step is still the canary's.
@@ -257,5 +258,35 @@ func TestGitOpsPush(t *testing.T) {
 	c, _ := bare.CommitObject(ref.Hash())
 	if got := strings.TrimSpace(c.Message); got != "canary reviews v2: label the stable pods" {
 		t.Errorf("remote HEAD commit %q", got)
+	}
+}
+
+// TestGitOpsRendersTheChart: when the AppMesh file sits in the chart's
+// directory (the layout meshbundle's Argo CD plugin renders), every step is
+// rendered with the chart before it is committed: a step Argo CD could not
+// render is bad input and nothing is committed; a good one is committed.
+func TestGitOpsRendersTheChart(t *testing.T) {
+	dir, repo := newRepo(t)
+	app, err := os.ReadFile(filepath.Join("..", "renderer", "testdata", "canary", "app.in.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "apps/bookinfo/Chart.yaml", "apiVersion: v2\nname: bookinfo\nversion: 0.1.0\n")
+	writeFile(t, dir, "apps/bookinfo/templates/app.yaml", string(app))
+	commitAll(t, repo, "bookinfo: chart")
+
+	bad := startReq
+	bad.Target = "reviewz"
+	_, err = Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, nil, bad, Options{})
+	var badInput *failure.BadInputError
+	if !errors.As(err, &badInput) || !strings.Contains(err.Error(), "does not render") || !strings.Contains(err.Error(), `no Deployment "reviewz"`) {
+		t.Fatalf("start of an unknown Deployment: %v, want bad input naming it", err)
+	}
+	if n := len(log(t, repo)); n != 2 {
+		t.Errorf("%d commits after the refused step, want 2", n)
+	}
+	runToEnd(t, dir, startReq)
+	if n := len(log(t, repo)); n != 4 {
+		t.Errorf("%d commits after start, want 4", n)
 	}
 }

@@ -36,6 +36,9 @@ type Request struct {
 	Target, Version, Image, Container string
 	// Weight: the percentage for the copy.
 	Weight int32
+	// Replaces (start): the image the chart renders for the container,
+	// recorded for the promotion (Run reads it from the cluster).
+	Replaces string
 }
 
 // badInput is failure.BadInputf: an error in the request or the AppMesh,
@@ -111,7 +114,7 @@ func conditions(c *appmesh.Canary) []Condition {
 		// No traffic on the copy before it is Ready, and no more traffic
 		// while it is not.
 		return []Condition{{Kind: DeploymentReady, Deployment: cp, Image: c.Image}}
-	case appmesh.CanaryStabilizing:
+	case appmesh.CanaryStabilizing, appmesh.CanaryFinishing:
 		return []Condition{{Kind: DeploymentReady, Deployment: c.Target, Image: c.Image}}
 	case appmesh.CanaryRemoving:
 		return []Condition{{Kind: DeploymentGone, Deployment: cp}}
@@ -139,7 +142,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			}
 		} else {
 			p.Pending = nil
-			b.step("label stable version", "label the stable pods", &appmesh.Canary{Target: req.Target, Version: req.Version, Image: req.Image, Container: req.Container, Phase: appmesh.CanaryLabelling})
+			b.step("label stable version", "label the stable pods", &appmesh.Canary{Target: req.Target, Version: req.Version, Image: req.Image, Container: req.Container, Phase: appmesh.CanaryLabelling, Replaces: req.Replaces})
 		}
 		b.phase("start copy at weight 0", "start "+renderer.CopyName(req.Target, req.Version)+" at weight 0", appmesh.CanaryStarting, 0)
 	case OpWeight:
@@ -158,8 +161,8 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			return nil, badInput("no canary is running for app %s: nothing to abort", cur.Metadata.Name)
 		}
 		switch c.Phase {
-		case appmesh.CanaryStabilizing:
-			return nil, badInput("canary %s %s is in phase Stabilizing: the stable Deployment already runs the new version (fix: finish with `meshbundle canary promote`)", c.Target, c.Version)
+		case appmesh.CanaryStabilizing, appmesh.CanaryFinishing:
+			return nil, badInput("canary %s %s is in phase %s: the stable Deployment already runs the new version (fix: finish with `meshbundle canary promote`)", c.Target, c.Version, c.Phase)
 		case appmesh.CanaryLabelling:
 			// No copy yet and routing on the Service host: one step back.
 			b.remove("abort", "aborted, stable unchanged", nil)
@@ -187,8 +190,13 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			b.phase("promote: move stable", "promote, stable "+c.Target+" runs "+c.Version, appmesh.CanaryStabilizing, 100)
 			fallthrough
 		case appmesh.CanaryStabilizing:
-			prom := appmesh.Promotion{Deployment: c.Target, Container: c.Container, Version: c.Version, Image: c.Image}
-			b.remove("promote: route to stable, remove copy", "promoted, "+renderer.CopyName(c.Target, c.Version)+" removed", []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
+			// Routing leaves the copy's subset first; the copy goes in the
+			// next change, which then changes no route (DESIGN §3).
+			b.phase("promote: route to the Service", "promote, route to the Service host", appmesh.CanaryFinishing, 100)
+			fallthrough
+		case appmesh.CanaryFinishing:
+			prom := appmesh.Promotion{Deployment: c.Target, Container: c.Container, Version: c.Version, Image: c.Image, Replaces: c.Replaces}
+			b.remove("promote: remove copy", "promoted, "+renderer.CopyName(c.Target, c.Version)+" removed", []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
 		default:
 			return nil, badInput("canary %s %s is in phase %s, being aborted: it cannot be promoted (fix: finish with `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
 		}

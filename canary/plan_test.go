@@ -44,8 +44,11 @@ func TestPlanSteps(t *testing.T) {
 			"canary reviews v2: abort, route to the Service host", "canary reviews v2: aborted"}},
 		{"abort while labelling", mesh(inPhase(appmesh.CanaryLabelling, 0)), Request{Op: OpAbort}, []string{"canary reviews v2: aborted, stable unchanged"}},
 		{"promote", mesh(inPhase(appmesh.CanaryProgressing, 50)), Request{Op: OpPromote}, []string{
-			"canary reviews v2: promote, weight 100%", "canary reviews v2: promote, stable reviews runs v2", "canary reviews v2: promoted, reviews-v2 removed"}},
-		{"promote continues", mesh(inPhase(appmesh.CanaryStabilizing, 100)), Request{Op: OpPromote}, []string{"canary reviews v2: promoted, reviews-v2 removed"}},
+			"canary reviews v2: promote, weight 100%", "canary reviews v2: promote, stable reviews runs v2",
+			"canary reviews v2: promote, route to the Service host", "canary reviews v2: promoted, reviews-v2 removed"}},
+		{"promote continues", mesh(inPhase(appmesh.CanaryStabilizing, 100)), Request{Op: OpPromote}, []string{
+			"canary reviews v2: promote, route to the Service host", "canary reviews v2: promoted, reviews-v2 removed"}},
+		{"promote continues after routing back", mesh(inPhase(appmesh.CanaryFinishing, 100)), Request{Op: OpPromote}, []string{"canary reviews v2: promoted, reviews-v2 removed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +106,7 @@ func TestPlanBadInput(t *testing.T) {
 		{"promote while aborting", mesh(inPhase(appmesh.CanaryAborting, 0)), Request{Op: OpPromote}, "being aborted"},
 		{"abort without canary", mesh(nil), Request{Op: OpAbort}, "nothing to abort"},
 		{"abort after the stable moved", mesh(inPhase(appmesh.CanaryStabilizing, 100)), Request{Op: OpAbort}, "finish with `meshbundle canary promote`"},
+		{"abort after routing back", mesh(inPhase(appmesh.CanaryFinishing, 100)), Request{Op: OpAbort}, "finish with `meshbundle canary promote`"},
 		{"start while one runs", mesh(inPhase(appmesh.CanaryProgressing, 10)), Request{Op: OpStart, Target: "reviews", Version: "v3", Image: "reviews:3"}, "already running"},
 		{"start without image", mesh(nil), Request{Op: OpStart, Target: "reviews", Version: "v2"}, "image of the copy is required (--image)"},
 		{"start without deployment", mesh(nil), Request{Op: OpStart, Version: "v2", Image: "x"}, "--deployment"},

@@ -38,7 +38,17 @@ type Options struct {
 	Progress io.Writer
 	// Interval between cluster polls. Default 500ms.
 	Interval time.Duration
+	// Settle is how long a step is given, once the cluster applied it and
+	// what it waits for holds, for istiod to push it to the proxies before
+	// the next step: the next step may remove what this one moved traffic
+	// away from (abort removes the copy after weight 0, promote removes it
+	// after routing back). 0: DefaultSettle; negative: none.
+	Settle time.Duration
 }
+
+// DefaultSettle is Options.Settle's default: istiod debounces a change for
+// 100 ms (up to 10 s under load, PILOT_DEBOUNCE_MAX) before it pushes.
+const DefaultSettle = 5 * time.Second
 
 // TimeoutError: a condition did not hold in time; the steps applied so far
 // stay, and running the command again continues.
@@ -77,18 +87,24 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 	if opts.Interval == 0 {
 		opts.Interval = 500 * time.Millisecond
 	}
+	if opts.Settle == 0 {
+		opts.Settle = DefaultSettle
+	}
 	cur, err := store.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := NewPlan(cur, req)
-	if err != nil {
-		return nil, err
-	}
-	if req.Op == OpStart && cl != nil && cur.Spec.Canary == nil {
+	if req.Op == OpStart && cl != nil && cur.Spec.Canary == nil && req.Target != "" {
 		if err := cl.CheckTarget(ctx, req.Target); err != nil {
 			return nil, err
 		}
+		if req.Replaces, err = cl.ChartImage(ctx, cur, req.Target, req.Container); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := NewPlan(cur, req)
+	if err != nil {
+		return nil, err
 	}
 	for _, s := range plan.Steps {
 		if err := store.Check(ctx, s.Config); err != nil {
@@ -171,6 +187,14 @@ func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Cond
 				return ctx.Err()
 			case <-time.After(opts.Interval):
 			}
+		}
+	}
+	if opts.Wait && opts.Settle > 0 {
+		fmt.Fprintf(opts.Progress, "  waiting %s for istiod to push it to the proxies (settle delay)\n", opts.Settle)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(opts.Settle):
 		}
 	}
 	return nil

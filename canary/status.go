@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	networking "istio.io/api/networking/v1alpha3"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
@@ -19,9 +20,10 @@ import (
 type Status struct {
 	App       string `json:"app"`
 	Namespace string `json:"namespace"`
-	// Running: a VirtualService route of the app (or, with routeAPI
-	// gateway-api, an HTTPRoute, GRPCRoute or TCPRoute rule) has more than
-	// one destination (the seed's definition of a running canary).
+	// Running: a VirtualService route of the app (HTTP, TCP or TLS; or,
+	// with routeAPI gateway-api, an HTTPRoute, GRPCRoute or TCPRoute rule)
+	// has more than one destination (the seed's definition of a running
+	// canary).
 	Running bool `json:"running"`
 	// Phase and Target come from the applied AppMesh (state ConfigMap).
 	Phase  string `json:"phase,omitempty"`
@@ -30,6 +32,20 @@ type Status struct {
 	Versions []VersionStatus `json:"versions,omitempty"`
 	// LastStep is the last step applied (release description or commit).
 	LastStep string `json:"lastStep,omitempty"`
+	// Promoted: the applied AppMesh's spec.promoted entries.
+	Promoted []PromotionStatus `json:"promoted,omitempty"`
+}
+
+// PromotionStatus is one spec.promoted entry as the cluster runs it.
+type PromotionStatus struct {
+	Deployment string `json:"deployment"`
+	Image      string `json:"image"`
+	Replaces   string `json:"replaces,omitempty"`
+	// Running is the image the Deployment's container runs.
+	Running string `json:"running,omitempty"`
+	// Stale: the chart renders neither Replaces nor Image any more, so the
+	// chart won and the entry does nothing (remove it).
+	Stale bool `json:"stale,omitempty"`
 }
 
 // VersionStatus is one version of the target.
@@ -62,6 +78,14 @@ func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (
 		return nil, fmt.Errorf("list VirtualServices: %w", err)
 	}
 	weights := map[string]int32{} // subset -> weight
+	split := func(dests []*networking.RouteDestination) {
+		if len(dests) > 1 {
+			st.Running = true
+			for _, d := range dests {
+				weights[d.Destination.Subset] = d.Weight
+			}
+		}
+	}
 	for _, vs := range vss.Items {
 		for _, r := range vs.Spec.Http {
 			if len(r.Route) > 1 {
@@ -70,6 +94,13 @@ func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (
 					weights[d.Destination.Subset] = d.Weight
 				}
 			}
+		}
+		// A canary of a TCP (or TLS passthrough) Service splits these.
+		for _, r := range vs.Spec.Tcp {
+			split(r.Route)
+		}
+		for _, r := range vs.Spec.Tls {
+			split(r.Route)
 		}
 	}
 	if am.Spec.RouteAPI == appmesh.RouteAPIGatewayAPI {
@@ -80,6 +111,23 @@ func ReadStatus(ctx context.Context, cl *Cluster, istio istioclient.Interface) (
 	deps, err := cl.Client.AppsV1().Deployments(cl.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list Deployments: %w", err)
+	}
+	for _, p := range am.Spec.Promoted {
+		ps := PromotionStatus{Deployment: p.Deployment, Image: p.Image, Replaces: p.Replaces}
+		for _, d := range deps.Items {
+			if d.Name != p.Deployment {
+				continue
+			}
+			for i, ct := range d.Spec.Template.Spec.Containers {
+				if (p.Container == "" && i == 0) || ct.Name == p.Container {
+					ps.Running = ct.Image
+				}
+			}
+		}
+		// The renderer pins Image unless the chart moved on; a canary of
+		// the same Deployment in Stabilizing runs its own image.
+		ps.Stale = p.Replaces != "" && ps.Running != "" && ps.Running != p.Image && !(st.Target == p.Deployment && st.Phase == "Stabilizing")
+		st.Promoted = append(st.Promoted, ps)
 	}
 	for _, d := range deps.Items {
 		isTarget := st.Target != "" && d.Name == st.Target

@@ -3,6 +3,7 @@ package renderer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -44,7 +45,22 @@ func newCanary(e *env) *canary { return &canary{e} }
 type canaryPlan struct {
 	hosts map[string]bool // hosts of the routed Services in front of the target
 	dests []destination   // their destinations in this phase
+	// warm are destinations a later phase may route to that this phase's
+	// route does not carry (or carries at weight 0, which Istio and grpc-go
+	// drop): each gets a route of its own that only a request with the
+	// header WarmHeader matches, so every client already holds their
+	// clusters when the default route switches to them. A proxyless gRPC
+	// client only subscribes to the clusters its routes name, and grpc-go
+	// applies a new route before its balancer has a new cluster: without
+	// this a few requests fail with "unknown cluster selected for RPC"
+	// (docs/dataplane.md). Envoy receives every cluster anyway.
+	warm []destination
 }
+
+// WarmHeader is the request header of the warm-up routes a canary adds to
+// its VirtualService (see canaryPlan.warm); its value names the subset, or
+// "host" for the Service host. Nothing sends it.
+const WarmHeader = "x-meshbundle-warm"
 
 // destination is one weighted destination of a route.
 type destination struct {
@@ -54,6 +70,9 @@ type destination struct {
 
 // keepTree keeps the Deployments it edits: the target and the promoted.
 func (f *canary) keepTree(r *Resource) bool {
+	if f.am.Spec.Canary != nil && !r.IsHook() && (r.is("autoscaling", "HorizontalPodAutoscaler") || r.is("policy", "PodDisruptionBudget")) {
+		return true // protect copies
+	}
 	if !r.is("apps", "Deployment") || r.IsHook() {
 		return false
 	}
@@ -80,6 +99,12 @@ func (f *canary) Filter(s *stream) error {
 		d, ok := deps[p.Deployment]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s.deployment: the chart renders no Deployment %q (fix: use one of: %s, or remove the entry)", field, p.Deployment, strings.Join(sortedKeys(deps), ", ")))
+			continue
+		}
+		if stale, err := f.promotionStale(d, p, field); err != nil || stale {
+			if err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		if err := moveStable(s, d, p.Container, p.Version, p.Image, field); err != nil {
@@ -120,7 +145,7 @@ func (f *canary) Filter(s *stream) error {
 		if err != nil {
 			return err
 		}
-		if c.Phase == appmesh.CanaryStabilizing {
+		if c.Phase == appmesh.CanaryStabilizing || c.Phase == appmesh.CanaryFinishing {
 			if err := moveStable(s, stable, c.Container, c.Version, c.Image, "AppMesh spec.canary"); err != nil {
 				return err
 			}
@@ -128,6 +153,9 @@ func (f *canary) Filter(s *stream) error {
 		// The copy goes right after its stable Deployment, so a reader of
 		// the output finds them together.
 		s.insertAfter(stable, cp)
+		if err := f.protectCopy(s, stable, c); err != nil {
+			return err
+		}
 	}
 	return f.plan(s, stable)
 }
@@ -161,6 +189,7 @@ func (f *canary) plan(s *stream, stable *Resource) error {
 		// subset without pods is analyzer error IST0173).
 		plan.dests = []destination{{subset: c.Version}}
 	}
+	plan.warm = warmDestinations(c, sv, plan.dests)
 	s.canary = plan
 	return nil
 }
@@ -205,6 +234,28 @@ func moveStable(s *stream, d *Resource, container, version, image, field string)
 	return nil
 }
 
+// promotionStale reports whether the chart moved on since the promotion:
+// it renders neither the image the promotion replaced nor the promoted
+// one. The chart then wins (the entry is not applied), with a warning: a
+// team's next release must not be pinned back silently. An entry without
+// Replaces (written before it was recorded) cannot tell and applies.
+func (f *canary) promotionStale(d *Resource, p appmesh.Promotion, field string) (bool, error) {
+	i, err := containerIndex(d, p.Container, field)
+	if err != nil {
+		return false, err
+	}
+	chart := d.get(templatePath(d, "spec", "containers", i, "image")...).str()
+	switch {
+	case p.Replaces == "":
+		f.warnf("%s: no replaces recorded, so the promotion of %s pins image %s whatever the chart renders (fix: add `replaces: %s` if that is the image it replaced, or remove the entry once the chart renders %s)", field, d, p.Image, chart, p.Image)
+		return false, nil
+	case chart == p.Replaces || chart == p.Image:
+		return false, nil
+	}
+	f.warnf("%s is stale: the chart renders image %s for %s, not %s which the promotion to %s replaced; the chart wins (fix: remove the entry)", field, chart, d, p.Replaces, p.Image)
+	return true, nil
+}
+
 // containerIndex is the index of the named (or first) container, which
 // must have an image.
 func containerIndex(d *Resource, container, field string) (int, error) {
@@ -242,6 +293,9 @@ func (f *canary) copyOf(s *stream, stable *Resource, c *appmesh.Canary) (*Resour
 	}
 	s.set(cp, path{"spec", "selector", "matchLabels", versionLabel}, c.Version)
 	s.set(cp, path{"spec", "template", "metadata", "labels", versionLabel}, c.Version)
+	// Only the copy's pods carry it (also once the stable moved to the
+	// copy's version label): its PodDisruptionBudget selects them by it.
+	s.set(cp, path{"spec", "template", "metadata", "labels", CanaryOfLabel}, c.Target)
 	i, err := containerIndex(cp, c.Container, "AppMesh spec.canary")
 	if err != nil {
 		return nil, err
@@ -258,13 +312,93 @@ func (f *canary) copyOf(s *stream, stable *Resource, c *appmesh.Canary) (*Resour
 // stable's version label.
 func canaryDestinations(c *appmesh.Canary, s string) []destination {
 	switch c.Phase {
-	case appmesh.CanaryLabelling, appmesh.CanaryUnlabelling:
+	case appmesh.CanaryLabelling, appmesh.CanaryUnlabelling, appmesh.CanaryFinishing:
 		// The stable's version label is being added or removed: while its
-		// pods roll, only the Service host has all of them.
+		// pods roll, only the Service host has all of them. Finishing: the
+		// route no longer names the copy's subset, so removing the copy
+		// next changes no route.
 		return []destination{{}}
 	case appmesh.CanaryRemoving:
 		return []destination{{subset: s}}
 	default:
 		return []destination{{subset: s, weight: 100 - c.Weight}, {subset: c.Version, weight: c.Weight}}
 	}
+}
+
+// warmDestinations are the destinations the phases after c.Phase may route
+// to that dests carries at no weight (see canaryPlan.warm); s is the
+// stable's version label.
+func warmDestinations(c *appmesh.Canary, s string, dests []destination) []destination {
+	var next []destination
+	switch c.Phase {
+	case appmesh.CanaryLabelling:
+		next = []destination{{subset: s}} // Starting routes to it
+	case appmesh.CanaryStarting, appmesh.CanaryProgressing, appmesh.CanaryPromoting:
+		// weight moves either way, abort goes back to stable
+		next = []destination{{subset: s}, {subset: c.Version}}
+	case appmesh.CanaryStabilizing, appmesh.CanaryRemoving:
+		next = []destination{{}} // Finishing and Unlabelling route to the host
+	}
+	var out []destination
+	for _, n := range next {
+		carried := slices.ContainsFunc(dests, func(d destination) bool {
+			return d.subset == n.subset && (len(dests) == 1 || d.weight > 0)
+		})
+		if !carried {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// protectCopy gives the copy what protects the stable: a copy of every
+// HorizontalPodAutoscaler scaling the target, scaling the copy instead,
+// and of every PodDisruptionBudget selecting the target's pods, selecting
+// the copy's pods (by CanaryOfLabel) instead. The stable's budgets are kept
+// and exclude the copy's pods (CanaryOfLabel DoesNotExist): a pod covered
+// by two budgets cannot be evicted at all, so a node drain would stall.
+// They go when the copy goes: the phases without it render none.
+func (f *canary) protectCopy(s *stream, stable *Resource, c *appmesh.Canary) error {
+	podLabels := labels.Set(stable.get(templatePath(stable, "metadata", "labels")...).labels().Map())
+	for _, r := range slices.Clone(s.docs) {
+		if r.IsHook() {
+			continue
+		}
+		switch {
+		case r.is("autoscaling", "HorizontalPodAutoscaler"):
+			ref := r.get("spec", "scaleTargetRef")
+			if ref.at("kind").str() != "Deployment" || ref.at("name").str() != c.Target {
+				continue
+			}
+			cp := r.copyTree()
+			s.set(cp, path{"metadata", "name"}, CopyName(r.Name, c.Version))
+			s.set(cp, path{"metadata", "labels", CanaryOfLabel}, c.Target)
+			s.set(cp, path{"spec", "scaleTargetRef", "name"}, CopyName(c.Target, c.Version))
+			out, err := cp.derived()
+			if err != nil {
+				return fmt.Errorf("encode the copy of %s: %w", r, err)
+			}
+			s.insertAfter(r, out)
+		case r.is("policy", "PodDisruptionBudget"):
+			sel, err := labelSelector(r.get("spec", "selector"))
+			if err != nil {
+				return fmt.Errorf("%s spec.selector: %w", r, err)
+			}
+			if sel.Empty() || !sel.Matches(podLabels) {
+				continue
+			}
+			cp := r.copyTree() // before the stable's budget is edited
+			s.set(cp, path{"metadata", "name"}, CopyName(r.Name, c.Version))
+			s.set(cp, path{"metadata", "labels", CanaryOfLabel}, c.Target)
+			s.set(cp, path{"spec", "selector", "matchLabels", CanaryOfLabel}, c.Target)
+			list, _ := r.get("spec", "selector", "matchExpressions").value().([]any)
+			s.set(r, path{"spec", "selector", "matchExpressions"}, append(slices.Clone(list), map[string]any{"key": CanaryOfLabel, "operator": "DoesNotExist"}))
+			out, err := cp.derived()
+			if err != nil {
+				return fmt.Errorf("encode the copy of %s: %w", r, err)
+			}
+			s.insertAfter(r, out)
+		}
+	}
+	return nil
 }

@@ -97,6 +97,7 @@ func (f *routes) canaryDestinations(s *stream, vs, dr *Resource, host string) er
 		return fmt.Errorf("AppMesh spec.canary: host %s needs a DestinationRule for the canary's subsets, and its Service's pods carry no version label (fix: check spec.routes for the Service)", host)
 	}
 	n := 0
+	var warm []any // warm-up HTTP routes, ahead of the others
 	for _, kind := range []string{"http", "tcp", "tls"} {
 		for i, rt := range vs.get("spec", kind).items() {
 			list := rt.at("route")
@@ -124,10 +125,20 @@ func (f *routes) canaryDestinations(s *stream, vs, dr *Resource, host string) er
 			}
 			s.set(vs, path{"spec", kind, i, "route"}, out)
 			n++
+			if kind == "http" {
+				warm = append(warm, warmRoutes(rt, base, s.canary.warm)...)
+			}
 		}
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: no route sends traffic to %s (fix: check spec.routes, or adopt: true)", vs, host)
+	}
+	if len(warm) > 0 {
+		var http []any
+		for _, rt := range vs.get("spec", "http").items() {
+			http = append(http, rt.value())
+		}
+		s.set(vs, path{"spec", "http"}, append(warm, http...))
 	}
 	var subsets []any
 	have := map[string]bool{}
@@ -136,7 +147,7 @@ func (f *routes) canaryDestinations(s *stream, vs, dr *Resource, host string) er
 		have[sub.at("name").str()] = true
 	}
 	changed := false
-	for _, d := range dests {
+	for _, d := range slices.Concat(dests, s.canary.warm) {
 		if d.subset == "" || have[d.subset] {
 			continue
 		}
@@ -150,6 +161,45 @@ func (f *routes) canaryDestinations(s *stream, vs, dr *Resource, host string) er
 		s.set(dr, path{"spec", "subsets"}, subsets)
 	}
 	return nil
+}
+
+// warmRoutes are the warm-up routes of one HTTP route (canaryPlan.warm):
+// its matches (or none) plus the header WarmHeader, to one destination.
+func warmRoutes(rt node, base map[string]any, warm []destination) []any {
+	var out []any
+	for _, d := range warm {
+		dst := maps.Clone(base)
+		value := "host"
+		if d.subset == "" {
+			delete(dst, "subset")
+		} else {
+			dst["subset"] = d.subset
+			value = d.subset
+		}
+		header := map[string]any{WarmHeader: map[string]any{"exact": value}}
+		var matches []any
+		for _, m := range rt.at("match").items() {
+			mm, _ := m.value().(map[string]any)
+			mm = maps.Clone(mm)
+			headers, _ := mm["headers"].(map[string]any)
+			headers = maps.Clone(headers)
+			if headers == nil {
+				headers = map[string]any{}
+			}
+			maps.Copy(headers, header)
+			mm["headers"] = headers
+			matches = append(matches, mm)
+		}
+		if len(matches) == 0 {
+			matches = []any{map[string]any{"headers": header}}
+		}
+		name := "warm-" + value
+		if n := rt.at("name").str(); n != "" {
+			name = n + "-" + name
+		}
+		out = append(out, map[string]any{"name": name, "match": matches, "route": []any{map[string]any{"destination": dst}}})
+	}
+	return out
 }
 
 // routeTarget is what one AppMesh route sends traffic to, worked out once

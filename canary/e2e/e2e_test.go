@@ -21,12 +21,14 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	networking "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,6 +45,9 @@ func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithIstiod()) }
 const (
 	app      = "example-app"
 	newImage = "registry.k8s.io/e2e-test-images/agnhost:2.54"
+	// settle is the canary's settle delay here: no traffic runs in these
+	// tests (ci/dataplane/e2e has it).
+	settle = 500 * time.Millisecond
 )
 
 // install installs charts/example-app through the renderer with routes
@@ -81,14 +86,52 @@ func install(t *testing.T, c *testcluster.Cluster) (*canary.HelmStore, *canary.C
 	if _, err := c.WaitDeploymentAvailable(context.Background(), ns, "web", 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	return &canary.HelmStore{Config: cfg, Release: app, Cluster: cl, Timeout: time.Minute}, cl, ns
+	// The team's AppMesh file, the one its own helm upgrade passes to
+	// --config: every canary step is recorded there (docs/canary.md).
+	data, err := appmesh.Marshal(am)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "appmesh.yaml")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &canary.HelmStore{Config: cfg, Release: app, Cluster: cl, Timeout: time.Minute, Source: &canary.FileStore{Path: file, App: app}}, cl, ns
+}
+
+// fileOf is the team's AppMesh file of a store made by install.
+func fileOf(store *canary.HelmStore) string { return store.Source.(*canary.FileStore).Path }
+
+// routineUpgrade is the team's own pipeline: `helm upgrade` of the release
+// with the chart (and values) through the post-renderer with the team's
+// AppMesh file, not through meshbundle canary. It returns the renderer's
+// warnings.
+func routineUpgrade(t *testing.T, store *canary.HelmStore, values map[string]any) string {
+	t.Helper()
+	am, err := appmesh.Load(fileOf(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := loader.Load(filepath.Join("..", "..", "charts", "example-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warn bytes.Buffer
+	up := action.NewUpgrade(store.Config)
+	up.Namespace = store.Cluster.Namespace
+	up.PostRenderer = renderer.New(am, &warn)
+	up.Timeout = time.Minute
+	if _, err := up.RunWithContext(context.Background(), app, ch, values); err != nil {
+		t.Fatalf("routine helm upgrade: %v", err)
+	}
+	return warn.String()
 }
 
 func run(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request) {
 	t.Helper()
 	start := time.Now()
 	var progress bytes.Buffer
-	res, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond})
+	res, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond, Settle: settle})
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", req.Op, err, progress.String())
 	}
@@ -141,7 +184,7 @@ func TestHelmPromote(t *testing.T) {
 
 	// The CLI, as a user runs it: helm mode, then status as JSON.
 	mb := buildCLI(t)
-	cli(t, mb, "canary", "weight", app, "50", "--release", app, "-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s")
+	cli(t, mb, "canary", "weight", app, "50", "--release", app, "--file", fileOf(store), "-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s")
 	var cst canary.Status
 	if err := json.Unmarshal([]byte(cli(t, mb, "canary", "status", app, "--release", app, "-n", ns, "--kubeconfig", c.Kubeconfig, "-o", "json")), &cst); err != nil {
 		t.Fatal(err)
@@ -183,14 +226,99 @@ func TestHelmPromote(t *testing.T) {
 	}
 }
 
+// TestHelmRoutineUpgrade: the team's routine helm upgrade with its own
+// AppMesh file, during a canary and after a promotion, neither drops the
+// canary nor reverts the promoted image (the canary CLI recorded both in
+// that file); once the chart itself ships another image, the chart wins
+// and the stale promotion is reported.
+func TestHelmRoutineUpgrade(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c)
+	ic, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, store, cl, start)
+	run(t, store, cl, canary.Request{Op: canary.OpWeight, Weight: 10})
+	routineUpgrade(t, store, map[string]any{})
+	if got := vsWeights(t, c, ns); !equalWeights(got, map[string]int32{"stable": 90, "v2": 10}) {
+		t.Errorf("after a routine upgrade at 10%%: VirtualService weights %v, want stable 90 v2 10", got)
+	}
+	deployment(t, c, ns, "web-v2") // fails the test when the copy is gone
+
+	run(t, store, cl, canary.Request{Op: canary.OpPromote})
+	routineUpgrade(t, store, map[string]any{})
+	if img := deployment(t, c, ns, "web").Spec.Template.Spec.Containers[0].Image; img != newImage {
+		t.Errorf("after a routine upgrade following promote: web runs %s, want the promoted %s", img, newImage)
+	}
+
+	// The team's next release: the chart renders agnhost:2.55 now.
+	const next = "registry.k8s.io/e2e-test-images/agnhost:2.55"
+	warn := routineUpgrade(t, store, map[string]any{"image": map[string]any{"tag": "2.55"}})
+	if img := deployment(t, c, ns, "web").Spec.Template.Spec.Containers[0].Image; img != next {
+		t.Errorf("after the chart moved to %s: web runs %s, want the chart's image", next, img)
+	}
+	if !strings.Contains(warn, "spec.promoted[0] is stale") {
+		t.Errorf("renderer warnings %q lack the stale promotion", warn)
+	}
+	st, err := canary.ReadStatus(context.Background(), cl, ic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Promoted) != 1 || !st.Promoted[0].Stale || st.Promoted[0].Running != next {
+		t.Errorf("status promoted %+v, want one stale entry running %s", st.Promoted, next)
+	}
+
+	// A file that disagrees with the release (here: the promotion dropped by
+	// hand while the release still records it) is refused, nothing changed.
+	data, err := os.ReadFile(fileOf(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, err := appmesh.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	am.Spec.Promoted = nil
+	out, _ := appmesh.Marshal(am)
+	if err := os.WriteFile(fileOf(store), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = canary.Run(context.Background(), store, cl, start, canary.Options{Wait: true, Timeout: 10 * time.Second})
+	var conflict *canary.ConflictError
+	if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "the file and the release disagree") {
+		t.Errorf("start with a file that disagrees with the release: %v, want a refusal", err)
+	}
+}
+
 // TestHelmAbort: start → weight 10 → abort leaves the app's Deployments,
-// VirtualServices and DestinationRules as they were before start.
+// VirtualServices and DestinationRules as they were before start; a weight
+// step interrupted between the file and the upgrade resumes when run again.
 func TestHelmAbort(t *testing.T) {
 	c := testcluster.Shared(t)
 	store, cl, ns := install(t, c)
 	before := snapshot(t, c, ns)
 	run(t, store, cl, start)
+
+	// `canary weight 10` killed after it recorded the step in the AppMesh
+	// file, before its helm upgrade: running it again applies the step.
+	killed := &canary.FileStore{Path: fileOf(store), App: app}
+	cur, err := killed.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := canary.NewPlan(cur, canary.Request{Op: canary.OpWeight, Weight: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := killed.Save(context.Background(), plan.Steps[0].Config, plan.Steps[0].Message); err != nil {
+		t.Fatal(err)
+	}
 	run(t, store, cl, canary.Request{Op: canary.OpWeight, Weight: 10})
+	if got := vsWeights(t, c, ns); !equalWeights(got, map[string]int32{"stable": 90, "v2": 10}) {
+		t.Errorf("after the interrupted weight 10 ran again: VirtualService weights %v, want stable 90 v2 10", got)
+	}
+
 	run(t, store, cl, canary.Request{Op: canary.OpAbort})
 	after := snapshot(t, c, ns)
 	for name, spec := range before.deployments {
@@ -276,10 +404,26 @@ func vsWeights(t *testing.T, c *testcluster.Cluster, ns string) map[string]int32
 		t.Fatal(err)
 	}
 	out := map[string]int32{}
-	for _, d := range vs.Spec.Http[0].Route {
-		out[d.Destination.Subset] = d.Weight
+	for _, r := range vs.Spec.Http {
+		if isWarm(r) {
+			continue // a warm-up route (renderer.WarmHeader): no traffic
+		}
+		for _, d := range r.Route {
+			out[d.Destination.Subset] = d.Weight
+		}
+		break
 	}
 	return out
+}
+
+// isWarm: the route matches only requests with renderer.WarmHeader.
+func isWarm(r *networking.HTTPRoute) bool {
+	for _, m := range r.Match {
+		if _, ok := m.Headers[renderer.WarmHeader]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func equalWeights(a, b map[string]int32) bool {
@@ -353,6 +497,7 @@ func TestHelmRefusals(t *testing.T) {
 
 	// Operator A reads; operator B starts a canary; A's write is refused.
 	a := &canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute}
+	store.Source = nil // B keeps no file either: this is about the release
 	cur, err := a.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -440,7 +585,7 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 	gitops := &canary.GitStore{Dir: dir, App: app}
 	commits := 0
 	for _, req := range []canary.Request{start, {Op: canary.OpWeight, Weight: 10}, {Op: canary.OpPromote}} {
-		res, err := canary.Run(ctx, gitops, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Interval: 100 * time.Millisecond})
+		res, err := canary.Run(ctx, gitops, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Interval: 100 * time.Millisecond, Settle: settle})
 		if err != nil {
 			t.Fatalf("%s: %v", req.Op, err)
 		}
@@ -453,10 +598,54 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 		t.Fatalf("sync: %v", err)
 	default:
 	}
-	if commits != 6 || synced != commits {
-		t.Errorf("%d commits, %d synced separately; want 6 and 6 (every step waits for its sync)", commits, synced)
+	if commits != 7 || synced != commits {
+		t.Errorf("%d commits, %d synced separately; want 7 and 7 (every step waits for its sync)", commits, synced)
 	}
 	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 		t.Errorf("copy after promote: %v", err)
+	}
+}
+
+// TestStatusTCP: a canary of a TCP Service (its VirtualService splits tcp
+// routes) is reported as running, with its weights.
+func TestStatusTCP(t *testing.T) {
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	ns := c.Namespace(t, nil)
+	am := &appmesh.AppMesh{APIVersion: appmesh.APIVersion, Kind: appmesh.Kind,
+		Metadata: appmesh.Metadata{Name: app, Namespace: ns},
+		Spec: appmesh.Spec{Routes: []appmesh.Route{{Service: "db"}},
+			Canary: &appmesh.Canary{Target: "db", Version: "v2", Image: "db:2", Phase: appmesh.CanaryProgressing, Weight: 10}}}
+	data, err := appmesh.Marshal(am)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: renderer.StateConfigMapName(app)}, Data: map[string]string{renderer.StateKey: string(data)}}
+	if err := c.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	host := "db." + ns + ".svc.cluster.local"
+	dst := func(subset string, w int32) *networking.RouteDestination {
+		return &networking.RouteDestination{Destination: &networking.Destination{Host: host, Subset: subset, Port: &networking.PortSelector{Number: 5432}}, Weight: w}
+	}
+	vs := &istionet.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db", Labels: map[string]string{"meshbundle.dev/app": app}},
+		Spec: networking.VirtualService{Hosts: []string{host}, Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{dst("stable", 90), dst("v2", 10)}}}}}
+	if err := c.Client.Create(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := canary.ReadStatus(ctx, &canary.Cluster{Client: kc, Namespace: ns, App: app}, ic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running || st.Phase != "Progressing" {
+		t.Errorf("status of a TCP canary %+v, want running", st)
 	}
 }

@@ -162,8 +162,10 @@ func run(keep bool, dir string) error {
 		return err
 	}
 
-	// Each canary step is one `helm upgrade` of the release (GitOps mode
-	// would make it one git commit instead); make-before-break throughout.
+	// Each canary step is recorded in the AppMesh file the install used
+	// (--file: the team's next routine helm upgrade carries it) and is one
+	// `helm upgrade` of the release (GitOps mode would make it one git
+	// commit instead); make-before-break throughout.
 	// Real requests measure every step (ci/dataplane): a proxyless gRPC
 	// client of web fed by the local istiod, one echo server per Ready pod.
 	step("5. meshbundle canary: web v2 at 10 %%, 100 %%, then promote; real requests at every step")
@@ -191,7 +193,7 @@ func run(keep bool, dir string) error {
 		{args: []string{"canary", "status", "example-app"}, traffic: "after", weight: 100, promoted: true},
 	} {
 		fmt.Printf("\n$ meshbundle %s\n", strings.Join(s.args, " "))
-		cmd := exec.CommandContext(ctx, mb, append(s.args, "--release", "example", "-n", "demo", "--kubeconfig", c.Kubeconfig)...)
+		cmd := exec.CommandContext(ctx, mb, append(s.args, "--release", "example", "--file", config, "-n", "demo", "--kubeconfig", c.Kubeconfig)...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		run := cmd.Run
 		if s.traffic == "during" {

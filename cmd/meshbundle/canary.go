@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,10 +16,12 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshbundle/meshbundle/canary"
 	"github.com/meshbundle/meshbundle/failure"
+	"github.com/meshbundle/meshbundle/installer"
 )
 
 // canaryFlags are shared by the canary subcommands.
@@ -27,8 +30,9 @@ type canaryFlags struct {
 	repo, file                     string
 	push                           bool
 	release                        string
-	timeout                        time.Duration
-	noWait                         bool
+	values                         []string
+	timeout, settle                time.Duration
+	noWait, force                  bool
 	output                         output
 }
 
@@ -40,22 +44,28 @@ func newCanaryCmd() *cobra.Command {
 		Long: `Canary releases, make-before-break: every step is one change of the app's
 AppMesh file, either one git commit in a working copy Argo CD syncs (--repo)
 or one helm upgrade of the release through the meshbundle post-renderer
-(--release). Each step waits (--timeout) until the cluster applied it and
+(--release), recorded first in the AppMesh file your own helm upgrade uses
+(--file, or --repo to commit it). Each step waits (--timeout) until the cluster applied it and
 what the next step needs is Ready; --no-wait applies one step and returns
 (run the same command again to continue). Progress goes to stderr, results
 to stdout. Exit codes: 0 done, 1 failed, 2 bad input or refused (nothing
-changed), 4 timeout (the steps so far stay; run again to continue),
-7 conflict (the working copy or the AppMesh file changed; nothing written).`,
+changed), 3 the cluster cannot be reached (nothing changed; GitOps --force
+commits without it), 4 timeout (the steps so far stay; run again to
+continue), 7 conflict (the working copy, the AppMesh file or the release
+changed, or the file and the release disagree; nothing written).`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	pf.StringVar(&f.context, "context", "", "kubeconfig context to use")
 	pf.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the app (default: the AppMesh's metadata.namespace, else the kubeconfig's)")
-	pf.StringVar(&f.repo, "repo", "", "GitOps mode: the git working copy holding the app's AppMesh file")
-	pf.StringVar(&f.file, "file", "", "GitOps mode: the AppMesh file, relative to --repo (default: found by app name)")
+	pf.StringVar(&f.repo, "repo", "", "the git working copy holding the app's AppMesh file (GitOps mode; with --release: commit each step there too)")
+	pf.StringVar(&f.file, "file", "", "the app's AppMesh file: relative to --repo (default: found by app name); in helm mode without --repo, the file your helm upgrade passes to --config")
+	pf.StringArrayVar(&f.values, "values", nil, "GitOps mode: values file (relative to the chart's directory, repeatable) the Argo CD Application renders the chart with; each step is rendered with the chart before it is committed when the AppMesh file sits in the chart's directory")
 	pf.BoolVar(&f.push, "push", false, "GitOps mode: push after every commit")
 	pf.StringVar(&f.release, "release", "", "Helm mode: the Helm release of the app")
 	pf.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long each step may wait for the cluster")
+	pf.DurationVar(&f.settle, "settle", canary.DefaultSettle, "after each step is applied, how long istiod is given to push it to the proxies before the next step (0: none)")
+	pf.BoolVar(&f.force, "force", false, "GitOps mode: commit even when the cluster cannot be reached (nothing is checked against it)")
 	pf.BoolVar(&f.noWait, "no-wait", false, "apply the next step only (when what it needs is already Ready) and return")
 	registerOutput(pf, &f.output)
 
@@ -118,6 +128,9 @@ func (f *canaryFlags) check() error {
 	if f.timeout <= 0 {
 		return failure.BadInputf("--timeout %s: must be positive", f.timeout)
 	}
+	if f.settle < 0 {
+		return failure.BadInputf("--settle %s: must not be negative", f.settle)
+	}
 	return nil
 }
 
@@ -145,6 +158,17 @@ func (f *canaryFlags) clients(ns string) (*genericclioptions.ConfigFlags, kubern
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
+	// Reachable now, or say so at once (exit 3) rather than at the first
+	// step's wait; a short probe, the default client retries for minutes.
+	probe := rest.CopyConfig(cfg)
+	probe.Timeout = 15 * time.Second
+	pc, err := kubernetes.NewForConfig(probe)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if _, err := pc.Discovery().ServerVersion(); err != nil {
+		return nil, nil, nil, "", &installer.ClusterUnreachableError{Err: fmt.Errorf("API server %s is unreachable: %w", cfg.Host, err)}
+	}
 	ic, err := istioclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, nil, "", err
@@ -152,13 +176,42 @@ func (f *canaryFlags) clients(ns string) (*genericclioptions.ConfigFlags, kubern
 	return flags, kc, ic, ns, nil
 }
 
-// store picks the mode: exactly one of --repo and --release.
+// store picks the mode: --release (helm mode, the file from --file or
+// --repo) or --repo alone (GitOps mode).
 func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *canary.Cluster, error) {
 	switch {
-	case f.repo != "" && f.release != "":
-		return nil, nil, failure.BadInputf("--repo and --release: choose one mode (GitOps or Helm)")
+	case f.release != "":
+		// The AppMesh file the team's own helm upgrade uses is the one
+		// source of truth: each step is written there first (docs/canary.md).
+		var src canary.Store
+		switch {
+		case f.repo != "":
+			src = &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push}
+		case f.file != "":
+			src = &canary.FileStore{Path: f.file, App: app}
+		default:
+			return nil, nil, failure.BadInputf("helm mode needs the AppMesh file your `helm upgrade --post-renderer-args --config=<file>` uses: --file FILE (or --repo DIR [--file FILE] when it lives in git, one commit per step); every step is written into it, so that your next routine helm upgrade carries the canary instead of dropping it")
+		}
+		ns := f.namespace
+		if ns == "" {
+			am, err := src.Load(cmd.Context())
+			if err != nil {
+				return nil, nil, err
+			}
+			ns = am.Metadata.Namespace
+		}
+		flags, kc, _, ns, err := f.clients(ns)
+		if err != nil {
+			return nil, nil, &unreachableError{err: fmt.Errorf("helm mode applies every step to the cluster: %w", err), local: src}
+		}
+		cfg := new(action.Configuration)
+		if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+			return nil, nil, fmt.Errorf("helm: %w", err)
+		}
+		cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+		return &canary.HelmStore{Config: cfg, Release: f.release, Cluster: cl, Source: src, Warn: cmd.ErrOrStderr(), Timeout: f.timeout}, cl, nil
 	case f.repo != "":
-		g := &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push}
+		g := &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push, Values: f.values}
 		ns := f.namespace
 		if ns == "" {
 			// The AppMesh knows its namespace; Load is repeated by Run.
@@ -170,23 +223,9 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 		}
 		_, kc, _, ns, err := f.clients(ns)
 		if err != nil {
-			if f.noWait {
-				return g, nil, nil // no cluster: commit only, check nothing
-			}
-			return nil, nil, fmt.Errorf("GitOps mode waits on the cluster Argo CD syncs to: %w (fix: --kubeconfig/--context, or --no-wait)", err)
+			return nil, nil, &unreachableError{err: fmt.Errorf("GitOps mode checks every step against the cluster Argo CD syncs to, before committing it: %w (fix: --kubeconfig/--context; or --force to commit without any check)", err), local: g, gitops: true}
 		}
 		return g, &canary.Cluster{Client: kc, Namespace: ns, App: app}, nil
-	case f.release != "":
-		flags, kc, _, ns, err := f.clients(f.namespace)
-		if err != nil {
-			return nil, nil, fmt.Errorf("helm mode: %w", err)
-		}
-		cfg := new(action.Configuration)
-		if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
-			return nil, nil, fmt.Errorf("helm: %w", err)
-		}
-		cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
-		return &canary.HelmStore{Config: cfg, Release: f.release, Cluster: cl, Warn: cmd.ErrOrStderr(), Timeout: f.timeout}, cl, nil
 	}
 	return nil, nil, failure.BadInputf("give --repo DIR (GitOps: one commit per step) or --release NAME (helm upgrade per step)")
 }
@@ -199,10 +238,28 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 	defer stop()
 	cmd.SetContext(ctx)
 	store, cl, err := f.store(cmd, app)
+	var unreachable *unreachableError
+	if errors.As(err, &unreachable) {
+		// Bad input is bad input with or without a cluster: plan against
+		// the file alone first.
+		cur, lerr := unreachable.local.Load(ctx)
+		if lerr == nil {
+			_, lerr = canary.NewPlan(cur, req)
+		}
+		if lerr != nil {
+			return lerr
+		}
+		if !f.force || !unreachable.gitops {
+			return unreachable
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: --force: %v; committing one step without checking anything against the cluster\n", unreachable.err)
+		store, cl, err = unreachable.local, nil, nil
+		f.noWait = true // nothing to wait on: one step per run
+	}
 	if err != nil {
 		return err
 	}
-	res, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: !f.noWait, Timeout: f.timeout, Progress: cmd.ErrOrStderr()})
+	res, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: !f.noWait, Timeout: f.timeout, Progress: cmd.ErrOrStderr(), Settle: settleOption(f.settle)})
 	if res != nil && (err == nil || len(res.Applied) > 0) {
 		if werr := f.output.write(cmd.OutOrStdout(), res, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -238,6 +295,10 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 		}
 	}
 	flags, kc, ic, ns, err := f.clients(ns)
+	var unreachable *installer.ClusterUnreachableError
+	if errors.As(err, &unreachable) {
+		return err
+	}
 	if err != nil {
 		return &failure.BadInputError{Object: "kubeconfig", Err: err, Fix: "check --kubeconfig and --context (kubectl config get-contexts)"}
 	}
@@ -286,6 +347,41 @@ func (f *canaryFlags) status(cmd *cobra.Command, app string) error {
 			}
 			return tw.Flush()
 		}
+		for _, p := range st.Promoted {
+			if p.Stale {
+				fmt.Fprintf(w, "stale: spec.promoted %s pins %s, but the chart renders %s (not %s, which it replaced): the chart wins; remove the entry\n", p.Deployment, p.Image, p.Running, p.Replaces)
+			}
+		}
 		return nil
 	})
+}
+
+// settleOption maps --settle 0 ("none") to canary.Options' "negative: none".
+func settleOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// unreachableError: no usable cluster (no kubeconfig: bad input; an API
+// server that does not answer: unreachable, exit 3). A step is refused
+// unless GitOps mode is --force'd; local is the AppMesh file, so that bad
+// input is reported first.
+type unreachableError struct {
+	err    error
+	local  canary.Store
+	gitops bool
+}
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// Kind is the kind of the cause: BadInput for a kubeconfig that cannot be
+// used, Unreachable for an API server that does not answer.
+func (e *unreachableError) Kind() failure.Kind {
+	if k := failure.KindOf(e.err); k != failure.Failed {
+		return k
+	}
+	return failure.BadInput
 }

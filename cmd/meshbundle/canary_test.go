@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,8 @@ func TestCanaryCLIBadInput(t *testing.T) {
 		wantCode   failure.Kind // exit code
 	}{
 		{"no mode", []string{"canary", "abort", "shop"}, "give --repo DIR", failure.BadInput},
-		{"both modes", []string{"canary", "abort", "shop", "--repo", repo, "--release", "shop"}, "choose one mode", failure.BadInput},
+		{"helm mode without the AppMesh file", []string{"canary", "abort", "shop", "--release", "shop"}, "helm mode needs the AppMesh file your `helm upgrade --post-renderer-args --config=<file>` uses", failure.BadInput},
+		{"helm mode with another app's file", append([]string{"canary", "abort", "cart", "--release", "cart", "--file", filepath.Join(repo, "appmesh.yaml")}, nokube...), `is the AppMesh of "shop", not "cart"`, failure.BadInput},
 		{"weight above 100", []string{"canary", "weight", "shop", "101", "--repo", repo}, "between 0 and 100", failure.BadInput},
 		{"weight not a number", []string{"canary", "weight", "shop", "ten", "--repo", repo}, "between 0 and 100", failure.BadInput},
 		{"bad output", []string{"canary", "abort", "shop", "--repo", repo, "-o", "xml"}, "--output", failure.BadInput},
@@ -82,7 +84,7 @@ func TestCanaryCLIBadInput(t *testing.T) {
 func TestCanaryCLIGitOpsNoWait(t *testing.T) {
 	dir, repo := gitopsRepo(t)
 	args := []string{"canary", "start", "shop", "--repo", dir, "--deployment", "web", "--version", "v2", "--image", "web:2",
-		"--no-wait", "-o", "json", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}
+		"--no-wait", "--force", "-o", "json", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}
 	var stdout, stderr bytes.Buffer
 	if code := run(args, nil, &stdout, &stderr); code != failure.OK {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
@@ -117,5 +119,47 @@ func TestCanaryCLIGitOpsNoWait(t *testing.T) {
 	c, _ = repo.CommitObject(head.Hash())
 	if got := strings.TrimSpace(c.Message); got != "canary web v2: start web-v2 at weight 0" {
 		t.Errorf("HEAD commit after the second run %q", got)
+	}
+}
+
+// TestCanaryCLIUnreachable: a step without a reachable cluster is refused
+// with exit 3 and nothing committed, unless GitOps mode is --force'd; helm
+// mode cannot be forced. Bad input is still exit 2.
+func TestCanaryCLIUnreachable(t *testing.T) {
+	dir, repo := gitopsRepo(t)
+	// An API server address nothing listens on (the loopback's port 1).
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := func() string { h, _ := repo.Head(); return h.Hash().String() }
+	before := head()
+	start := []string{"canary", "start", "shop", "--deployment", "web", "--version", "v2", "--image", "web:2", "--kubeconfig", kubeconfig}
+	cases := []struct {
+		name    string       // the situation
+		args    []string     // command line
+		code    failure.Kind // exit code
+		stderr  string       // part of stderr
+		commits bool         // whether a commit is made
+	}{
+		{"GitOps", append(slices.Clone(start), "--repo", dir), failure.Unreachable, "127.0.0.1:1", false},
+		{"GitOps, --no-wait is no bypass", append(slices.Clone(start), "--repo", dir, "--no-wait"), failure.Unreachable, "--force to commit without any check", false},
+		{"bad input is still bad input", []string{"canary", "start", "shop", "--repo", dir, "--deployment", "web", "--version", "v2", "--kubeconfig", kubeconfig}, failure.BadInput, "--image", false},
+		{"helm mode", append(slices.Clone(start), "--release", "shop", "--file", filepath.Join(dir, "appmesh.yaml"), "--force"), failure.Unreachable, "helm mode applies every step to the cluster", false},
+		{"GitOps --force commits one step", append(slices.Clone(start), "--repo", dir, "--force"), failure.OK, "warning: --force", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tc.args, nil, &stdout, &stderr); code != tc.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr.String())
+			}
+			if moved := head() != before; moved != tc.commits {
+				t.Errorf("committed %v, want %v", moved, tc.commits)
+			}
+		})
 	}
 }

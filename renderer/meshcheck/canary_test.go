@@ -21,6 +21,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/renderer"
 )
 
 // The canary lifecycles of the canary package's state machine, rendered
@@ -109,7 +110,18 @@ func TestCanaryPhases(t *testing.T) {
 							t.Errorf("analyzer error: %s", m.String())
 						}
 					}
-					got, clusters := reviewsRoute(t, ph.out.kube, ph.out.istio, ph.out)
+					got, clusters, warm := reviewsRoute(t, ph.out.kube, ph.out.istio, ph.out)
+					// A warm-up route must name a cluster the proxy has:
+					// its point is that the client holds that cluster
+					// before the default route switches to it.
+					for name, c := range warm {
+						if !clusters[c] {
+							t.Errorf("warm-up route %s names cluster %s, which the proxy does not have", name, c)
+						}
+					}
+					if c := ph.am.Spec.Canary; c != nil && (c.Phase == appmesh.CanaryLabelling || c.Phase == appmesh.CanaryStarting) && len(warm) == 0 {
+						t.Errorf("phase %s has no warm-up route: the next step would switch the route to a cluster a proxyless client does not hold yet", c.Phase)
+					}
 					want := wantWeights(ph, input)
 					if !maps.Equal(got, want) {
 						t.Errorf("Envoy route weights %v, want %v (AppMesh canary %+v)", got, want, ph.am.Spec.Canary)
@@ -162,7 +174,7 @@ func TestCanaryTransitions(t *testing.T) {
 						{"all new", newVS, newDR, cur.out},
 						{"all old", oldVS, oldDR, old.out},
 					} {
-						weights, clusters := reviewsRoute(t, mix.kubeSrc.kube, append(slices.Clone(mix.vs), mix.dr...), mix.kubeSrc)
+						weights, clusters, _ := reviewsRoute(t, mix.kubeSrc.kube, append(slices.Clone(mix.vs), mix.dr...), mix.kubeSrc)
 						if len(weights) == 0 {
 							t.Errorf("%s: no route for %s", mix.name, canaryHost)
 						}
@@ -182,7 +194,7 @@ func TestCanaryTransitionCheckFails(t *testing.T) {
 	before, w10 := phases[0], phases[len(phases)-1]
 	running := intersect(versionsRunning(t, before.out.kube), versionsRunning(t, w10.out.kube))
 	vs, _ := splitIstio(t, w10.out.istio)
-	weights, clusters := reviewsRoute(t, w10.out.kube, vs, w10.out)
+	weights, clusters, _ := reviewsRoute(t, w10.out.kube, vs, w10.out)
 	var ft fakeT
 	checkClustersServed(&ft, weights, clusters, running)
 	if len(ft.errs) == 0 {
@@ -209,7 +221,7 @@ func wantWeights(ph phase, input string) map[string]uint32 {
 	switch {
 	case c == nil:
 		return map[string]uint32{cl(stable): 100}
-	case c.Phase == appmesh.CanaryLabelling || c.Phase == appmesh.CanaryUnlabelling:
+	case c.Phase == appmesh.CanaryLabelling || c.Phase == appmesh.CanaryUnlabelling || c.Phase == appmesh.CanaryFinishing:
 		return map[string]uint32{cl(""): 100}
 	case c.Phase == appmesh.CanaryRemoving:
 		return map[string]uint32{cl(stable): 100}
@@ -243,7 +255,8 @@ func stableSubset(ph phase, input string) string {
 
 // reviewsRoute generates a client sidecar's config and returns the weighted
 // clusters of its route for the reviews host, and all cluster names.
-func reviewsRoute(t *testing.T, kube, istio []string, out cluster) (map[string]uint32, map[string]bool) {
+// warm maps the warm-up routes (renderer.WarmHeader) to their clusters.
+func reviewsRoute(t *testing.T, kube, istio []string, out cluster) (weights map[string]uint32, clusters map[string]bool, warm map[string]string) {
 	t.Helper()
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 		KubernetesObjectString: join(kube),
@@ -255,7 +268,7 @@ func reviewsRoute(t *testing.T, kube, istio []string, out cluster) (map[string]u
 		Labels:          map[string]string{"app": "client"},
 		Metadata:        &model.NodeMetadata{Labels: map[string]string{"app": "client"}, Namespace: canaryNS},
 	}))
-	clusters := map[string]bool{}
+	clusters = map[string]bool{}
 	for _, c := range sim.Clusters {
 		clusters[c.Name] = true
 	}
@@ -269,12 +282,19 @@ func reviewsRoute(t *testing.T, kube, istio []string, out cluster) (map[string]u
 	if rc == nil {
 		t.Fatalf("no route configuration 9080 for the sidecar")
 	}
-	weights := map[string]uint32{}
+	weights = map[string]uint32{}
+	warm = map[string]string{}
 	for _, vh := range rc.VirtualHosts {
 		if !slices.Contains(vh.Domains, canaryHost) {
 			continue
 		}
 		for _, r := range vh.Routes {
+			if slices.ContainsFunc(r.GetMatch().GetHeaders(), func(h *routev3.HeaderMatcher) bool { return h.GetName() == renderer.WarmHeader }) {
+				// A warm-up route carries no traffic (nothing sends its
+				// header); its cluster is checked by TestCanaryPhases.
+				warm[r.GetName()] = r.GetRoute().GetCluster()
+				continue
+			}
 			switch cs := r.GetRoute().GetClusterSpecifier().(type) {
 			case *routev3.RouteAction_Cluster:
 				weights[cs.Cluster] += 100
@@ -284,11 +304,13 @@ func reviewsRoute(t *testing.T, kube, istio []string, out cluster) (map[string]u
 				}
 			}
 		}
-		if res.ClusterMatched != "" && weights[res.ClusterMatched] == 0 {
+		// Istio's simulation matches paths only, not headers, so it takes
+		// the first (warm-up) route; then where the call lands says nothing.
+		if _, warmMatched := warm[res.RouteMatched]; !warmMatched && res.ClusterMatched != "" && weights[res.ClusterMatched] == 0 {
 			t.Errorf("the simulated call landed on %s, which the route does not list (%v)", res.ClusterMatched, weights)
 		}
 	}
-	return weights, clusters
+	return weights, clusters, warm
 }
 
 // checkClustersServed: every cluster with traffic exists in the proxy's

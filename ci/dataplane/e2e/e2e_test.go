@@ -42,6 +42,9 @@ const (
 	// settleTimeout bounds the wait for one config change to reach the
 	// client (istiod debounces, then pushes).
 	settleTimeout = 60 * time.Second
+	// settle is the canary's settle delay after each step here: the local
+	// istiod pushes within a second (its default debounce is 100 ms).
+	settle = 2 * time.Second
 )
 
 // appMesh builds the example app's AppMesh: port names fixed, plus what the
@@ -120,7 +123,7 @@ func driver(t *testing.T, c *testcluster.Cluster, ns, host string) *dataplane.Dr
 func step(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request) {
 	t.Helper()
 	var progress strings.Builder
-	if _, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond}); err != nil {
+	if _, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond, Settle: settle}); err != nil {
 		t.Fatalf("canary %s: %v\n%s", req.Op, err, progress.String())
 	}
 }
@@ -171,16 +174,139 @@ func TestCanaryWeights(t *testing.T) {
 		// Promote moves the stable Deployment to v2: its pods answer v2.
 		{"promote", canary.Request{Op: canary.OpPromote}, 100, map[string]float64{"v2": 100}},
 	} {
-		// Traffic while the step runs is reported, not judged here: the
-		// claims below are about each weight once in effect.
+		// Make-before-break: no request fails while the step runs
+		// (TestWarmUpControl shows that a route switch without the canary's
+		// warm-up routes does make requests fail).
+		during := stepWithTraffic(t, d, store, cl, tc.req)
+		if during.Failed > 0 {
+			t.Errorf("during canary %s: %v, want 0 failed", tc.name, during)
+		}
+		t.Logf("during canary %s: %v", tc.name, during)
+		res := measure(t, d, tc.want, tc.weight)
+		t.Logf("traffic: %s (weight %.0f, after canary %s)", res.Summary("stable", "v2"), tc.weight, tc.name)
+	}
+}
+
+// stepWithTraffic runs a canary step while the driver sends requests, and
+// returns what those requests did.
+func stepWithTraffic(t *testing.T, d *dataplane.Driver, store canary.Store, cl *canary.Cluster, req canary.Request) dataplane.Result {
+	t.Helper()
+	stop := make(chan struct{})
+	during := make(chan dataplane.Result)
+	go func() { during <- d.RunWhile(context.Background(), stop) }()
+	defer func() {
+		if stop != nil {
+			close(stop)
+			<-during
+		}
+	}()
+	step(t, store, cl, req)
+	close(stop)
+	stop = nil
+	return <-during
+}
+
+// TestCanaryAbortTraffic: start → 10 % → abort with requests running the
+// whole time: 0 failed, and afterwards only the stable answers.
+func TestCanaryAbortTraffic(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
+	measure(t, d, map[string]float64{"": 100}, 100)
+	var all dataplane.Result
+	for _, req := range []canary.Request{
+		{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage},
+		{Op: canary.OpWeight, Weight: 10},
+		{Op: canary.OpAbort},
+	} {
+		res := stepWithTraffic(t, d, store, cl, req)
+		t.Logf("during canary %s: %v", req.Op, res)
+		all = all.Add(res)
+	}
+	if all.Failed > 0 || all.Requests == 0 {
+		t.Errorf("during start → 10 %% → abort: %v, want 0 failed", all)
+	}
+	res := measure(t, d, map[string]float64{"": 100}, 100)
+	t.Logf("traffic after abort: %s", res.Summary(""))
+}
+
+// TestWarmUpControl is the control for "0 failed during a step": the same
+// kind of route switch the canary makes (web's default route between the
+// Service host and the subset stable, clusters the route did not name
+// before), made flips times behind meshbundle's back while requests run.
+// Without warm-up routes grpc-go applies each new route before its balancer
+// has the new cluster, and some requests fail ("unknown cluster selected
+// for RPC"); with warm-up routes naming both clusters none fails.
+func TestWarmUpControl(t *testing.T) {
+	const flips = 20
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
+	d.Rate = 1000
+	step(t, store, cl, canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage})
+	measure(t, d, map[string]float64{"stable": 100, "v2": 0}, 0)
+
+	run := func(warm bool) dataplane.Result {
+		// The route as it is (subset stable), plus or minus the warm-up
+		// routes, before traffic: this change switches no route.
+		setWebRoute(t, ns, "stable", warm)
+		time.Sleep(time.Second)
 		stop := make(chan struct{})
 		during := make(chan dataplane.Result)
 		go func() { during <- d.RunWhile(context.Background(), stop) }()
-		step(t, store, cl, tc.req)
+		for i := range flips {
+			subset := ""
+			if i%2 == 1 {
+				subset = "stable"
+			}
+			setWebRoute(t, ns, subset, warm)
+			time.Sleep(time.Second) // istiod pushes within it
+		}
 		close(stop)
-		t.Logf("during canary %s: %v", tc.name, <-during)
-		res := measure(t, d, tc.want, tc.weight)
-		t.Logf("traffic: %s (weight %.0f, after canary %s)", res.Summary("stable", "v2"), tc.weight, tc.name)
+		return <-during
+	}
+	without := run(false)
+	t.Logf("%d route switches without warm-up routes: %v", flips, without)
+	if without.Failed == 0 {
+		t.Errorf("the control failed: %d route switches without warm-up routes made no request fail (%v); the 0 failed with them proves nothing", flips, without)
+	}
+	with := run(true)
+	t.Logf("%d route switches with warm-up routes: %v", flips, with)
+	if with.Failed > 0 {
+		t.Errorf("with warm-up routes: %v, want 0 failed", with)
+	}
+}
+
+// setWebRoute points web's default HTTP route at one destination (subset ""
+// is the Service host), with or without warm-up routes for the host and
+// the subset stable ahead of it.
+func setWebRoute(t *testing.T, ns, subset string, warm bool) {
+	t.Helper()
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	var vs istionet.VirtualService
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &vs); err != nil {
+		t.Fatal(err)
+	}
+	def := vs.Spec.Http[len(vs.Spec.Http)-1]
+	dst := def.Route[0].Destination
+	def.Route = []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: dst.Host, Port: dst.Port, Subset: subset}}}
+	vs.Spec.Http = []*networking.HTTPRoute{def}
+	if warm {
+		for _, s := range []string{"", "stable"} {
+			name := s
+			if s == "" {
+				name = "host"
+			}
+			vs.Spec.Http = append([]*networking.HTTPRoute{{
+				Name:  def.Name + "-warm-" + name,
+				Match: []*networking.HTTPMatchRequest{{Headers: map[string]*networking.StringMatch{renderer.WarmHeader: {MatchType: &networking.StringMatch_Exact{Exact: name}}}}},
+				Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: dst.Host, Port: dst.Port, Subset: s}}},
+			}}, vs.Spec.Http...)
+		}
+	}
+	if err := c.Client.Update(ctx, &vs); err != nil {
+		t.Fatalf("update VirtualService %s/web: %v", ns, err)
 	}
 }
 
@@ -264,10 +390,13 @@ func weightOnUnreadySubset(t *testing.T, ns string) {
 	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &vs); err != nil {
 		t.Fatal(err)
 	}
-	route := vs.Spec.Http[0].Route
+	// The default route: the last one (a canary puts its warm-up routes,
+	// matching only renderer.WarmHeader, first).
+	def := vs.Spec.Http[len(vs.Spec.Http)-1]
+	route := def.Route
 	stable := route[slices.IndexFunc(route, func(d *networking.HTTPRouteDestination) bool { return d.Destination.Subset == "stable" })]
 	stable.Weight = 50
-	vs.Spec.Http[0].Route = []*networking.HTTPRouteDestination{stable, {
+	def.Route = []*networking.HTTPRouteDestination{stable, {
 		Destination: &networking.Destination{Host: stable.Destination.Host, Subset: "v3", Port: stable.Destination.Port},
 		Weight:      50,
 	}}
