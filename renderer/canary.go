@@ -325,19 +325,30 @@ func canaryDestinations(c *appmesh.Canary, s string) []destination {
 	}
 }
 
-// warmDestinations are the destinations the phases after c.Phase may route
-// to that dests carries at no weight (see canaryPlan.warm); s is the
-// stable's version label.
+// warmDestinations are the destinations that the phase before c.Phase
+// routed to, or a phase after it may route to, and that dests carries at no
+// weight (see canaryPlan.warm); s is the stable's version label. Both ways
+// matter: grpc-go also fails a request that picked a cluster of the old
+// route when the new one, without it, reaches its balancer first.
 func warmDestinations(c *appmesh.Canary, s string, dests []destination) []destination {
 	var next []destination
 	switch c.Phase {
 	case appmesh.CanaryLabelling:
 		next = []destination{{subset: s}} // Starting routes to it
-	case appmesh.CanaryStarting, appmesh.CanaryProgressing, appmesh.CanaryPromoting:
+	case appmesh.CanaryStarting:
+		// Labelling routed to the host; weight moves either way next
+		next = []destination{{}, {subset: s}, {subset: c.Version}}
+	case appmesh.CanaryProgressing, appmesh.CanaryPromoting:
 		// weight moves either way, abort goes back to stable
 		next = []destination{{subset: s}, {subset: c.Version}}
+	case appmesh.CanaryAborting:
+		next = []destination{{subset: c.Version}} // it had weight before
 	case appmesh.CanaryStabilizing, appmesh.CanaryRemoving:
 		next = []destination{{}} // Finishing and Unlabelling route to the host
+	case appmesh.CanaryFinishing:
+		next = []destination{{subset: c.Version}} // Stabilizing routed to it
+	case appmesh.CanaryUnlabelling:
+		next = []destination{{subset: s}} // Removing routed to it
 	}
 	var out []destination
 	for _, n := range next {
