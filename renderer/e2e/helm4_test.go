@@ -60,6 +60,10 @@ runtimeConfig:
 	get(t, c, ns, "web", &vs)
 	var alias corev1.Service
 	get(t, c, ns, "storefront", &alias)
+	// helm install returns before the Deployment controller creates pods
+	// (no --wait); injection happens at pod creation, so once a pod exists
+	// its containers are final.
+	testcluster.WaitFor(t, "web pods", func() bool { return countPods(t, c, ns, "web") > 0 })
 	if n := podsWithSidecar(t, c, ns, "web"); n == 0 {
 		t.Error("no web pod carries istio-proxy")
 	}
