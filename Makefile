@@ -15,7 +15,7 @@ PKGS ?= ./...
 FUZZTIME ?= 15s
 FUZZLONG ?= 5m
 # Every Go module in the repository (the control-plane tools are their own).
-MODULES := . ci/tools/kube ci/tools/etcd ci/bench/istioctl
+MODULES := . ci/tools/kube ci/tools/etcd ci/tools/istio-prev ci/bench/istioctl
 
 ##@ Build
 .PHONY: deps

@@ -17,8 +17,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=ci/toolcache.sh
 . "$repo/ci/toolcache.sh"
 
-# Pinned versions. Kubernetes and etcd are pinned by the go.mod files under
-# ci/tools/; Helm and Istio by the main go.mod (so tests use what we ship).
+# Pinned versions. Kubernetes, etcd and the earlier Istio build are pinned by
+# the go.mod files under ci/tools/; Helm and Istio by the main go.mod (so tests
+# use what we ship).
 KUBE_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
 STATICCHECK_VERSION=v0.8.2
@@ -82,6 +83,18 @@ build_pilot() {
 		bash -c "cd '$repo' && go build -trimpath -ldflags '-s -w' -o \"\$out/pilot-discovery\" istio.io/istio/pilot/cmd/pilot-discovery"
 }
 
+build_pilot_prev() {
+	# An earlier Istio build (ci/tools/istio-prev/go.mod pins it) for the
+	# upgrade e2e: its pilot-discovery, and its charts copied beside it
+	# (istio-prev-charts, laid out like manifests/charts) for
+	# `meshbundle install --charts`.
+	local dir=$repo/ci/tools/istio-prev
+	build pilot-discovery-prev "$dir/go.mod" "$dir/go.sum" -- bash -c "cd '$dir' &&
+		go build -trimpath -ldflags '-s -w' -o \"\$out/pilot-discovery-prev\" istio.io/istio/pilot/cmd/pilot-discovery &&
+		cp -R \"\$(go list -m -f '{{.Dir}}' istio.io/istio)/manifests/charts\" \"\$out/istio-prev-charts\" &&
+		chmod -R u+w \"\$out/istio-prev-charts\""
+}
+
 build_promtool() {
 	local v
 	v=$(modversion "$repo" github.com/prometheus/prometheus)
@@ -95,7 +108,7 @@ build_staticcheck() {
 		"GOBIN=\"\$out\" go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" "$STATICCHECK_VERSION"
 }
 
-all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm helm4 pilot-discovery promtool staticcheck)
+all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm helm4 pilot-discovery pilot-discovery-prev promtool staticcheck)
 [ $# -gt 0 ] || set -- "${all[@]}"
 for tool in "$@"; do
 	case $tool in
@@ -105,6 +118,7 @@ for tool in "$@"; do
 	helm) build_helm ;;
 	helm4) build_helm4 ;;
 	pilot-discovery) build_pilot ;;
+	pilot-discovery-prev) build_pilot_prev ;;
 	promtool) build_promtool ;;
 	staticcheck) build_staticcheck ;;
 	*) echo "tools: unknown tool $tool (want one of: ${all[*]})" >&2; exit 2 ;;
