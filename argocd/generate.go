@@ -28,11 +28,7 @@ import (
 // result holds at least one object: an empty "successful" output would make
 // Argo CD prune the whole app. Renderer warnings go to warn.
 func Generate(dir string, p Params, out, warn io.Writer) error {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
-	root, err := checkoutRoot(dir, p.SourcePath)
+	dir, root, err := appDir(dir, p)
 	if err != nil {
 		return err
 	}
@@ -51,15 +47,21 @@ func Generate(dir string, p Params, out, warn io.Writer) error {
 // AppMesh file: what Argo CD would render once am is committed. `meshbundle
 // canary` (GitOps mode) checks each step with it before committing.
 func Render(dir string, p Params, am *appmesh.AppMesh, out, warn io.Writer) error {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
-	root, err := checkoutRoot(dir, p.SourcePath)
+	dir, root, err := appDir(dir, p)
 	if err != nil {
 		return err
 	}
 	return render(root, dir, p, am, out, warn)
+}
+
+// appDir is the app's directory made absolute and the root of the checkout
+// holding it.
+func appDir(dir string, p Params) (abs, root string, err error) {
+	if abs, err = filepath.Abs(dir); err != nil {
+		return "", "", err
+	}
+	root, err = checkoutRoot(abs, p.SourcePath)
+	return abs, root, err
 }
 
 func render(root, dir string, p Params, am *appmesh.AppMesh, out, warn io.Writer) error {
