@@ -41,10 +41,6 @@ type Request struct {
 	Replaces string
 }
 
-// badInput is failure.BadInputf: an error in the request or the AppMesh,
-// nothing was changed.
-func badInput(format string, args ...any) error { return failure.BadInputf(format, args...) }
-
 // CondKind is what a condition waits for in the cluster.
 type CondKind string
 
@@ -138,7 +134,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		if c != nil {
 			same := c.Target == req.Target && c.Version == req.Version && c.Image == req.Image && c.Container == req.Container
 			if !same || c.Phase != appmesh.CanaryLabelling {
-				return nil, badInput("a canary of Deployment %s (version %s) is already running, phase %s: only one canary per app (fix: `meshbundle canary abort` or `promote` it first)", c.Target, c.Version, c.Phase)
+				return nil, failure.BadInputf("a canary of Deployment %s (version %s) is already running, phase %s: only one canary per app (fix: `meshbundle canary abort` or `promote` it first)", c.Target, c.Version, c.Phase)
 			}
 		} else {
 			p.Pending = nil
@@ -147,22 +143,22 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		b.phase("start copy at weight 0", "start "+renderer.CopyName(req.Target, req.Version)+" at weight 0", appmesh.CanaryStarting, 0)
 	case OpWeight:
 		if req.Weight < 0 || req.Weight > 100 {
-			return nil, badInput("weight %d: must be between 0 and 100", req.Weight)
+			return nil, failure.BadInputf("weight %d: must be between 0 and 100", req.Weight)
 		}
 		if c == nil {
-			return nil, badInput("no canary is running for app %s (fix: `meshbundle canary start` first)", cur.Metadata.Name)
+			return nil, failure.BadInputf("no canary is running for app %s (fix: `meshbundle canary start` first)", cur.Metadata.Name)
 		}
 		if c.Phase != appmesh.CanaryStarting && c.Phase != appmesh.CanaryProgressing {
-			return nil, badInput("canary %s %s is in phase %s; the weight can change only in Starting or Progressing (fix: finish the running abort or promote)", c.Target, c.Version, c.Phase)
+			return nil, failure.BadInputf("canary %s %s is in phase %s; the weight can change only in Starting or Progressing (fix: finish the running abort or promote)", c.Target, c.Version, c.Phase)
 		}
 		b.phase(fmt.Sprintf("weight %d%%", req.Weight), fmt.Sprintf("weight %d%%", req.Weight), appmesh.CanaryProgressing, req.Weight)
 	case OpAbort:
 		if c == nil {
-			return nil, badInput("no canary is running for app %s: nothing to abort", cur.Metadata.Name)
+			return nil, failure.BadInputf("no canary is running for app %s: nothing to abort", cur.Metadata.Name)
 		}
 		switch c.Phase {
 		case appmesh.CanaryStabilizing, appmesh.CanaryFinishing:
-			return nil, badInput("canary %s %s is in phase %s: the stable Deployment already runs the new version (fix: finish with `meshbundle canary promote`)", c.Target, c.Version, c.Phase)
+			return nil, failure.BadInputf("canary %s %s is in phase %s: the stable Deployment already runs the new version (fix: finish with `meshbundle canary promote`)", c.Target, c.Version, c.Phase)
 		case appmesh.CanaryLabelling:
 			// No copy yet and routing on the Service host: one step back.
 			b.remove("abort", "aborted, stable unchanged", nil)
@@ -180,7 +176,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		}
 	case OpPromote:
 		if c == nil {
-			return nil, badInput("no canary is running for app %s: nothing to promote (fix: `meshbundle canary start` first)", cur.Metadata.Name)
+			return nil, failure.BadInputf("no canary is running for app %s: nothing to promote (fix: `meshbundle canary start` first)", cur.Metadata.Name)
 		}
 		switch c.Phase {
 		case appmesh.CanaryStarting, appmesh.CanaryProgressing:
@@ -198,14 +194,14 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			prom := appmesh.Promotion{Deployment: c.Target, Container: c.Container, Version: c.Version, Image: c.Image, Replaces: c.Replaces}
 			b.remove("promote: remove copy", "promoted, "+renderer.CopyName(c.Target, c.Version)+" removed", []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
 		default:
-			return nil, badInput("canary %s %s is in phase %s, being aborted: it cannot be promoted (fix: finish with `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
+			return nil, failure.BadInputf("canary %s %s is in phase %s, being aborted: it cannot be promoted (fix: finish with `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
 		}
 	default:
-		return nil, badInput("unknown canary command %q", req.Op)
+		return nil, failure.BadInputf("unknown canary command %q", req.Op)
 	}
 	for _, s := range p.Steps {
 		if errs := appmesh.Validate(s.Config); len(errs) > 0 {
-			return nil, badInput("step %q: %w", s.Name, errs.ToAggregate())
+			return nil, failure.BadInputf("step %q: %w", s.Name, errs.ToAggregate())
 		}
 	}
 	return p, nil

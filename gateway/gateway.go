@@ -108,10 +108,6 @@ type Result struct {
 	Manifest string `json:"-"`
 }
 
-func badInput(format string, args ...any) error {
-	return &failure.BadInputError{Err: fmt.Errorf(format, args...)}
-}
-
 // AnalysisError: Istio's analyzers reported error-level messages for the
 // planned objects; nothing was changed. It reaches the caller wrapped in a
 // failure.BadInputError.
@@ -130,33 +126,33 @@ func (o *AddOptions) validate() error {
 		o.Class = ClassIngress
 	}
 	if _, err := ParseClass(string(o.Class)); err != nil {
-		return badInput("%w", err)
+		return failure.BadInputf("%w", err)
 	}
 	if msgs := validation.IsDNS1123Label(o.Name); len(msgs) > 0 || len(o.Name) > 53 {
-		return badInput("gateway name %q: must be a DNS-1123 label of at most 53 characters (%s)", o.Name, strings.Join(msgs, "; "))
+		return failure.BadInputf("gateway name %q: must be a DNS-1123 label of at most 53 characters (%s)", o.Name, strings.Join(msgs, "; "))
 	}
 	if msgs := validation.IsDNS1123Label(o.Namespace); len(msgs) > 0 {
-		return badInput("namespace %q (-n): %s", o.Namespace, strings.Join(msgs, "; "))
+		return failure.BadInputf("namespace %q (-n): %s", o.Namespace, strings.Join(msgs, "; "))
 	}
 	switch {
 	case o.Class == ClassEastWest && o.Network == "":
-		return badInput("--class east-west needs --network: the network this cluster is on (the installer's values.global.network)")
+		return failure.BadInputf("--class east-west needs --network: the network this cluster is on (the installer's values.global.network)")
 	case o.Class != ClassEastWest && o.Network != "":
-		return badInput("--network is only for --class east-west")
+		return failure.BadInputf("--network is only for --class east-west")
 	case o.Network != "" && len(validation.IsValidLabelValue(o.Network)) > 0:
-		return badInput("--network %q: must be a label value (%s)", o.Network, strings.Join(validation.IsValidLabelValue(o.Network), "; "))
+		return failure.BadInputf("--network %q: must be a label value (%s)", o.Network, strings.Join(validation.IsValidLabelValue(o.Network), "; "))
 	}
 	if o.Replicas < 0 || o.MinReplicas < 0 || o.MaxReplicas < 0 || (o.MaxReplicas > 0 && o.MinReplicas > o.MaxReplicas) {
-		return badInput("replicas: --replicas, --min-replicas and --max-replicas must be positive and min ≤ max")
+		return failure.BadInputf("replicas: --replicas, --min-replicas and --max-replicas must be positive and min ≤ max")
 	}
 	if o.Replicas > 0 && (o.MinReplicas > 0 || o.MaxReplicas > 0) {
-		return badInput("--replicas fixes the replica count (no HPA); do not combine it with --min-replicas/--max-replicas")
+		return failure.BadInputf("--replicas fixes the replica count (no HPA); do not combine it with --min-replicas/--max-replicas")
 	}
 	if o.Config == nil {
 		o.Config = DefaultConfig(o.Name, o.Namespace, o.Class)
 	}
 	if o.Config.Metadata.Name != o.Name || o.Config.Metadata.Namespace != o.Namespace {
-		return badInput("GatewayConfig %s is not for gateway %s/%s; set its metadata.name and metadata.namespace to the gateway's", o.Config.Ref(), o.Namespace, o.Name)
+		return failure.BadInputf("GatewayConfig %s is not for gateway %s/%s; set its metadata.name and metadata.namespace to the gateway's", o.Config.Ref(), o.Namespace, o.Name)
 	}
 	return nil
 }
@@ -201,7 +197,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 		return nil, fmt.Errorf("gateway %s/%s: %w", o.Namespace, o.Name, err)
 	}
 	if last != nil && last.Info.Status == release.StatusDeployed {
-		return nil, badInput("gateway %s/%s already exists (release revision %d); change its servers with `meshbundle gateway config apply -f`, or delete it first", o.Namespace, o.Name, last.Version)
+		return nil, failure.BadInputf("gateway %s/%s already exists (release revision %d); change its servers with `meshbundle gateway config apply -f`, or delete it first", o.Namespace, o.Name, last.Version)
 	}
 	if last != nil && !o.DryRun {
 		// A failed or interrupted add: start over (Helm cannot upgrade a
@@ -224,7 +220,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	dry.KubeVersion, dry.APIVersions = cl.KubeVersion(), cl.APIVersions()
 	planned, err := dry.RunWithContext(ctx, ch, vals)
 	if err != nil {
-		return nil, badInput("gateway %s/%s: render: %w", o.Namespace, o.Name, err)
+		return nil, failure.BadInputf("gateway %s/%s: render: %w", o.Namespace, o.Name, err)
 	}
 	t.progress("analyzing with Istio's analyzers")
 	if res.Warnings, err = check(ctx, cl, o.Namespace, o.Name, planned.Manifest); err != nil {
@@ -282,7 +278,7 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 		return nil, fmt.Errorf("gateway %s/%s: %w", ns, name, err)
 	}
 	if last == nil || last.Chart == nil || last.Chart.Metadata.Name != ChartName {
-		return nil, badInput("gateway %s/%s does not exist (no %s release); create it with `meshbundle gateway add %s -n %s`", ns, name, ChartName, name, ns)
+		return nil, failure.BadInputf("gateway %s/%s does not exist (no %s release); create it with `meshbundle gateway add %s -n %s`", ns, name, ChartName, name, ns)
 	}
 	old, class, err := configOf(last.Config)
 	if err != nil {
@@ -307,7 +303,7 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 	dry.Namespace, dry.DryRun = ns, true
 	planned, err := dry.RunWithContext(ctx, name, ch, vals)
 	if err != nil {
-		return nil, badInput("gateway %s/%s: render: %w", ns, name, err)
+		return nil, failure.BadInputf("gateway %s/%s: render: %w", ns, name, err)
 	}
 	t.progress("analyzing with Istio's analyzers")
 	if res.Warnings, err = check(ctx, cl, ns, name, planned.Manifest); err != nil {
@@ -353,7 +349,7 @@ func Delete(ctx context.Context, t Target, namespace, name string) (*Result, err
 	if _, last, err := cl.Unlock(cfg, name); err != nil {
 		return nil, err
 	} else if last == nil || last.Chart == nil || last.Chart.Metadata.Name != ChartName {
-		return nil, badInput("gateway %s/%s does not exist (no %s release); see `meshbundle gateway list`", namespace, name, ChartName)
+		return nil, failure.BadInputf("gateway %s/%s does not exist (no %s release); see `meshbundle gateway list`", namespace, name, ChartName)
 	}
 	// Helm's uninstall takes no context, so a lease lost from here on cannot
 	// stop it: check once, last, before the step that cannot be undone.

@@ -10,6 +10,7 @@ import (
 	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
 	"github.com/meshbundle/meshbundle/installer"
 )
@@ -50,7 +51,7 @@ func chartValues(o AddOptions) (map[string]any, error) {
 	switch st {
 	case "LoadBalancer", "NodePort", "ClusterIP", "None":
 	default:
-		return nil, badInput("--service-type %q: must be LoadBalancer, NodePort, ClusterIP or None", st)
+		return nil, failure.BadInputf("--service-type %q: must be LoadBalancer, NodePort, ClusterIP or None", st)
 	}
 	if err := set("service.type=" + st); err != nil {
 		return nil, err
@@ -79,12 +80,12 @@ func chartValues(o AddOptions) (map[string]any, error) {
 	}
 	if o.PDBMinAvailable != "" {
 		if err := set("podDisruptionBudget.minAvailable=" + o.PDBMinAvailable); err != nil {
-			return nil, badInput("--pdb-min-available %q: %w", o.PDBMinAvailable, err)
+			return nil, failure.BadInputf("--pdb-min-available %q: %w", o.PDBMinAvailable, err)
 		}
 	}
 	for _, s := range o.Set {
 		if err := set(s); err != nil {
-			return nil, badInput("--set %s: %w; use <key>=<value> with keys of Istio's gateway chart", s, err)
+			return nil, failure.BadInputf("--set %s: %w; use <key>=<value> with keys of Istio's gateway chart", s, err)
 		}
 	}
 	sub, err := installer.IstioChart("gateway")
@@ -92,7 +93,7 @@ func chartValues(o AddOptions) (map[string]any, error) {
 		return nil, err
 	}
 	if err := chartutil.ValidateAgainstSchema(sub, vals); err != nil {
-		return nil, badInput("gateway chart values (--set, --replicas, ...): %w; see Istio's gateway chart values.schema.json", err)
+		return nil, failure.BadInputf("gateway chart values (--set, --replicas, ...): %w; see Istio's gateway chart values.schema.json", err)
 	}
 	return vals, nil
 }

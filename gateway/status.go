@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
 	"github.com/meshbundle/meshbundle/rollout"
 )
@@ -90,7 +91,7 @@ func Status(ctx context.Context, t Target, namespace, name string) (*Info, error
 	}
 	last, err := cfg.Releases.Last(name)
 	if isNotFound(err) || (err == nil && (last.Chart == nil || last.Chart.Metadata.Name != ChartName)) {
-		return nil, badInput("gateway %s/%s does not exist; see `meshbundle gateway list`", namespace, name)
+		return nil, failure.BadInputf("gateway %s/%s does not exist; see `meshbundle gateway list`", namespace, name)
 	}
 	if err != nil {
 		return nil, installer.Classify(fmt.Errorf("gateway %s/%s: %w", namespace, name, err), "gateway status")

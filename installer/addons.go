@@ -7,6 +7,8 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/strvals"
+
+	"github.com/meshbundle/meshbundle/failure"
 )
 
 // addonsSetPrefix routes --set overrides to the meshbundle-addons chart, as
@@ -34,7 +36,7 @@ func addonsValues(ch *chart.Chart, sets []string, namespace string) (map[string]
 	vals := map[string]any{}
 	for _, s := range sets {
 		if err := strvals.ParseInto(s, vals); err != nil {
-			return nil, badInput("--set %s%s: %w; use %s<key>=<value> with keys of charts/meshbundle-addons/values.yaml", addonsSetPrefix, s, err, addonsSetPrefix)
+			return nil, failure.BadInputf("--set %s%s: %w; use %s<key>=<value> with keys of charts/meshbundle-addons/values.yaml", addonsSetPrefix, s, err, addonsSetPrefix)
 		}
 	}
 	if len(sets) == 0 {
@@ -42,10 +44,10 @@ func addonsValues(ch *chart.Chart, sets []string, namespace string) (map[string]
 	}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: ReleaseAddons, Namespace: namespace, IsInstall: true}, nil)
 	if err != nil {
-		return nil, badInput("addons values (--set %s*): %w", addonsSetPrefix, err)
+		return nil, failure.BadInputf("addons values (--set %s*): %w", addonsSetPrefix, err)
 	}
 	if _, err := engine.Render(ch, rv); err != nil {
-		return nil, badInput("addons values (--set %s*): %w; see charts/meshbundle-addons/values.yaml", addonsSetPrefix, err)
+		return nil, failure.BadInputf("addons values (--set %s*): %w; see charts/meshbundle-addons/values.yaml", addonsSetPrefix, err)
 	}
 	return vals, nil
 }

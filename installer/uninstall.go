@@ -48,7 +48,7 @@ func (r *run) uninstall(ctx context.Context) error {
 		if r.plan.Revision != "" {
 			// One control-plane revision, and only once no proxy uses it.
 			if r.opts.DeleteCRDs {
-				return badInput("--delete-crds removes Istio for every revision; leave out --revision, or --delete-crds")
+				return failure.BadInputf("--delete-crds removes Istio for every revision; leave out --revision, or --delete-crds")
 			}
 			inUse, err := r.cl.revisionUsers(ctx, r.plan.Revision)
 			if err != nil {
