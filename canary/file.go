@@ -65,24 +65,36 @@ func (f *FileStore) Save(_ context.Context, am *appmesh.AppMesh, _ string) (stri
 	if err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".appmesh-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if st, err := os.Stat(f.Path); err == nil {
-		_ = os.Chmod(tmp.Name(), st.Mode().Perm())
-	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+	if err := writeFileAtomic(f.Path, out); err != nil {
 		return "", err
 	}
 	f.data = out
 	return f.Path, nil
+}
+
+// writeFileAtomic replaces path with data through a temporary file and a
+// rename, so that a reader (the team's pipeline, Argo CD's repo server, an
+// editor) never sees a half-written AppMesh and a kill leaves the old file
+// or the new one, never an empty one. The file's mode is kept.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".appmesh-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := os.Chmod(tmp.Name(), mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -202,7 +202,7 @@ func (g *GitStore) Save(ctx context.Context, am *appmesh.AppMesh, message string
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := writeFileAtomic(path, out); err != nil {
 		return "", err
 	}
 	wt, err := g.repo.Worktree()

@@ -1,8 +1,10 @@
 package canary
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -288,5 +290,66 @@ func TestGitOpsRendersTheChart(t *testing.T) {
 	runToEnd(t, dir, startReq)
 	if n := len(log(t, repo)); n != 4 {
 		t.Errorf("%d commits after start, want 4", n)
+	}
+}
+
+// TestSaveReplacesTheFile: both stores replace the AppMesh file by rename,
+// never truncate it in place, so a reader polling it (a stand-in for Argo
+// CD, the team's pipeline) never reads half a file and a kill mid-write
+// leaves a whole one. A reader that opened the file before the save still
+// reads the old content in full: with an in-place write (os.WriteFile) it
+// would read the new bytes or nothing; that is the control.
+func TestSaveReplacesTheFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(dir string) (Store, string) // the store and its file
+	}{
+		{"git", func(dir string) (Store, string) {
+			return &GitStore{Dir: dir, App: "bookinfo"}, filepath.Join(dir, "apps/bookinfo/appmesh.yaml")
+		}},
+		{"file", func(dir string) (Store, string) {
+			path := filepath.Join(dir, "apps/bookinfo/appmesh.yaml")
+			return &FileStore{Path: path, App: "bookinfo"}, path
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := newRepo(t)
+			s, path := tc.store(dir)
+			ctx := context.Background()
+			cur, err := s.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer old.Close()
+			p, err := NewPlan(cur, startReq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Save(ctx, p.Steps[0].Config, p.Steps[0].Message); err != nil {
+				t.Fatal(err)
+			}
+			seen, err := io.ReadAll(old)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(seen, before) {
+				t.Errorf("a reader of the old file read %d bytes, want the %d it opened: the file was rewritten in place", len(seen), len(before))
+			}
+			after, _ := os.ReadFile(path)
+			if bytes.Equal(after, before) {
+				t.Errorf("the save did not change the file")
+			}
+			if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".appmesh-*")); len(leftovers) > 0 {
+				t.Errorf("temporary files left: %v", leftovers)
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -556,7 +557,7 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 
 	syncs := make(chan error, 1)
 	done := make(chan struct{})
-	synced := 0
+	var synced atomic.Int64 // read by the test while the stand-in runs
 	go func() {
 		defer close(done)
 		last := string(doc)
@@ -578,7 +579,7 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 				return
 			}
 			last = string(data)
-			synced++
+			synced.Add(1)
 		}
 	}()
 
@@ -587,7 +588,13 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 	for _, req := range []canary.Request{start, {Op: canary.OpWeight, Weight: 10}, {Op: canary.OpPromote}} {
 		res, err := canary.Run(ctx, gitops, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Interval: 100 * time.Millisecond, Settle: settle})
 		if err != nil {
-			t.Fatalf("%s: %v", req.Op, err)
+			// The stand-in's own failure is the likelier cause: say it.
+			select {
+			case serr := <-syncs:
+				t.Fatalf("%s: %v; the stand-in sync had failed: %v", req.Op, err, serr)
+			default:
+				t.Fatalf("%s: %v (the stand-in sync had not failed; %d syncs so far)", req.Op, err, synced.Load())
+			}
 		}
 		commits += len(res.Applied)
 	}
@@ -598,8 +605,8 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 		t.Fatalf("sync: %v", err)
 	default:
 	}
-	if commits != 7 || synced != commits {
-		t.Errorf("%d commits, %d synced separately; want 7 and 7 (every step waits for its sync)", commits, synced)
+	if n := synced.Load(); commits != 7 || n != int64(commits) {
+		t.Errorf("%d commits, %d synced separately; want 7 and 7 (every step waits for its sync)", commits, n)
 	}
 	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 		t.Errorf("copy after promote: %v", err)
