@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshbundle/meshbundle/ci/netns"
 	"github.com/meshbundle/meshbundle/rollout"
@@ -93,20 +95,36 @@ func (c *Cluster) Namespace(t testing.TB, labels map[string]string) string {
 }
 
 // WaitDeploymentAvailable waits until the Deployment's rollout is done by
-// the production rule (rollout.DeploymentDone, kubectl rollout status's).
-// It polls, unlike rollout.WaitDeployment, so that every poll also checks
-// the cluster's processes are alive and a dead one fails the test at once.
+// the production rule and watch (rollout.WaitDeployment, kubectl rollout
+// status's rule). A cluster process that dies meanwhile ends the wait at
+// once with its last log lines, instead of the timeout's error.
 func (c *Cluster) WaitDeploymentAvailable(ctx context.Context, namespace, name string, timeout time.Duration) (*appsv1.Deployment, error) {
-	wait, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d appsv1.Deployment
-	err := poll(wait, 100*time.Millisecond, "Deployment "+namespace+"/"+name+" Available", c.allAlive(func(ctx context.Context) (bool, error) {
-		if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &d); err != nil {
-			return false, err
+	kube, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for _, p := range c.procs {
+		go func() {
+			select {
+			case <-p.done:
+				cancel(fmt.Errorf("%s: %w (%v); last log lines:\n%s", p.name, errExited, p.err, p.tail(30)))
+			case <-ctx.Done():
+			}
+		}()
+	}
+	wait, stop := context.WithTimeout(ctx, timeout)
+	defer stop()
+	what := "Deployment " + namespace + "/" + name + " Available"
+	if why, err := rollout.WaitDeployment(wait, kube, namespace, name); err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errExited) {
+			return nil, fmt.Errorf("waiting for %s: %w", what, cause)
 		}
-		done, why := rollout.DeploymentDone(&d)
-		return done, fmt.Errorf("%s (status %+v)", why, d.Status)
-	}))
+		return nil, fmt.Errorf("waiting for %s: %w (last: %s)", what, err, why)
+	}
+	var d appsv1.Deployment
+	err = c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &d)
 	return &d, err
 }
 
