@@ -53,11 +53,15 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 	if meta, ok := m["metadata"].(map[string]any); ok {
 		delete(meta, "creationTimestamp")
 	}
-	// The bytes come from one encode of the map; the tree the indexes read
+	// The bytes come from one encode of the map (emitPlain, yaml.v3 for
+	// what it does not print); the tree the indexes read
 	// is built from the map directly (sketch), and parsed from the bytes
 	// only if a filter edits the object (Resource.edit).
-	raw, err := encodeValue(m)
-	if err != nil {
+	var raw []byte
+	if out, ok := emitPlain(e.scratch[:0], m); ok {
+		e.scratch = out
+		raw = bytes.Clone(out) // exact size: it lives as long as the stream
+	} else if raw, err = encodeValue(m); err != nil {
 		return nil, fmt.Errorf("encode generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
 	}
 	r, err := newResource(raw, &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{sketchNode(m)}})

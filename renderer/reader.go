@@ -44,6 +44,9 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 	next := splitDocuments(data)
 	var out []*Resource
 	seen := map[objectKey]string{}
+	// The slabs the scanner cuts trees from, reused while each document's
+	// tree is released in Document (see slabs).
+	sl := &slabs{}
 	for i := 1; ; i++ {
 		chunk, err := next()
 		if errors.Is(err, io.EOF) {
@@ -65,7 +68,7 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 			}
 		}
 		name := documentName(i, chunk)
-		r, err := parseResource(chunk)
+		r, err := parseResource(chunk, sl)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w (fix: the chart must render Kubernetes objects only)", name, err)
 		}
@@ -89,6 +92,14 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 				}
 			}
 			out = append(out, r)
+		}
+		// A tree still held (kept for a filter, edited, or no Document
+		// callback) owns its slabs; the next document gets new ones.
+		for _, r := range docs {
+			if r.doc != nil {
+				sl = &slabs{}
+				break
+			}
 		}
 	}
 	return out, nil

@@ -230,6 +230,8 @@ type env struct {
 	// noGateways: the input has no Istio gateway pod template (not even
 	// the annotation's name), so no Service fronts one.
 	noGateways bool
+	// scratch is generate's buffer, reused from object to object.
+	scratch []byte
 }
 
 func (e *env) warnf(format string, args ...any) {

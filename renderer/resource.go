@@ -182,12 +182,15 @@ func (r *Resource) settle() {
 // parses counts the chart documents parsed (TestDocumentsParsedOnce).
 var parses atomic.Int64
 
-// parseResource builds a Resource from one document's bytes. It returns
-// (nil, nil) for documents holding only comments or whitespace.
-func parseResource(raw []byte) (*Resource, error) {
+// parseResource builds a Resource from one document's bytes, its tree cut
+// from sl if the scanner reads it (see scanInto). It returns (nil, nil) for
+// documents holding only comments or whitespace.
+func parseResource(raw []byte, sl *slabs) (*Resource, error) {
 	parses.Add(1)
-	if doc, ok := scanDocument(raw); ok && !yamlOnly {
-		return newResource(raw, doc)
+	if !yamlOnly {
+		if doc, ok := scanInto(raw, sl); ok {
+			return newResource(raw, doc)
+		}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
