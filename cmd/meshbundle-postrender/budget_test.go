@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"testing"
+)
+
+// TestBudgetLimit: reading the input through budget raises Go's soft
+// memory limit to the budget for the bytes read, and a live heap the
+// budget cannot hold raises it to twice the live heap, so the collector
+// never runs back to back.
+func TestBudgetLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	in := bytes.Repeat([]byte("a: b\n"), 4<<20) // 20 MiB
+	b := &budget{r: bytes.NewReader(in)}
+	b.adjust()
+	if _, err := io.Copy(io.Discard, b); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(budgetBase + budgetPerByte*len(in) - outsideLimit)
+	if got := debug.SetMemoryLimit(-1); got < want {
+		t.Errorf("after %d bytes the limit is %d, want at least the budget's %d", len(in), got, want)
+	}
+	// A live heap of 100 MiB, over the budget of the input read.
+	hold := make([]byte, 100<<20)
+	runtime.GC()
+	b.adjust()
+	if got := debug.SetMemoryLimit(-1); got < 2*int64(len(hold)) {
+		t.Errorf("with %d bytes live the limit is %d, want at least twice that", len(hold), got)
+	}
+	runtime.KeepAlive(hold)
+}
