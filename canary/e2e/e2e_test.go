@@ -21,7 +21,6 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	networking "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -60,25 +59,7 @@ func install(t *testing.T, c *testcluster.Cluster) (*canary.HelmStore, *canary.C
 		Metadata: appmesh.Metadata{Name: app, Namespace: ns},
 		Spec: appmesh.Spec{Ports: appmesh.Ports{Mode: appmesh.PortModeFix},
 			Routes: []appmesh.Route{{Service: "web"}, {Service: "api"}}}}
-	appmesh.SetDefaults(am)
-	if errs := appmesh.Validate(am); len(errs) > 0 {
-		t.Fatal(errs.ToAggregate())
-	}
-	ch, err := loader.Load(filepath.Join("..", "..", "charts", "example-app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := c.HelmConfig(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := action.NewInstall(cfg)
-	in.ReleaseName, in.Namespace = app, ns
-	in.PostRenderer = renderer.New(am, nil)
-	in.Timeout = time.Minute
-	if _, err := in.RunWithContext(context.Background(), ch, map[string]any{}); err != nil {
-		t.Fatalf("helm install: %v", err)
-	}
+	cfg := c.InstallExampleApp(t, am)
 	kc, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +94,7 @@ func routineUpgrade(t *testing.T, store *canary.HelmStore, values map[string]any
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := loader.Load(filepath.Join("..", "..", "charts", "example-app"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testcluster.ExampleAppChart(t)
 	var warn bytes.Buffer
 	up := action.NewUpgrade(store.Config)
 	up.Namespace = store.Cluster.Namespace

@@ -10,14 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	networking "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,24 +62,7 @@ func install(t *testing.T, c *testcluster.Cluster, edit func(*appmesh.Spec)) (*c
 	t.Helper()
 	ns := c.Namespace(t, nil)
 	am := appMesh(ns, edit)
-	if errs := appmesh.Validate(am); len(errs) > 0 {
-		t.Fatal(errs.ToAggregate())
-	}
-	ch, err := loader.Load(filepath.Join("..", "..", "..", "charts", "example-app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := c.HelmConfig(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := action.NewInstall(cfg)
-	in.ReleaseName, in.Namespace = app, ns
-	in.PostRenderer = renderer.New(am, nil)
-	in.Timeout = time.Minute
-	if _, err := in.RunWithContext(context.Background(), ch, map[string]any{}); err != nil {
-		t.Fatalf("helm install %s through the post-renderer: %v", app, err)
-	}
+	cfg := c.InstallExampleApp(t, am)
 	for _, d := range []string{"web", "api"} {
 		if _, err := c.WaitDeploymentAvailable(context.Background(), ns, d, 2*time.Minute); err != nil {
 			t.Fatal(err)

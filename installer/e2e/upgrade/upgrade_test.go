@@ -36,8 +36,6 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	networking "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -50,7 +48,6 @@ import (
 	"github.com/meshbundle/meshbundle/ci/dataplane"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/installer"
-	"github.com/meshbundle/meshbundle/renderer"
 	"github.com/meshbundle/meshbundle/rollout"
 )
 
@@ -314,25 +311,7 @@ func installApp(t *testing.T, c *testcluster.Cluster) string {
 			Ports:     appmesh.Ports{Mode: appmesh.PortModeFix},
 			Injection: appmesh.Injection{Revision: tag},
 		}}
-	appmesh.SetDefaults(am)
-	if errs := appmesh.Validate(am); len(errs) > 0 {
-		t.Fatal(errs.ToAggregate())
-	}
-	ch, err := loader.Load(filepath.Join("..", "..", "..", "charts", "example-app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := c.HelmConfig(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := action.NewInstall(cfg)
-	in.ReleaseName, in.Namespace = app, ns
-	in.PostRenderer = renderer.New(am, nil)
-	in.Timeout = time.Minute
-	if _, err := in.RunWithContext(context.Background(), ch, map[string]any{}); err != nil {
-		t.Fatalf("helm install %s through the post-renderer: %v", app, err)
-	}
+	c.InstallExampleApp(t, am)
 	return ns
 }
 
