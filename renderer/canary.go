@@ -58,8 +58,10 @@ type canaryPlan struct {
 }
 
 // WarmHeader is the request header of the warm-up routes a canary adds to
-// its VirtualService (see canaryPlan.warm); its value names the subset, or
-// "host" for the Service host. Nothing sends it.
+// its VirtualService, or of the warm-up rules it adds to its HTTPRoute or
+// GRPCRoute with routeAPI gateway-api (see canaryPlan.warm); its value
+// names the subset (version), or "host" for the Service host. Nothing
+// sends it.
 const WarmHeader = "x-meshbundle-warm"
 
 // destination is one weighted destination of a route.

@@ -38,7 +38,9 @@ const VersionOfLabel = "meshbundle.dev/version-of"
 // guarantees (a backend exists before a weight names it and is removed
 // only after no weight does). With one version the route goes to its
 // Service, without versions to the Service itself, and for a canary's
-// hosts the backendRefs are the canary filter's weighted destinations.
+// hosts the backendRefs are the canary filter's weighted destinations,
+// after the canary's warm-up rules (canaryPlan.warm) as HTTPRoute and
+// GRPCRoute rules matching the header WarmHeader.
 type gatewayAPI struct{ *env }
 
 func newGatewayAPI(e *env) *gatewayAPI { return &gatewayAPI{e} }
@@ -82,12 +84,12 @@ func (f *gatewayAPI) route(s *stream, i int, route appmesh.Route) ([]object, err
 	}
 	// The destinations: the canary's for its hosts, else like the
 	// DestinationRule subsets of routeAPI istio.
-	var dests []destination
+	var dests, warm []destination
 	versions := t.versions
 	switch {
 	case s.canary != nil && s.canary.hosts[t.host]:
-		dests = s.canary.dests
-		for _, d := range dests {
+		dests, warm = s.canary.dests, s.canary.warm
+		for _, d := range slices.Concat(dests, warm) {
 			if d.subset != "" && !slices.Contains(versions, d.subset) {
 				versions = append(versions, d.subset)
 			}
@@ -106,7 +108,7 @@ func (f *gatewayAPI) route(s *stream, i int, route appmesh.Route) ([]object, err
 		out = append(out, svc)
 	}
 	for _, p := range t.ports {
-		rt, err := f.portRoute(i, route, t, p, dests)
+		rt, err := f.portRoute(i, route, t, p, dests, warm)
 		if err != nil {
 			return nil, err
 		}
@@ -174,8 +176,10 @@ func routeKind(p protocol.Instance) string {
 	return ""
 }
 
-// portRoute is the route of one port of the target.
-func (f *gatewayAPI) portRoute(i int, route appmesh.Route, t *routeTarget, p servicePort, dests []destination) (object, error) {
+// portRoute is the route of one port of the target: its warm-up rules
+// (HTTPRoute and GRPCRoute; see canaryPlan.warm), then the rule with the
+// weighted backendRefs.
+func (f *gatewayAPI) portRoute(i int, route appmesh.Route, t *routeTarget, p servicePort, dests, warm []destination) (object, error) {
 	proto := protocolOf(p)
 	kind := routeKind(proto)
 	if kind == "" {
@@ -224,26 +228,59 @@ func (f *gatewayAPI) portRoute(i int, route appmesh.Route, t *routeTarget, p ser
 		}
 		refs = append(refs, ref)
 	}
+	// A warm-up rule matches only requests with the header WarmHeader
+	// (value: the version, or "host" for the Service) and sends them to
+	// that one backend, as the istio route API's warm-up routes do.
+	warmRef := func(d destination) (gwapi.BackendRef, *gwapi.SectionName, string) {
+		value := "host"
+		if d.subset != "" {
+			value = d.subset
+		}
+		ref := gwapi.BackendRef{BackendObjectReference: gwapi.BackendObjectReference{
+			Name: gwapi.ObjectName(backendName(t.svc.Name, d)), Port: ptrTo(gwapi.PortNumber(p.Port)),
+		}}
+		return ref, ptrTo(gwapi.SectionName("warm-" + value)), value
+	}
 	switch kind {
 	case "HTTPRoute":
 		rt := &gwapi.HTTPRoute{TypeMeta: typeMeta(kind), ObjectMeta: meta}
 		rt.Spec.CommonRouteSpec, rt.Spec.Hostnames = common, hostnames
+		for _, d := range warm {
+			ref, name, value := warmRef(d)
+			rt.Spec.Rules = append(rt.Spec.Rules, gwapi.HTTPRouteRule{Name: name,
+				// The match written out as the API server defaults it
+				// (istiod's own conversion needs the path).
+				Matches: []gwapi.HTTPRouteMatch{{
+					Path:    &gwapi.HTTPPathMatch{Type: ptrTo(gwapi.PathMatchPathPrefix), Value: ptrTo("/")},
+					Headers: []gwapi.HTTPHeaderMatch{{Type: ptrTo(gwapi.HeaderMatchExact), Name: WarmHeader, Value: value}},
+				}},
+				BackendRefs: []gwapi.HTTPBackendRef{{BackendRef: ref}}})
+		}
 		rule := gwapi.HTTPRouteRule{}
 		for _, r := range refs {
 			rule.BackendRefs = append(rule.BackendRefs, gwapi.HTTPBackendRef{BackendRef: r})
 		}
-		rt.Spec.Rules = []gwapi.HTTPRouteRule{rule}
+		rt.Spec.Rules = append(rt.Spec.Rules, rule)
 		return rt, nil
 	case "GRPCRoute":
 		rt := &gwapi.GRPCRoute{TypeMeta: typeMeta(kind), ObjectMeta: meta}
 		rt.Spec.CommonRouteSpec, rt.Spec.Hostnames = common, hostnames
+		for _, d := range warm {
+			ref, name, value := warmRef(d)
+			rt.Spec.Rules = append(rt.Spec.Rules, gwapi.GRPCRouteRule{Name: name,
+				Matches:     []gwapi.GRPCRouteMatch{{Headers: []gwapi.GRPCHeaderMatch{{Type: ptrTo(gwapi.GRPCHeaderMatchExact), Name: WarmHeader, Value: value}}}},
+				BackendRefs: []gwapi.GRPCBackendRef{{BackendRef: ref}}})
+		}
 		rule := gwapi.GRPCRouteRule{}
 		for _, r := range refs {
 			rule.BackendRefs = append(rule.BackendRefs, gwapi.GRPCBackendRef{BackendRef: r})
 		}
-		rt.Spec.Rules = []gwapi.GRPCRouteRule{rule}
+		rt.Spec.Rules = append(rt.Spec.Rules, rule)
 		return rt, nil
 	default:
+		// A TCPRoute has no matches, so no warm-up rules: grpc-go's
+		// proxyless client carries no TCP routes, and Envoy receives
+		// every cluster anyway.
 		if len(hostnames) > 0 {
 			return nil, fmt.Errorf("AppMesh spec.routes[%d].hosts: %s port %d is %s, and a TCPRoute has no hostnames (fix: remove hosts, or route an HTTP port)", i, t.svc, p.Port, proto)
 		}

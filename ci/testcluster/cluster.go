@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbundle/meshbundle/ci/netns"
 )
@@ -36,6 +37,7 @@ type options struct {
 	pods        bool   // controller-manager, scheduler, kwok
 	istiodRoute bool   // apiserver routes istio-system/istiod to the local istiod
 	istiod      bool   // install Istio's base+istiod charts and start istiod
+	gatewayAPI  bool   // install the Gateway API CRDs (before istiod)
 	dir         string // where logs, certs and the kubeconfig go (default: a temp dir)
 	apiPort     int    // the API server's port on 127.0.0.1 (default: a free one)
 }
@@ -73,7 +75,7 @@ type Cluster struct {
 	// Config is the admin REST config for Go clients.
 	Config *rest.Config
 	// Client is a controller-runtime client whose scheme knows Kubernetes,
-	// CRD and Istio types.
+	// CRD, Istio and Gateway API (v1) types.
 	Client client.Client
 	// Dir holds logs (<component>.log), certs and the kubeconfig.
 	Dir string
@@ -90,7 +92,7 @@ type Cluster struct {
 var Scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, istioscheme.AddToScheme,
+		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, istioscheme.AddToScheme, gwapi.Install,
 	} {
 		if err := add(s); err != nil {
 			panic(err)
@@ -209,6 +211,11 @@ func Start(ctx context.Context, opts ...Option) (_ *Cluster, err error) {
 
 	if c.opts.pods {
 		if err := c.startPods(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if c.opts.gatewayAPI {
+		if err := c.InstallGatewayAPICRDs(ctx); err != nil {
 			return nil, err
 		}
 	}

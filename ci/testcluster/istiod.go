@@ -94,7 +94,7 @@ func LoadIstioChart(dir string) (*chart.Chart, error) {
 }
 
 // waitCRDsEstablished waits until every CRD of the group suffix is Established
-// and its resources are served (a fresh CRD takes a moment to be served).
+// and every group of theirs is served (a fresh CRD takes a moment to be served).
 func (c *Cluster) waitCRDsEstablished(ctx context.Context, groupSuffix string) error {
 	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -103,12 +103,12 @@ func (c *Cluster) waitCRDsEstablished(ctx context.Context, groupSuffix string) e
 		if err := c.Client.List(ctx, &crds); err != nil {
 			return false, err
 		}
-		found := 0
+		found := map[string]bool{} // the CRDs' groups
 		for _, crd := range crds.Items {
 			if !strings.HasSuffix(crd.Spec.Group, groupSuffix) {
 				continue
 			}
-			found++
+			found[crd.Spec.Group] = true
 			established := false
 			for _, cond := range crd.Status.Conditions {
 				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
@@ -119,15 +119,20 @@ func (c *Cluster) waitCRDsEstablished(ctx context.Context, groupSuffix string) e
 				return false, fmt.Errorf("CRD %s not established", crd.Name)
 			}
 		}
-		if found == 0 {
+		if len(found) == 0 {
 			return false, fmt.Errorf("no CRD of group *.%s", groupSuffix)
 		}
-		// Served: discovery lists the group's resources.
+		// Served: discovery lists every group of theirs.
 		groups, err := discoveryGroups(c)
 		if err != nil {
 			return false, err
 		}
-		return groups["networking."+groupSuffix], nil
+		for g := range found {
+			if !groups[g] {
+				return false, fmt.Errorf("group %s not served yet", g)
+			}
+		}
+		return true, nil
 	})
 }
 

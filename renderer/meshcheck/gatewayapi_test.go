@@ -47,7 +47,18 @@ func TestGatewayAPICanaryPhases(t *testing.T) {
 							t.Errorf("analyzer error: %s", m.String())
 						}
 					}
-					got, clusters := gammaRoute(t, ph.out.kube, ph.out.clusterIPs["reviews"])
+					got, clusters, warm := gammaRoute(t, ph.out.kube, ph.out.clusterIPs["reviews"])
+					// A warm-up rule must name a cluster the proxy has, and
+					// the phases before a switch must have one (as with
+					// VirtualServices, TestCanaryPhases).
+					for name, c := range warm {
+						if !clusters[c] {
+							t.Errorf("warm-up rule %s names cluster %s, which the proxy does not have", name, c)
+						}
+					}
+					if c := ph.am.Spec.Canary; c != nil && (c.Phase == appmesh.CanaryLabelling || c.Phase == appmesh.CanaryStarting) && len(warm) == 0 {
+						t.Errorf("phase %s has no warm-up rule: the next step would switch the route to a cluster a proxyless client does not hold yet", c.Phase)
+					}
 					if want := wantWeights(ph, input); !maps.Equal(got, want) {
 						t.Errorf("Envoy route weights %v, want %v (AppMesh canary %+v)", got, want, ph.am.Spec.Canary)
 					}
@@ -82,7 +93,7 @@ func TestGatewayAPICanaryTransitions(t *testing.T) {
 						{"all new", newRoutes, newVersions},
 					} {
 						kube := slices.Concat(rest, mix.routes, readdressed(t, mix.versions, cur.out.kube))
-						weights, clusters := gammaRoute(t, kube, cur.out.clusterIPs["reviews"])
+						weights, clusters, _ := gammaRoute(t, kube, cur.out.clusterIPs["reviews"])
 						if len(weights) == 0 {
 							t.Errorf("%s: no route for %s", mix.name, canaryHost)
 						}
@@ -101,7 +112,7 @@ func TestGatewayAPITransitionCheckFails(t *testing.T) {
 	phases := phasesIn(t, "app", lifecycle{"direct", []canary.Request{start, weight10}}, appmesh.RouteAPIGatewayAPI)
 	before, w10 := phases[0], phases[len(phases)-1]
 	running := intersect(versionsRunning(t, before.out.kube), versionsRunning(t, w10.out.kube))
-	weights, clusters := gammaRoute(t, w10.out.kube, w10.out.clusterIPs["reviews"])
+	weights, clusters, _ := gammaRoute(t, w10.out.kube, w10.out.clusterIPs["reviews"])
 	var ft fakeT
 	checkClustersServed(&ft, weights, clusters, running)
 	if len(ft.errs) == 0 {
@@ -116,7 +127,7 @@ func TestGatewayAPITransitionCheckFails(t *testing.T) {
 // reviews host and all cluster names, with the per-version Services'
 // clusters named like DestinationRule subsets (see asSubset), so that the
 // checks of the istio route API apply unchanged.
-func gammaRoute(t *testing.T, kube []string, reviewsIP string) (map[string]uint32, map[string]bool) {
+func gammaRoute(t *testing.T, kube []string, reviewsIP string) (weights map[string]uint32, clusters map[string]bool, warm map[string]string) {
 	t.Helper()
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: join(kube)})
 	sim := simulation.NewSimulation(t, s, s.SetupProxy(&model.Proxy{
@@ -125,7 +136,7 @@ func gammaRoute(t *testing.T, kube []string, reviewsIP string) (map[string]uint3
 		Labels:          map[string]string{"app": "client"},
 		Metadata:        &model.NodeMetadata{Labels: map[string]string{"app": "client"}, Namespace: canaryNS},
 	}))
-	clusters := map[string]bool{}
+	clusters = map[string]bool{}
 	for _, c := range sim.Clusters {
 		clusters[asSubset(c.Name)] = true
 	}
@@ -137,12 +148,19 @@ func gammaRoute(t *testing.T, kube []string, reviewsIP string) (map[string]uint3
 	if rc == nil {
 		t.Fatalf("no route configuration 9080 for the sidecar")
 	}
-	weights := map[string]uint32{}
+	weights, warm = map[string]uint32{}, map[string]string{}
 	for _, vh := range rc.VirtualHosts {
 		if !slices.Contains(vh.Domains, canaryHost) {
 			continue
 		}
 		for _, r := range vh.Routes {
+			if slices.ContainsFunc(r.GetMatch().GetHeaders(), func(h *routev3.HeaderMatcher) bool { return h.GetName() == renderer.WarmHeader }) {
+				// A warm-up rule carries no traffic (nothing sends its
+				// header); its cluster is checked by
+				// TestGatewayAPICanaryPhases.
+				warm[r.GetName()] = asSubset(r.GetRoute().GetCluster())
+				continue
+			}
 			switch cs := r.GetRoute().GetClusterSpecifier().(type) {
 			case *routev3.RouteAction_Cluster:
 				weights[asSubset(cs.Cluster)] += 100
@@ -152,11 +170,13 @@ func gammaRoute(t *testing.T, kube []string, reviewsIP string) (map[string]uint3
 				}
 			}
 		}
-		if res.ClusterMatched != "" && weights[asSubset(res.ClusterMatched)] == 0 {
+		// Istio's simulation matches paths only, not headers, so it may
+		// take a warm-up route; then where the call lands says nothing.
+		if _, warmMatched := warm[res.RouteMatched]; !warmMatched && res.ClusterMatched != "" && weights[asSubset(res.ClusterMatched)] == 0 {
 			t.Errorf("the simulated call landed on %s, which the route does not list (%v)", res.ClusterMatched, weights)
 		}
 	}
-	return weights, clusters
+	return weights, clusters, warm
 }
 
 // asSubset names the cluster of a per-version Service reviews-<v> as the

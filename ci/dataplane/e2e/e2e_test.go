@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/canary"
@@ -31,7 +32,11 @@ import (
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
-func TestMain(m *testing.M) { testcluster.Main(m, testcluster.WithIstiod()) }
+// The Gateway API CRDs are installed before istiod starts so that its
+// Gateway API controller serves the GAMMA routes of routeAPI gateway-api.
+func TestMain(m *testing.M) {
+	testcluster.Main(m, testcluster.WithIstiod(), testcluster.WithGatewayAPICRDs())
+}
 
 const (
 	app      = "example-app"
@@ -63,6 +68,9 @@ func install(t *testing.T, c *testcluster.Cluster, edit func(*appmesh.Spec)) (*c
 	ns := c.Namespace(t, nil)
 	am := appMesh(ns, edit)
 	cfg := c.InstallExampleApp(t, am)
+	if len(am.Spec.Routes) > 0 {
+		checkRoutes(t, c, ns, am.Spec.RouteAPI)
+	}
 	for _, d := range []string{"web", "api"} {
 		if _, err := c.WaitDeploymentAvailable(context.Background(), ns, d, 2*time.Minute); err != nil {
 			t.Fatal(err)
@@ -72,7 +80,11 @@ func install(t *testing.T, c *testcluster.Cluster, edit func(*appmesh.Spec)) (*c
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+	gc, err := gatewayclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app, Gateway: gc}
 	srv, err := dataplane.StartServers(context.Background(), c.Config, ns, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -132,9 +144,22 @@ func measure(t *testing.T, d *dataplane.Driver, want map[string]float64, canaryS
 // renders it, splits real requests by its weights: at 0, 10, 50 and 100 %
 // to v2 (and before the canary and after promote) the share measured over
 // at least 2 000 requests is within 3 points, and no request fails.
-func TestCanaryWeights(t *testing.T) {
+func TestCanaryWeights(t *testing.T) { canaryWeights(t, webRoute(appmesh.RouteAPIIstio)) }
+
+// webRoute is the AppMesh edit of these tests: a route for web, written in
+// the route API api.
+func webRoute(api appmesh.RouteAPI) func(*appmesh.Spec) {
+	return func(s *appmesh.Spec) {
+		s.RouteAPI = api
+		s.Routes = []appmesh.Route{{Service: "web"}}
+	}
+}
+
+// canaryWeights is TestCanaryWeights for the example app with the AppMesh
+// edit makes (one route, for web).
+func canaryWeights(t *testing.T, edit func(*appmesh.Spec)) {
 	c := testcluster.Shared(t)
-	store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+	store, cl, ns := install(t, c, edit)
 	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
 
 	// Before the canary, web's pods carry no version label.
@@ -188,9 +213,13 @@ func stepWithTraffic(t *testing.T, d *dataplane.Driver, store canary.Store, cl *
 
 // TestCanaryAbortTraffic: start → 10 % → abort with requests running the
 // whole time: 0 failed, and afterwards only the stable answers.
-func TestCanaryAbortTraffic(t *testing.T) {
+func TestCanaryAbortTraffic(t *testing.T) { canaryAbort(t, webRoute(appmesh.RouteAPIIstio)) }
+
+// canaryAbort is TestCanaryAbortTraffic for the example app with the
+// AppMesh edit makes (one route, for web).
+func canaryAbort(t *testing.T, edit func(*appmesh.Spec)) {
 	c := testcluster.Shared(t)
-	store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+	store, cl, ns := install(t, c, edit)
 	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
 	measure(t, d, map[string]float64{"": 100}, 100)
 	var all dataplane.Result

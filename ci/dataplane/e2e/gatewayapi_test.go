@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/ci/dataplane"
+	"github.com/meshbundle/meshbundle/ci/testcluster"
+)
+
+// The canary again with routeAPI gateway-api: the renderer writes web's
+// route as a GAMMA HTTPRoute (parentRef: the Service web) whose weighted
+// backendRefs are the per-version Services web-stable and web-v2; the real
+// istiod's Gateway API controller turns it into the routes its grpc
+// generator sends the proxyless client. Nothing else splits web's traffic
+// by version (no VirtualService exists; without the route, requests to web
+// would spread over all its Ready pods), so the measured shares are the
+// HTTPRoute's.
+
+// TestGatewayAPICanaryWeights is TestCanaryWeights with routeAPI
+// gateway-api: start (0 %), 10, 50, 100 %, promote, each share measured
+// within 3 points over a sample sized by SampleSize, 0 failed during and
+// after every step.
+func TestGatewayAPICanaryWeights(t *testing.T) {
+	canaryWeights(t, webRoute(appmesh.RouteAPIGatewayAPI))
+}
+
+// TestGatewayAPICanaryAbort is TestCanaryAbortTraffic with routeAPI
+// gateway-api: start → 10 % → abort with requests throughout, 0 failed.
+func TestGatewayAPICanaryAbort(t *testing.T) {
+	canaryAbort(t, webRoute(appmesh.RouteAPIGatewayAPI))
+}
+
+// checkRoutes fails the test unless the routes in ns are written in the
+// AppMesh's route API: with gateway-api an HTTPRoute web whose parentRef is
+// the Service web and no VirtualService; with istio a VirtualService web
+// and no HTTPRoute.
+func checkRoutes(t *testing.T, c *testcluster.Cluster, ns string, api appmesh.RouteAPI) {
+	t.Helper()
+	ctx := context.Background()
+	var vss istionet.VirtualServiceList
+	if err := c.Client.List(ctx, &vss, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var hrs gwapi.HTTPRouteList
+	if err := c.Client.List(ctx, &hrs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	switch api {
+	case appmesh.RouteAPIGatewayAPI:
+		if len(vss.Items) > 0 {
+			t.Fatalf("routeAPI gateway-api: %d VirtualServices in %s, want none", len(vss.Items), ns)
+		}
+		i := slices.IndexFunc(hrs.Items, func(r gwapi.HTTPRoute) bool { return r.Name == "web" })
+		if i < 0 {
+			t.Fatalf("routeAPI gateway-api: no HTTPRoute %s/web", ns)
+		}
+		refs := hrs.Items[i].Spec.ParentRefs
+		if len(refs) != 1 || refs[0].Kind == nil || *refs[0].Kind != "Service" || refs[0].Name != "web" {
+			t.Fatalf("HTTPRoute %s/web parentRefs %+v, want the Service web (GAMMA)", ns, refs)
+		}
+	default:
+		if len(hrs.Items) > 0 || !slices.ContainsFunc(vss.Items, func(v *istionet.VirtualService) bool { return v.Name == "web" }) {
+			t.Fatalf("routeAPI istio: %d HTTPRoutes and %d VirtualServices in %s, want none and VirtualService web", len(hrs.Items), len(vss.Items), ns)
+		}
+	}
+}
+
+// TestGatewayAPIBrokenStepsFail is the control for the "0 failed" of the
+// gateway-api tests: changes that break make-before-break, made to the
+// HTTPRoute and per-version Services behind meshbundle's back, make the
+// driver count failures.
+func TestGatewayAPIBrokenStepsFail(t *testing.T) {
+	c := testcluster.Shared(t)
+	for _, tc := range []struct {
+		name   string
+		broken func(t *testing.T, ns string) // the broken change
+		// minShare is the least share of requests that must fail, percent.
+		minShare float64
+	}{
+		{"per-version Service deleted while the HTTPRoute routes to it", deleteStableService, 90},
+		{"half the weight on a per-version Service without Ready pods", weightOnUnreadyService, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, cl, ns := install(t, c, webRoute(appmesh.RouteAPIGatewayAPI))
+			d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
+			step(t, store, cl, canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage})
+			// The same setup works before the break.
+			res := measure(t, d, map[string]float64{"stable": 100, "v2": 0}, 0)
+			t.Logf("before: %s", res.Summary("stable", "v2"))
+
+			tc.broken(t, ns)
+			ctx := context.Background()
+			if _, err := d.Settle(ctx, 200, settleTimeout, func(r dataplane.Result) error {
+				if r.Failed == 0 {
+					return errors.New("no request failed yet")
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("the broken step never made a request fail: %v", err)
+			}
+			res = d.Run(ctx, 2000)
+			failed := 100 * float64(res.Failed) / float64(res.Requests)
+			if failed < tc.minShare {
+				t.Errorf("after the broken step %.1f%% of requests failed, want at least %.0f%%: %v", failed, tc.minShare, res)
+			}
+			t.Logf("after: %v", res)
+		})
+	}
+}
+
+// deleteStableService deletes the per-version Service web-stable while
+// web's HTTPRoute sends all traffic to it (the canary at 0 %).
+func deleteStableService(t *testing.T, ns string) {
+	c := testcluster.Shared(t)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-stable"}}
+	if err := c.Client.Delete(context.Background(), svc); err != nil {
+		t.Fatalf("delete Service %s/web-stable: %v", ns, err)
+	}
+}
+
+// weightOnUnreadyService adds a version v3 of web whose pods never become
+// Ready (they cannot be scheduled), its per-version Service web-v3, and
+// routes half of web's traffic there: what make-before-break forbids.
+func weightOnUnreadyService(t *testing.T, ns string) {
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	var web appsv1.Deployment
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &web); err != nil {
+		t.Fatal(err)
+	}
+	v3 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-v3"}, Spec: *web.Spec.DeepCopy()}
+	v3.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "version": "v3"}}
+	v3.Spec.Template.Labels = map[string]string{"app": "web", "version": "v3"}
+	v3.Spec.Template.Spec.NodeSelector = map[string]string{"meshbundle.dev/no-such-node": "true"}
+	if err := c.Client.Create(ctx, v3); err != nil {
+		t.Fatalf("create Deployment %s/web-v3: %v", ns, err)
+	}
+	var stable corev1.Service
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-stable"}, &stable); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-v3"}, Spec: corev1.ServiceSpec{Ports: stable.Spec.Ports, Selector: map[string]string{}}}
+	for k, v := range stable.Spec.Selector {
+		svc.Spec.Selector[k] = v
+	}
+	svc.Spec.Selector["version"] = "v3"
+	if err := c.Client.Create(ctx, svc); err != nil {
+		t.Fatalf("create Service %s/web-v3: %v", ns, err)
+	}
+	var rt gwapi.HTTPRoute
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &rt); err != nil {
+		t.Fatal(err)
+	}
+	rule := &rt.Spec.Rules[len(rt.Spec.Rules)-1]
+	i := slices.IndexFunc(rule.BackendRefs, func(r gwapi.HTTPBackendRef) bool { return r.Name == "web-stable" })
+	if i < 0 {
+		t.Fatalf("HTTPRoute %s/web routes to no web-stable: %+v", ns, rule.BackendRefs)
+	}
+	stableRef := rule.BackendRefs[i]
+	half := int32(50)
+	stableRef.Weight = &half
+	v3Ref := *stableRef.DeepCopy()
+	v3Ref.Name = "web-v3"
+	rule.BackendRefs = []gwapi.HTTPBackendRef{stableRef, v3Ref}
+	if err := c.Client.Update(ctx, &rt); err != nil {
+		t.Fatalf("route half of HTTPRoute %s/web to web-v3: %v", ns, err)
+	}
+}
