@@ -47,6 +47,7 @@ func TestDriverCountsVersionsAndFailures(t *testing.T) {
 	}
 
 	srv.stop(time.Second)
+	stopped := time.Now()
 	d.Timeout = 200 * time.Millisecond
 	res = d.Run(ctx, 50)
 	if res.Requests != 50 || res.Failed != 50 || len(res.ByVersion) != 0 {
@@ -54,6 +55,17 @@ func TestDriverCountsVersionsAndFailures(t *testing.T) {
 	}
 	if err := ExpectShares(map[string]float64{"v2": 100}, 3)(res); err == nil || !strings.Contains(err.Error(), "50 of 50 requests failed") {
 		t.Errorf("ExpectShares on failures = %v, want the failures named", err)
+	}
+	// Each failure is kept with when it was sent and its whole error, to be
+	// read against the servers' events.
+	if len(res.Failures) != 50 {
+		t.Errorf("%d failures recorded, want all 50", len(res.Failures))
+	}
+	for _, f := range res.Failures {
+		if f.Sent.Before(stopped) || !strings.Contains(f.Err, "127.0.0.1:"+strconv.Itoa(int(port))) {
+			t.Errorf("failure %v: want sent after the server stopped (%s), naming its address", f, stopped.Format("15:04:05.000"))
+			break
+		}
 	}
 	t.Logf("after stop: %v", res)
 }

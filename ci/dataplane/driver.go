@@ -95,9 +95,27 @@ type Result struct {
 	// ByPod counts successes by responding pod ("namespace/name").
 	ByPod map[string]int
 	// Errors counts failures by gRPC code and message.
-	Errors  map[string]int
-	Elapsed time.Duration
+	Errors map[string]int
+	// Failures are the first maxFailures failed requests, with when they
+	// were sent and their whole error: to set failures against the events
+	// of a change (a roll, a push).
+	Failures []Failure
+	Elapsed  time.Duration
 }
+
+// Failure is one failed request.
+type Failure struct {
+	Sent time.Time
+	Took time.Duration
+	Err  string
+}
+
+func (f Failure) String() string {
+	return fmt.Sprintf("%s (+%s) %s", f.Sent.Format("15:04:05.000"), f.Took.Round(time.Millisecond), f.Err)
+}
+
+// maxFailures bounds Result.Failures.
+const maxFailures = 50
 
 // Run sends n requests at the driver's rate, each with its timeout, and
 // waits for all of them. A canceled ctx stops sending; requests not sent
@@ -151,6 +169,7 @@ send:
 			defer func() { <-inFlight }()
 			rctx, cancel := context.WithTimeout(reqCtx, timeout)
 			defer cancel()
+			sent := time.Now()
 			resp, err := d.client.Echo(rctx, &proto.EchoRequest{Message: "meshbundle dataplane"})
 			var id Identity
 			if err == nil {
@@ -162,6 +181,9 @@ send:
 			if err != nil {
 				res.Failed++
 				res.Errors[errorKey(err)]++
+				if len(res.Failures) < maxFailures {
+					res.Failures = append(res.Failures, Failure{Sent: sent, Took: time.Since(sent), Err: err.Error()})
+				}
 				return
 			}
 			res.ByVersion[id.Version]++
@@ -207,14 +229,25 @@ func (r Result) Summary(versions ...string) string {
 	return b.String()
 }
 
-// String is the summary plus the failures' reasons.
+// String is the summary plus the failures' reasons and the first failures
+// with their times.
 func (r Result) String() string {
 	s := r.Summary()
 	for _, e := range slices.Sorted(maps.Keys(r.Errors)) {
 		s += fmt.Sprintf("\n  %d× %s", r.Errors[e], e)
 	}
+	first := slices.SortedFunc(slices.Values(r.Failures), func(a, b Failure) int { return a.Sent.Compare(b.Sent) })
+	for _, f := range first[:min(len(first), shownFailures)] {
+		s += "\n  sent " + f.String()
+	}
+	if len(r.Failures) > shownFailures {
+		s += fmt.Sprintf("\n  ... (%d failures recorded)", len(r.Failures))
+	}
 	return s
 }
+
+// shownFailures bounds the failures String lists one by one.
+const shownFailures = 5
 
 func versionName(v string) string {
 	if v == "" {
@@ -227,6 +260,10 @@ func versionName(v string) string {
 func (r Result) Add(o Result) Result {
 	out := Result{Requests: r.Requests + o.Requests, Failed: r.Failed + o.Failed, Elapsed: r.Elapsed + o.Elapsed,
 		ByVersion: map[string]int{}, ByPod: map[string]int{}, Errors: map[string]int{}}
+	out.Failures = append(append(out.Failures, r.Failures...), o.Failures...)
+	if len(out.Failures) > maxFailures {
+		out.Failures = out.Failures[:maxFailures]
+	}
 	for _, m := range []struct{ dst, a, b map[string]int }{
 		{out.ByVersion, r.ByVersion, o.ByVersion}, {out.ByPod, r.ByPod, o.ByPod}, {out.Errors, r.Errors, o.Errors},
 	} {

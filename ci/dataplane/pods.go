@@ -44,7 +44,46 @@ type Servers struct {
 	draining map[string]*podServer
 	going    sync.WaitGroup
 	errs     []error // listen failures, reported by Err
+	events   []ServerEvent
 	stopCh   chan struct{}
+}
+
+// ServerEvent is one start or stop of a pod's server, for reading
+// failed requests against what the servers did (Servers.Events).
+type ServerEvent struct {
+	At  time.Time
+	Pod Identity
+	IP  string
+	// What happened: "serving", "draining" (the pod is going; still
+	// serving), "stopped" (drained), "stopped: IP reused by <pod>",
+	// "listen failed: <err>".
+	What string
+	// CutShort: a new pod was given the IP while this one drained, and its
+	// server stopped before the drain ended (see WithPodTermination in
+	// ci/testcluster).
+	CutShort bool
+}
+
+func (e ServerEvent) String() string {
+	return fmt.Sprintf("%s %s %s %s", e.At.Format("15:04:05.000"), e.Pod.Pod, e.IP, e.What)
+}
+
+// maxEvents bounds Servers.Events.
+const maxEvents = 10000
+
+// event records one server event. Called with s.mu held.
+func (s *Servers) event(e ServerEvent) {
+	if len(s.events) < maxEvents {
+		e.At = time.Now()
+		s.events = append(s.events, e)
+	}
+}
+
+// Events lists what the servers did, in order.
+func (s *Servers) Events() []ServerEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
 }
 
 // StartServers watches the pods of namespace and serves every Ready one until
@@ -108,13 +147,16 @@ func (s *Servers) sync(obj any, gone bool) {
 		if old := s.draining[pod.Status.PodIP]; old != nil {
 			delete(s.draining, old.ip)
 			old.stop(0)
+			s.event(ServerEvent{Pod: old.id, IP: old.ip, What: "stopped: IP reused by " + pod.Name, CutShort: true})
 		}
 		p, err := startPodServer(id, pod.Status.PodIP, containerPorts(pod))
 		if err != nil {
 			s.errs = append(s.errs, err)
+			s.event(ServerEvent{Pod: id, IP: pod.Status.PodIP, What: "listen failed: " + err.Error()})
 			return
 		}
 		s.running[pod.UID] = p
+		s.event(ServerEvent{Pod: id, IP: p.ip, What: "serving"})
 	}
 }
 
@@ -122,6 +164,7 @@ func (s *Servers) sync(obj any, gone bool) {
 // it. Called with s.mu held.
 func (s *Servers) retire(p *podServer) {
 	s.draining[p.ip] = p
+	s.event(ServerEvent{Pod: p.id, IP: p.ip, What: "draining"})
 	s.going.Add(1)
 	go func() {
 		defer s.going.Done()
@@ -130,11 +173,17 @@ func (s *Servers) retire(p *podServer) {
 		case <-s.stopCh:
 		}
 		s.mu.Lock()
-		if s.draining[p.ip] == p {
+		mine := s.draining[p.ip] == p
+		if mine {
 			delete(s.draining, p.ip)
 		}
 		s.mu.Unlock()
-		p.stop(time.Second)
+		p.stop(time.Second) // at once if a new pod's server took the IP
+		if mine {
+			s.mu.Lock()
+			s.event(ServerEvent{Pod: p.id, IP: p.ip, What: "stopped"})
+			s.mu.Unlock()
+		}
 	}()
 }
 

@@ -40,6 +40,9 @@ type options struct {
 	gatewayAPI  bool   // install the Gateway API CRDs (before istiod)
 	dir         string // where logs, certs and the kubeconfig go (default: a temp dir)
 	apiPort     int    // the API server's port on 127.0.0.1 (default: a free one)
+	// podTermination is how long kwok keeps a deleted pod (0: it removes
+	// it at once).
+	podTermination time.Duration
 }
 
 // WithPods also runs kube-controller-manager, kube-scheduler and kwok with one
@@ -57,6 +60,17 @@ func WithIstiodRoute() Option { return func(o *options) { o.istiodRoute = true }
 // Implies WithPods and WithIstiodRoute.
 func WithIstiod() Option {
 	return func(o *options) { o.istiod, o.istiodRoute, o.pods = true, true, true }
+}
+
+// WithPodTermination keeps a deleted pod Terminating for d before kwok
+// removes it, as a kubelet keeps a pod until its containers have exited
+// (at most its grace period): the pod's IP stays taken that long. By
+// default kwok removes a deleted pod at once and hands its IP to the next
+// new pod (often within 200 ms), which a real cluster never does; a data
+// plane test whose going pods still answer (ci/dataplane's drain) needs
+// the IP kept while they do. Implies WithPods.
+func WithPodTermination(d time.Duration) Option {
+	return func(o *options) { o.pods, o.podTermination = true, d }
 }
 
 // InDir keeps the cluster's files (logs, kubeconfig, certs) in dir instead of

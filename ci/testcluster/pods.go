@@ -24,7 +24,37 @@ const kwokNodeAnnotation = "kwok.x-k8s.io/node"
 // kwokStages are the stage files ci/tools.sh copies into kwok-stages/ beside
 // the kwok binary:
 // what a fake node and a pod go through (initialize, ready, complete, delete).
-var kwokStages = []string{"node-initialize.yaml", "pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"}
+var kwokStages = []string{"node-initialize.yaml", "pod-ready.yaml", "pod-complete.yaml", podDeleteStage}
+
+// podDeleteStage removes a deleted pod; WithPodTermination replaces it.
+const podDeleteStage = "pod-delete.yaml"
+
+// writePodDeleteStage writes kwok's pod-delete stage with a delay: a deleted
+// pod stays (Terminating, its IP taken) for d before kwok removes it.
+func (c *Cluster) writePodDeleteStage(d time.Duration) (string, error) {
+	stage := fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+  delay:
+    durationMilliseconds: %d
+  next:
+    delete: true
+`, d.Milliseconds())
+	path := filepath.Join(c.Dir, "kwok-pod-delete.yaml")
+	if err := os.WriteFile(path, []byte(stage), 0o600); err != nil {
+		return "", fmt.Errorf("kwok pod-delete stage: %w", err)
+	}
+	return path, nil
+}
 
 // startPods starts kube-controller-manager, kube-scheduler and kwok, registers
 // the fake node, and waits until the node is Ready and controllers create
@@ -92,6 +122,11 @@ func (c *Cluster) startPods(ctx context.Context) error {
 		path := filepath.Join(binDir, "kwok-stages", stage)
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("kwok stage %s missing beside the kwok binary: rebuild with ci/tools.sh kwok: %w", stage, err)
+		}
+		if stage == podDeleteStage && c.opts.podTermination > 0 {
+			if path, err = c.writePodDeleteStage(c.opts.podTermination); err != nil {
+				return err
+			}
 		}
 		args = append(args, "--config="+path)
 	}
