@@ -6,7 +6,8 @@
 #
 #   ci/tools.sh            build what is missing (all tools)
 #   ci/tools.sh NAME...    only these (kube-apiserver etcd kube-controller-manager
-#                          kube-scheduler kwok helm helm4 pilot-discovery promtool staticcheck)
+#                          kube-scheduler kwok helm helm4 pilot-discovery pilot-discovery-prev
+#                          promtool staticcheck)
 #
 # Environment:
 #   MESHBUNDLE_TOOLS_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/meshbundle/tools)
@@ -108,9 +109,7 @@ build_staticcheck() {
 		"GOBIN=\"\$out\" go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" "$STATICCHECK_VERSION"
 }
 
-# pilot-discovery-prev is built only when named: the one test that needs it
-# (installer/e2e/upgrade, build tag upgradee2e) is not in make test yet.
-all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm helm4 pilot-discovery promtool staticcheck)
+all=(etcd kube-apiserver kube-scheduler kube-controller-manager kwok helm helm4 pilot-discovery pilot-discovery-prev promtool staticcheck)
 [ $# -gt 0 ] || set -- "${all[@]}"
 for tool in "$@"; do
 	case $tool in

@@ -1,5 +1,3 @@
-//go:build upgradee2e
-
 // Package upgrade upgrades Istio between two real builds on the local control
 // plane, the way docs/installer.md "Upgrading Istio" tells operators to:
 // the earlier build (ci/tools/istio-prev: its charts through `install
@@ -18,10 +16,7 @@
 //
 // Cost: one control plane and two istiods, ~1 min on the 2-core machine
 // when idle, ~2 min at load ~16 (mostly the two installs and the rolls).
-// Not in `make test` yet (build tag upgradee2e). Run it by hand:
-//
-//	ci/tools.sh pilot-discovery-prev
-//	go test -tags upgradee2e -count=1 ./installer/e2e/upgrade
+// Needs ci/tools.sh's pilot-discovery-prev (built by default).
 package upgrade
 
 import (
