@@ -90,8 +90,13 @@ type AddOptions struct {
 	Config *gatewayconfig.GatewayConfig
 	// DryRun renders and analyzes, and returns the manifest; nothing is written.
 	DryRun bool
-	// Wait waits until the gateway Deployment is Available.
+	// Wait waits until the gateway Deployment is Available (API istio) or
+	// the Gateway is Programmed (API gateway-api).
 	Wait bool
+	// API is istio (default: a Helm release of Istio's gateway chart) or
+	// gateway-api (a Gateway API Gateway of class istio; istiod creates
+	// its Deployment and Service). See API.
+	API API
 }
 
 // Result is what a change did.
@@ -99,7 +104,9 @@ type Result struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	Class     Class  `json:"class"`
-	// Action is installed, upgraded, uninstalled or rendered (dry run).
+	API       API    `json:"api"`
+	// Action is installed, upgraded, uninstalled (API istio), created,
+	// updated, deleted (API gateway-api), unchanged or rendered (dry run).
 	Action   string `json:"action"`
 	Revision int    `json:"revision,omitempty"`
 	// Warnings are the analyzers' warning- and info-level messages.
@@ -148,6 +155,14 @@ func (o *AddOptions) validate() error {
 	if o.Replicas > 0 && (o.MinReplicas > 0 || o.MaxReplicas > 0) {
 		return failure.BadInputf("--replicas fixes the replica count (no HPA); do not combine it with --min-replicas/--max-replicas")
 	}
+	if o.API == "" {
+		o.API = APIIstio
+	}
+	if o.API == APIGatewayAPI {
+		if err := o.validateGatewayAPI(); err != nil {
+			return err
+		}
+	}
 	if o.Config == nil {
 		o.Config = DefaultConfig(o.Name, o.Namespace, o.Class)
 	}
@@ -164,6 +179,9 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if o.API == APIGatewayAPI {
+		return addGatewayAPI(ctx, t, o)
+	}
 	chartVals, err := chartValues(o)
 	if err != nil {
 		return nil, err
@@ -178,7 +196,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	}
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
-	res := &Result{Name: o.Name, Namespace: o.Namespace, Class: o.Class}
+	res := &Result{Name: o.Name, Namespace: o.Namespace, Class: o.Class, API: APIIstio}
 	cl, err := t.connect()
 	if err != nil {
 		return nil, err
@@ -188,6 +206,9 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 		return nil, err
 	}
 	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
+	if err := refuseGatewayAPIGateway(ctx, cl, o.Namespace, o.Name); err != nil {
+		return nil, err
+	}
 	cfg, err := cl.Helm(o.Namespace)
 	if err != nil {
 		return nil, err
@@ -278,13 +299,24 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 		return nil, fmt.Errorf("gateway %s/%s: %w", ns, name, err)
 	}
 	if last == nil || last.Chart == nil || last.Chart.Metadata.Name != ChartName {
-		return nil, failure.BadInputf("gateway %s/%s does not exist (no %s release); create it with `meshbundle gateway add %s -n %s`", ns, name, ChartName, name, ns)
+		gwc, err := gatewayAPIClient(cl)
+		if err != nil {
+			return nil, err
+		}
+		gw, err := getGatewayAPI(ctx, gwc, ns, name)
+		if err != nil {
+			return nil, installer.Classify(err, "gateway config apply")
+		}
+		if gw == nil {
+			return nil, failure.BadInputf("gateway %s/%s does not exist (neither a %s release nor a Gateway API Gateway); create it with `meshbundle gateway add %s -n %s`", ns, name, ChartName, name, ns)
+		}
+		return applyGatewayAPI(ctx, t, gwc, gw, gc, dryRun)
 	}
 	old, class, err := configOf(last.Config)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Name: name, Namespace: ns, Class: class}
+	res := &Result{Name: name, Namespace: ns, Class: class, API: APIIstio}
 	if same(old, gc) && last.Info.Status == release.StatusDeployed {
 		res.Action, res.Revision = "unchanged", last.Version
 		return res, nil
@@ -349,7 +381,20 @@ func Delete(ctx context.Context, t Target, namespace, name string) (*Result, err
 	if _, last, err := cl.Unlock(cfg, name); err != nil {
 		return nil, err
 	} else if last == nil || last.Chart == nil || last.Chart.Metadata.Name != ChartName {
-		return nil, failure.BadInputf("gateway %s/%s does not exist (no %s release); see `meshbundle gateway list`", namespace, name, ChartName)
+		gc, err := gatewayAPIClient(cl)
+		if err != nil {
+			return nil, err
+		}
+		gw, err := getGatewayAPI(leaseCtx, gc, namespace, name)
+		if err != nil {
+			return nil, installer.Classify(err, "gateway delete")
+		}
+		if gw == nil {
+			return nil, notFound(namespace, name)
+		}
+		ctx, cancel := t.withTimeout(leaseCtx)
+		defer cancel()
+		return deleteGatewayAPI(ctx, t, cl, gc, gw)
 	}
 	// Helm's uninstall takes no context, so a lease lost from here on cannot
 	// stop it: check once, last, before the step that cannot be undone.
@@ -362,7 +407,7 @@ func Delete(ctx context.Context, t Target, namespace, name string) (*Result, err
 	if _, err := un.Run(name); err != nil {
 		return nil, installer.Classify(fmt.Errorf("gateway %s/%s: helm uninstall: %w", namespace, name, err), "gateway delete")
 	}
-	return &Result{Name: name, Namespace: namespace, Action: "uninstalled"}, nil
+	return &Result{Name: name, Namespace: namespace, API: APIIstio, Action: "uninstalled"}, nil
 }
 
 // isNotFound says whether a Helm error means the release does not exist.

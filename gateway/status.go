@@ -22,26 +22,36 @@ type Info struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	Class     Class  `json:"class"`
-	// Status is Helm's release status (deployed, failed, pending-upgrade, ...).
-	Status   string `json:"status"`
+	// API is istio (a Helm release) or gateway-api (a Gateway API Gateway).
+	API API `json:"api"`
+	// Status is, for API istio, Helm's release status (deployed, failed,
+	// pending-upgrade, ...); for API gateway-api "programmed" or "not
+	// programmed" (the Gateway's Programmed condition; Message says why).
+	Status string `json:"status"`
+	// Revision is the Helm release revision, or the Gateway's generation.
+	// Chart is the release's chart, or "gatewayclass/<class>".
 	Revision int    `json:"revision"`
 	Chart    string `json:"chart"`
 	Updated  string `json:"updated"`
-	// Ready says whether the gateway Deployment is Available; Message why not.
+	// Ready says whether the gateway Deployment is Available (and, for API
+	// gateway-api, the Gateway Programmed); Message why not.
 	Ready   bool   `json:"ready"`
 	Message string `json:"message,omitempty"`
 	// ServiceType and Addresses of the gateway Service (load balancer
 	// ingress, else the cluster IP).
 	ServiceType string   `json:"serviceType,omitempty"`
 	Addresses   []string `json:"addresses,omitempty"`
+	// Deployment istiod created for a Gateway API gateway.
+	Deployment string `json:"deployment,omitempty"`
 	// Network of an east-west gateway.
 	Network string `json:"network,omitempty"`
 	// Hosts per port of the Istio Gateway in the cluster ("80/HTTP": [...]).
 	Servers map[string][]string `json:"servers,omitempty"`
 }
 
-// List returns the gateways (releases of the meshbundle-gateway chart) in
-// namespace, or in every namespace when it is "".
+// List returns the gateways in namespace, or in every namespace when it is
+// "": releases of the meshbundle-gateway chart and the Gateway API Gateways
+// meshbundle made (labelled meshbundle.dev/gateway), never other Gateways.
 func List(ctx context.Context, t Target, namespace string) ([]Info, error) {
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
@@ -71,6 +81,11 @@ func List(ctx context.Context, t Target, namespace string) ([]Info, error) {
 		}
 		out = append(out, info)
 	}
+	apiGateways, err := listGatewayAPI(ctx, cl, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, apiGateways...)
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
 	})
@@ -89,10 +104,21 @@ func Status(ctx context.Context, t Target, namespace, name string) (*Info, error
 	if err != nil {
 		return nil, err
 	}
-	last, err := cfg.Releases.Last(name)
-	if isNotFound(err) || (err == nil && (last.Chart == nil || last.Chart.Metadata.Name != ChartName)) {
-		return nil, failure.BadInputf("gateway %s/%s does not exist; see `meshbundle gateway list`", namespace, name)
+	helm, gw, _, err := findGateway(ctx, cl, cfg, namespace, name)
+	if err != nil {
+		return nil, installer.Classify(fmt.Errorf("gateway %s/%s: %w", namespace, name, err), "gateway status")
 	}
+	if !helm {
+		if gw == nil {
+			return nil, notFound(namespace, name)
+		}
+		if !ours(gw) {
+			return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle reports only its own gateways (see `kubectl -n %s get gateway %s`)", namespace, name, notOursNote(gw), namespace, name)
+		}
+		info, err := describeGatewayAPI(ctx, cl, gw)
+		return &info, err
+	}
+	last, err := cfg.Releases.Last(name)
 	if err != nil {
 		return nil, installer.Classify(fmt.Errorf("gateway %s/%s: %w", namespace, name, err), "gateway status")
 	}
@@ -103,7 +129,7 @@ func Status(ctx context.Context, t Target, namespace, name string) (*Info, error
 // describe joins the release record with the Deployment, Service and
 // Gateway in the cluster.
 func describe(ctx context.Context, cl *installer.Cluster, r *release.Release) (Info, error) {
-	info := Info{Name: r.Name, Namespace: r.Namespace, Status: r.Info.Status.String(), Revision: r.Version,
+	info := Info{Name: r.Name, Namespace: r.Namespace, API: APIIstio, Status: r.Info.Status.String(), Revision: r.Version,
 		Chart: r.Chart.Metadata.Name + "-" + r.Chart.Metadata.Version, Updated: r.Info.LastDeployed.UTC().Format(time.RFC3339)}
 	if _, class, err := configOf(r.Config); err == nil {
 		info.Class = class
@@ -153,4 +179,10 @@ func describe(ctx context.Context, cl *installer.Cluster, r *release.Release) (I
 		return info, installer.Classify(fmt.Errorf("gateway resource %s/%s: %w", r.Namespace, r.Name, err), "gateway status")
 	}
 	return info, nil
+}
+
+// OK says whether the gateway serves: Ready and, for a Helm release,
+// deployed (`gateway status` exits 1 otherwise).
+func (i Info) OK() bool {
+	return i.Ready && (i.API == APIGatewayAPI || i.Status == release.StatusDeployed.String())
 }

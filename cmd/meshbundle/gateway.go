@@ -68,11 +68,18 @@ func (f *gatewayFlags) namedTarget(stderr io.Writer) (gateway.Target, error) {
 func newGatewayCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gateway",
-		Short: "Add, configure, list, inspect and delete Istio gateways (one Helm release each)",
-		Long: `Each gateway is its own Helm release of Istio's gateway chart (injected with
-the "gateway" template, Role/RoleBinding for TLS Secrets, HPA, optional PDB)
-carrying the Istio Gateway rendered from its GatewayConfig. Changes are
-checked with Istio's analyzers before anything is written. See docs/gateways.md.`,
+		Short: "Add, configure, list, inspect and delete Istio gateways (Helm releases or Gateway API Gateways)",
+		Long: `A gateway is made with one of two APIs (--api on add):
+
+  istio        its own Helm release of Istio's gateway chart (injected with the
+               "gateway" template, Role/RoleBinding for TLS Secrets, HPA,
+               optional PDB) carrying the Istio Gateway rendered from its
+               GatewayConfig; changes are checked with Istio's analyzers first.
+  gateway-api  one gateway.networking.k8s.io/v1 Gateway of class istio
+               translated from its GatewayConfig; istiod's deployment
+               controller creates its Deployment and Service.
+
+list, status, config apply and delete work on both. See docs/gateways.md.`,
 	}
 	cmd.AddCommand(newGatewayAddCmd(), newGatewayConfigCmd(), newGatewayListCmd(), newGatewayStatusCmd(), newGatewayDeleteCmd())
 	return cmd
@@ -81,11 +88,12 @@ checked with Istio's analyzers before anything is written. See docs/gateways.md.
 func newGatewayAddCmd() *cobra.Command {
 	var f gatewayFlags
 	var o gateway.AddOptions
-	var class, configFile string
+	var class, api, configFile string
 	cmd := &cobra.Command{
 		Use:   "add NAME -n NAMESPACE",
-		Short: "Install a gateway (Deployment, Service, Role, HPA, Gateway) as Helm release NAME",
+		Short: "Install a gateway: Helm release NAME (Deployment, Service, Role, HPA, Gateway), or with --api gateway-api a Gateway API Gateway istiod deploys",
 		Example: `  meshbundle gateway add public -n istio-ingress
+  meshbundle gateway add edge -n istio-ingress --api gateway-api --service-type ClusterIP --wait
   meshbundle gateway add istio-eastwestgateway -n istio-system --class east-west --network network1
   meshbundle gateway add egress -n istio-egress --class egress --replicas 2 --pdb-min-available 1`,
 		Args: cobra.ExactArgs(1),
@@ -95,6 +103,9 @@ func newGatewayAddCmd() *cobra.Command {
 				return err
 			}
 			if o.Class, err = gateway.ParseClass(class); err != nil {
+				return &failure.BadInputError{Err: err}
+			}
+			if o.API, err = gateway.ParseAPI(api); err != nil {
 				return &failure.BadInputError{Err: err}
 			}
 			o.Name, o.Namespace, o.DryRun = args[0], f.namespace, f.dryRun
@@ -112,7 +123,8 @@ func newGatewayAddCmd() *cobra.Command {
 	f.register(cmd, true)
 	fl := cmd.Flags()
 	fl.StringVar(&class, "class", string(gateway.ClassIngress), "ingress, egress or east-west")
-	fl.StringVar(&o.ServiceType, "service-type", "", "gateway Service type: LoadBalancer (default for ingress, east-west), ClusterIP (default for egress), NodePort, None")
+	fl.StringVar(&api, "api", string(gateway.APIIstio), "istio (a Helm release of Istio's gateway chart) or gateway-api (a Gateway API Gateway of class istio; istiod creates its Deployment and Service)")
+	fl.StringVar(&o.ServiceType, "service-type", "", "gateway Service type: LoadBalancer (default for ingress, east-west), ClusterIP (default for egress), NodePort, None (not with --api gateway-api)")
 	fl.StringVar(&o.Network, "network", "", "east-west only: the network of this cluster (the installer's values.global.network)")
 	fl.IntVar(&o.Replicas, "replicas", 0, "fixed replica count (turns the HPA off)")
 	fl.IntVar(&o.MinReplicas, "min-replicas", 0, "HPA minimum replicas (chart default 1)")
@@ -120,17 +132,17 @@ func newGatewayAddCmd() *cobra.Command {
 	fl.StringVar(&o.PDBMinAvailable, "pdb-min-available", "", `add a PodDisruptionBudget with this minAvailable ("1", "50%")`)
 	fl.StringArrayVar(&o.Set, "set", nil, "a value of Istio's gateway chart, Helm --set syntax (repeatable)")
 	fl.StringVarP(&configFile, "filename", "f", "", "GatewayConfig to start with (default: HTTP port 80 for every host; east-west: 15443 AUTO_PASSTHROUGH)")
-	fl.BoolVar(&o.Wait, "wait", false, "wait until the gateway Deployment is Available")
+	fl.BoolVar(&o.Wait, "wait", false, "wait until the gateway Deployment is Available (--api gateway-api: until the Gateway is Programmed, printing istiod's reason meanwhile)")
 	return cmd
 }
 
 func newGatewayConfigCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Change a gateway's Istio Gateway from a GatewayConfig file"}
+	cmd := &cobra.Command{Use: "config", Short: "Change what a gateway serves from a GatewayConfig file"}
 	var f gatewayFlags
 	var file string
 	apply := &cobra.Command{
 		Use:   "apply -f FILE",
-		Short: "Helm-upgrade the gateway's release with the GatewayConfig (history and rollback work)",
+		Short: "Helm-upgrade the gateway's release with the GatewayConfig (history and rollback work), or update a Gateway API gateway's listeners",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, err := f.target(cmd.ErrOrStderr())
@@ -210,7 +222,7 @@ func newGatewayStatusCmd() *cobra.Command {
 			if err := writeInfos(cmd.OutOrStdout(), f.output, []gateway.Info{*info}, info); err != nil {
 				return err
 			}
-			if !info.Ready || info.Status != "deployed" {
+			if !info.OK() {
 				return fmt.Errorf("gateway %s/%s is not ready (%s, %s)", info.Namespace, info.Name, info.Status, info.Message)
 			}
 			return nil
@@ -224,7 +236,7 @@ func newGatewayDeleteCmd() *cobra.Command {
 	var f gatewayFlags
 	cmd := &cobra.Command{
 		Use:   "delete NAME -n NAMESPACE",
-		Short: "Uninstall the gateway's release and wait until its objects are gone",
+		Short: "Uninstall the gateway's release (or delete its Gateway API Gateway) and wait until its objects are gone",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.namedTarget(cmd.ErrOrStderr())
@@ -273,14 +285,14 @@ func writeInfos(w io.Writer, o output, infos []gateway.Info, v any) error {
 
 func gatewayTable(w io.Writer, infos []gateway.Info) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tCLASS\tSTATUS\tREVISION\tREADY\tADDRESSES\tSERVERS")
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tAPI\tCLASS\tSTATUS\tREVISION\tREADY\tADDRESSES\tSERVERS")
 	for _, i := range infos {
 		var servers []string
 		for port, hosts := range i.Servers {
 			servers = append(servers, port+"="+strings.Join(hosts, ","))
 		}
 		sort.Strings(servers)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\t%s\n", i.Namespace, i.Name, i.Class, i.Status, i.Revision, i.Ready,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%v\t%s\t%s\n", i.Namespace, i.Name, i.API, i.Class, i.Status, i.Revision, i.Ready,
 			strings.Join(i.Addresses, ","), strings.Join(servers, " "))
 	}
 	return tw.Flush()

@@ -26,6 +26,8 @@ func TestGatewayExitCodes(t *testing.T) {
 	good := write("good.yaml", head+"  - {port: 80, protocol: HTTP, hosts: [shop.example.com]}\n")
 	dupPort := write("dup.yaml", head+"  - {port: 80, protocol: HTTP, hosts: [a.example.com]}\n  - {port: 80, protocol: HTTP, hosts: [b.example.com]}\n")
 	noCred := write("nocred.yaml", head+"  - {port: 443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: SIMPLE}}\n")
+	selector := write("selector.yaml", "apiVersion: meshbundle.dev/v1alpha1\nkind: GatewayConfig\nmetadata: {name: gw, namespace: ns}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - {port: 80, protocol: HTTP, hosts: [\"*\"]}\n")
+	grpc := write("grpc.yaml", "apiVersion: meshbundle.dev/v1alpha1\nkind: GatewayConfig\nmetadata: {name: gw, namespace: ns}\nspec:\n  servers:\n  - {port: 8080, protocol: GRPC, hosts: [\"*\"]}\n")
 	badHost := write("badhost.yaml", head+"  - {port: 80, protocol: HTTP, hosts: [\"shop example\"]}\n")
 	cases := []struct {
 		name       string       // test name
@@ -39,6 +41,14 @@ func TestGatewayExitCodes(t *testing.T) {
 		{"bad service type", []string{"gateway", "add", "gw", "-n", "ns", "--service-type", "External", "--kubeconfig", kc}, 2, `--service-type "External"`},
 		{"unknown chart value", []string{"gateway", "add", "gw", "-n", "ns", "--set", "replicas=2", "--kubeconfig", kc}, 2, "values.schema.json"},
 		{"replicas with HPA bounds", []string{"gateway", "add", "gw", "-n", "ns", "--replicas", "2", "--max-replicas", "4", "--kubeconfig", kc}, 2, "do not combine"},
+		{"unknown api", []string{"gateway", "add", "gw", "-n", "ns", "--api", "kube", "--kubeconfig", kc}, 2, `--api "kube": must be istio`},
+		{"gateway-api with replicas", []string{"gateway", "add", "gw", "-n", "ns", "--api", "gateway-api", "--replicas", "2", "--kubeconfig", kc}, 2, "no effect with --api gateway-api"},
+		{"gateway-api with --set", []string{"gateway", "add", "gw", "-n", "ns", "--api", "gateway-api", "--set", "service.type=NodePort", "--kubeconfig", kc}, 2, "drop --set"},
+		{"gateway-api east-west", []string{"gateway", "add", "ew", "-n", "ns", "--api", "gateway-api", "--class", "east-west", "--network", "n1", "--kubeconfig", kc}, 2, "--class east-west with --api gateway-api"},
+		{"gateway-api service type None", []string{"gateway", "add", "gw", "-n", "ns", "--api", "gateway-api", "--service-type", "None", "--kubeconfig", kc}, 2, `--service-type "None" with --api gateway-api`},
+		{"gateway-api selector", []string{"gateway", "add", "gw", "-n", "ns", "--api", "gateway-api", "-f", selector, "--kubeconfig", kc}, 2, "GatewayConfig ns/gw has no Gateway API equivalent: spec.selector: Forbidden"},
+		{"gateway-api GRPC server", []string{"gateway", "add", "gw", "-n", "ns", "--api", "gateway-api", "-f", grpc, "--kubeconfig", kc}, 2, `spec.servers[0].protocol: Invalid value: "GRPC": no Gateway API listener protocol; use protocol HTTP`},
+		{"gateway-api unreachable cluster", []string{"gateway", "add", "gw", "-n", "ns", "--api", "gateway-api", "--kubeconfig", kc}, 3, "unreachable"},
 		{"no namespace", []string{"gateway", "add", "gw", "--kubeconfig", kc}, 2, "-n/--namespace is required"},
 		{"missing name", []string{"gateway", "add", "-n", "ns"}, 2, "accepts 1 arg"},
 		{"config without -f", []string{"gateway", "config", "apply", "--kubeconfig", kc}, 2, "-f/--filename is required"},
