@@ -178,14 +178,25 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 			releaseKept(s.docs, filters[i+1:])
 		}
 	}
-	// Generated objects must not collide with the chart's own.
-	seen := make(map[objectKey]*Resource, len(s.docs))
+	// Generated objects must not collide with the chart's own (which
+	// the Reader found distinct) or each other. Only their keys are held:
+	// this runs when the heap is at its largest.
+	keys := map[objectKey]*Resource{} // generated objects' keys -> the first document with the key
+	for _, res := range s.docs {
+		if res.generated {
+			keys[rd.key(res)] = nil
+		}
+	}
 	for _, res := range s.docs {
 		k := rd.key(res)
-		if other, dup := seen[k]; dup {
+		other, ours := keys[k]
+		if !ours {
+			continue
+		}
+		if other != nil {
 			return nil, fmt.Errorf("generated %s collides with an object of the chart (%s) (fix: rename the alias or route in the AppMesh)", res, other)
 		}
-		seen[k] = res
+		keys[k] = res
 	}
 	return s, nil
 }

@@ -62,6 +62,7 @@ type Resource struct {
 
 	touchedIn int  // 1 + the stage that last edited it (stream.set)
 	listed    bool // in the stream's list (and indexes)
+	generated bool // added by a filter (stream.insert), not read
 
 	APIVersion string
 	Kind       string

@@ -115,7 +115,7 @@ func (s *stream) insertAfter(at, r *Resource) { s.insert(slices.Index(s.docs, at
 // once its facts are taken (no filter edits what the renderer generated).
 func (s *stream) insert(i int, r *Resource) {
 	s.docs = slices.Insert(s.docs, i, r)
-	r.listed = true
+	r.listed, r.generated = true, true
 	s.indexDoc(r, false)
 	if !s.keepAll {
 		r.release()
