@@ -182,12 +182,17 @@ func TestGatewayAPILifecycle(t *testing.T) {
 		tg := target(c)
 		tg.Progress, tg.Timeout = progress.add, 10*time.Second
 		_, err := gateway.Add(ctx, tg, gateway.AddOptions{Name: lb, Namespace: ns, API: gateway.APIGatewayAPI, Wait: true})
-		if failure.KindOf(err) != failure.Timeout || !strings.Contains(err.Error(), "AddressNotAssigned") {
-			t.Fatalf("add --wait of a LoadBalancer gateway: %v (kind %s), want a timeout naming AddressNotAssigned", err, failure.KindOf(err))
+		lines := strings.Split(progress.text(), "\n")
+		last := lines[len(lines)-1]
+		if failure.KindOf(err) != failure.Timeout || !strings.HasPrefix(last, "Gateway "+ns+"/"+lb+": ") || !strings.Contains(err.Error(), strings.TrimPrefix(last, "Gateway "+ns+"/"+lb+": ")) {
+			t.Fatalf("add --wait of a LoadBalancer gateway: %v (kind %s), want a timeout naming the last reason printed; progress:\n%s", err, failure.KindOf(err), progress.text())
 		}
-		if !strings.Contains(progress.text(), "Programmed False AddressNotAssigned") {
-			t.Errorf("progress did not print the reason while waiting:\n%s", progress.text())
-		}
+		// istiod's reason, once it has looked (a loaded machine may take
+		// longer than the 10 s above): no address for a LoadBalancer.
+		testcluster.WaitFor(t, "istiod to report "+lb+" AddressNotAssigned", func() bool {
+			st, err := gateway.Status(ctx, target(c), ns, lb)
+			return err == nil && strings.Contains(st.Message, "Programmed False AddressNotAssigned")
+		})
 		var svc corev1.Service
 		get(t, c, ns, lb+"-istio", &svc)
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
@@ -306,7 +311,9 @@ func TestGatewayAPILifecycle(t *testing.T) {
 		}
 		var d appsv1.Deployment
 		get(t, c, ns, classic, &d)
-		get(t, c, ns, theirs+"-istio", &d)
+		testcluster.WaitFor(t, "istiod's Deployment of the other tenant's Gateway", func() bool {
+			return c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: theirs + "-istio"}, &d) == nil
+		})
 
 		for _, name := range []string{lb, classic} {
 			if _, err := gateway.Delete(ctx, target(c), ns, name); err != nil {
