@@ -144,7 +144,9 @@ func measure(t *testing.T, d *dataplane.Driver, want map[string]float64, canaryS
 // renders it, splits real requests by its weights: at 0, 10, 50 and 100 %
 // to v2 (and before the canary and after promote) the share measured over
 // at least 2 000 requests is within 3 points, and no request fails.
-func TestCanaryWeights(t *testing.T) { canaryWeights(t, webRoute(appmesh.RouteAPIIstio)) }
+func TestCanaryWeights(t *testing.T) {
+	canaryWeights(t, webRoute(appmesh.RouteAPIIstio), helmMode, weightSteps)
+}
 
 // webRoute is the AppMesh edit of these tests: a route for web, written in
 // the route API api.
@@ -155,30 +157,45 @@ func webRoute(api appmesh.RouteAPI) func(*appmesh.Spec) {
 	}
 }
 
-// canaryWeights is TestCanaryWeights for the example app with the AppMesh
-// edit makes (one route, for web).
-func canaryWeights(t *testing.T, edit func(*appmesh.Spec)) {
+// weightStep is one canary step of canaryWeights and what traffic shows
+// after it.
+type weightStep struct {
+	name   string             // the step, as `meshbundle canary` names it
+	req    canary.Request     // the canary step
+	weight float64            // the canary's share after it, percent
+	want   map[string]float64 // the share of each responding version
+}
+
+// weightSteps: start, 10, 50, 100 %, promote.
+var weightSteps = []weightStep{
+	{"start", canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage}, 0, map[string]float64{"stable": 100, "v2": 0}},
+	{"weight 10", canary.Request{Op: canary.OpWeight, Weight: 10}, 10, map[string]float64{"stable": 90, "v2": 10}},
+	{"weight 50", canary.Request{Op: canary.OpWeight, Weight: 50}, 50, map[string]float64{"stable": 50, "v2": 50}},
+	{"weight 100", canary.Request{Op: canary.OpWeight, Weight: 100}, 100, map[string]float64{"stable": 0, "v2": 100}},
+	// Promote moves the stable Deployment to v2: its pods answer v2.
+	{"promote", canary.Request{Op: canary.OpPromote}, 100, map[string]float64{"v2": 100}},
+}
+
+// storeMode is where the canary's steps go: the release (helm mode) or a
+// git working copy that a stand-in for Argo CD syncs (GitOps mode).
+type storeMode func(t *testing.T, helm *canary.HelmStore, cl *canary.Cluster) canary.Store
+
+func helmMode(_ *testing.T, helm *canary.HelmStore, _ *canary.Cluster) canary.Store { return helm }
+
+// canaryWeights installs the example app with the AppMesh edit makes (one
+// route, for web), runs steps through the store mode gives, and checks the
+// traffic during and after each.
+func canaryWeights(t *testing.T, edit func(*appmesh.Spec), mode storeMode, steps []weightStep) {
 	c := testcluster.Shared(t)
-	store, cl, ns := install(t, c, edit)
+	helm, cl, ns := install(t, c, edit)
+	store := mode(t, helm, cl)
 	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
 
 	// Before the canary, web's pods carry no version label.
 	res := measure(t, d, map[string]float64{"": 100}, 100)
 	t.Logf("traffic: %s (no canary)", res.Summary(""))
 
-	for _, tc := range []struct {
-		name   string             // the step, as `meshbundle canary` names it
-		req    canary.Request     // the canary step
-		weight float64            // the canary's share after it, percent
-		want   map[string]float64 // the share of each responding version
-	}{
-		{"start", canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage}, 0, map[string]float64{"stable": 100, "v2": 0}},
-		{"weight 10", canary.Request{Op: canary.OpWeight, Weight: 10}, 10, map[string]float64{"stable": 90, "v2": 10}},
-		{"weight 50", canary.Request{Op: canary.OpWeight, Weight: 50}, 50, map[string]float64{"stable": 50, "v2": 50}},
-		{"weight 100", canary.Request{Op: canary.OpWeight, Weight: 100}, 100, map[string]float64{"stable": 0, "v2": 100}},
-		// Promote moves the stable Deployment to v2: its pods answer v2.
-		{"promote", canary.Request{Op: canary.OpPromote}, 100, map[string]float64{"v2": 100}},
-	} {
+	for _, tc := range steps {
 		// Make-before-break: no request fails while the step runs
 		// (TestWarmUpControl shows that a route switch without the canary's
 		// warm-up routes does make requests fail).
@@ -246,10 +263,15 @@ func canaryAbort(t *testing.T, edit func(*appmesh.Spec)) {
 // Without warm-up routes grpc-go applies each new route before its balancer
 // has the new cluster, and some requests fail ("unknown cluster selected
 // for RPC"); with warm-up routes naming both clusters none fails.
-func TestWarmUpControl(t *testing.T) {
+func TestWarmUpControl(t *testing.T) { warmUpControl(t, appmesh.RouteAPIIstio, setWebRoute) }
+
+// warmUpControl is TestWarmUpControl for routes in the route API api;
+// setRoute points web's default route at the Service host (subset "") or
+// subset stable, with or without warm-up routes for both ahead of it.
+func warmUpControl(t *testing.T, api appmesh.RouteAPI, setRoute func(t *testing.T, ns, subset string, warm bool)) {
 	const flips = 20
 	c := testcluster.Shared(t)
-	store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+	store, cl, ns := install(t, c, webRoute(api))
 	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
 	d.Rate = 1000
 	step(t, store, cl, canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage})
@@ -258,7 +280,7 @@ func TestWarmUpControl(t *testing.T) {
 	run := func(warm bool) dataplane.Result {
 		// The route as it is (subset stable), plus or minus the warm-up
 		// routes, before traffic: this change switches no route.
-		setWebRoute(t, ns, "stable", warm)
+		setRoute(t, ns, "stable", warm)
 		time.Sleep(time.Second)
 		stop := make(chan struct{})
 		during := make(chan dataplane.Result)
@@ -268,7 +290,7 @@ func TestWarmUpControl(t *testing.T) {
 			if i%2 == 1 {
 				subset = "stable"
 			}
-			setWebRoute(t, ns, subset, warm)
+			setRoute(t, ns, subset, warm)
 			time.Sleep(time.Second) // istiod pushes within it
 		}
 		close(stop)
