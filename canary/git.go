@@ -43,6 +43,9 @@ type GitStore struct {
 	// Values are values files (relative to the chart's directory) the
 	// Argo CD Application renders the chart with; see Check.
 	Values []string
+	// Warn receives progress lines about what Load repaired (a step a
+	// killed command left uncommitted or unpushed).
+	Warn io.Writer
 
 	repo *git.Repository
 	head plumbing.Hash // HEAD when the file was read
@@ -66,17 +69,28 @@ func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 		return nil, &failure.BadInputError{Err: fmt.Errorf("--repo %s: %w (fix: point --repo at a git working copy)", g.Dir, err)}
 	}
 	g.repo = repo
-	if err := g.clean(); err != nil {
-		return nil, err
-	}
 	if g.File == "" {
 		if g.File, err = findAppMesh(g.Dir, g.App); err != nil {
+			if cerr := g.clean(); cerr != nil {
+				return nil, cerr // the likelier cause
+			}
 			return nil, err
 		}
 	}
 	head, err := repo.Head()
 	if err != nil {
 		return nil, fmt.Errorf("--repo %s: read HEAD: %w", g.Dir, err)
+	}
+	if err := g.resumeUncommitted(head.Hash()); err != nil {
+		return nil, err
+	}
+	if err := g.clean(); err != nil {
+		return nil, err
+	}
+	if g.Push {
+		if err := g.pushUnpushed(ctx); err != nil {
+			return nil, err
+		}
 	}
 	g.head = head.Hash()
 	if g.data, err = os.ReadFile(filepath.Join(g.Dir, g.File)); err != nil {
@@ -92,6 +106,13 @@ func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 	return am, nil
 }
 
+// dirty says whether a file's status could end up in the step's commit:
+// untracked files cannot; anything modified or staged could, or would be
+// mixed up with it.
+func dirty(s *git.FileStatus) bool {
+	return (s.Worktree != git.Unmodified && s.Worktree != git.Untracked) || (s.Staging != git.Unmodified && s.Staging != git.Untracked)
+}
+
 func (g *GitStore) clean() error {
 	wt, err := g.repo.Worktree()
 	if err != nil {
@@ -101,11 +122,9 @@ func (g *GitStore) clean() error {
 	if err != nil {
 		return err
 	}
-	// Untracked files cannot end up in the step's commit; anything
-	// modified or staged could, or would be mixed up with it.
 	var files []string
 	for f, s := range st {
-		if (s.Worktree != git.Unmodified && s.Worktree != git.Untracked) || (s.Staging != git.Unmodified && s.Staging != git.Untracked) {
+		if dirty(s) {
 			files = append(files, f)
 		}
 	}
@@ -114,6 +133,110 @@ func (g *GitStore) clean() error {
 		return &ConflictError{Err: fmt.Errorf("the working copy %s has uncommitted changes (%s): a canary step must be exactly one commit (fix: commit or discard them first)", g.Dir, strings.Join(files, ", "))}
 	}
 	return nil
+}
+
+// resumeUncommitted undoes the step a killed command wrote but did not
+// commit. Save writes the file, stages it, then commits: a kill between
+// leaves the AppMesh file modified (maybe staged) and nothing else. When
+// that file is exactly what Save writes for a step planned from HEAD's
+// file, it is put back (working file and index) to HEAD: Argo CD never saw
+// it, the same command plans that step again and commits it once, and any
+// other command plans from HEAD. Anything else dirty is left as it is, and
+// clean refuses it.
+func (g *GitStore) resumeUncommitted(head plumbing.Hash) error {
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		return err
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return err
+	}
+	path := filepath.ToSlash(g.File)
+	fs, ok := st[path]
+	if !ok || !dirty(fs) {
+		return nil
+	}
+	for f, s := range st {
+		if f != path && dirty(s) {
+			return nil // someone's own changes: clean refuses
+		}
+	}
+	if (fs.Worktree != git.Unmodified && fs.Worktree != git.Modified) || (fs.Staging != git.Unmodified && fs.Staging != git.Modified) {
+		return nil
+	}
+	commit, err := g.repo.CommitObject(head)
+	if err != nil {
+		return err
+	}
+	f, err := commit.File(path)
+	if err != nil {
+		return nil // not in HEAD: not a step of ours
+	}
+	committed, err := f.Contents()
+	if err != nil {
+		return err
+	}
+	work, err := os.ReadFile(filepath.Join(g.Dir, g.File))
+	if err != nil {
+		return err
+	}
+	// The index holds HEAD's file (killed before staging) or the working
+	// file (killed after).
+	idx, err := g.repo.Storer.Index()
+	if err != nil {
+		return err
+	}
+	entry, err := idx.Entry(path)
+	if err != nil {
+		return nil
+	}
+	if entry.Hash != plumbing.ComputeHash(plumbing.BlobObject, []byte(committed)) && entry.Hash != plumbing.ComputeHash(plumbing.BlobObject, work) {
+		return nil
+	}
+	from, err := appmesh.Decode([]byte(committed))
+	if err != nil {
+		return nil
+	}
+	step, err := appmesh.Decode(work)
+	if err != nil {
+		return nil
+	}
+	if out, err := editAppMesh([]byte(committed), step); err != nil || !bytes.Equal(out, work) || sameCanary(from, step) || !oneStepAhead(from, step) {
+		return nil
+	}
+	if err := writeFileAtomic(filepath.Join(g.Dir, g.File), []byte(committed)); err != nil {
+		return fmt.Errorf("put %s back to HEAD: %w", g.File, err)
+	}
+	if _, err := wt.Add(path); err != nil {
+		return fmt.Errorf("put %s back to HEAD in the index: %w", g.File, err)
+	}
+	fmt.Fprintf(g.progress(), "%s holds canary %s, written but not committed by a command that was stopped: put it back to HEAD (canary %s); the step is made again\n", g.File, describe(step.Spec.Canary), describe(from.Spec.Canary))
+	return nil
+}
+
+// pushUnpushed pushes what a command stopped between its commit and its
+// push left behind, before anything else: Argo CD only sees pushed
+// commits, so the cluster could never apply that step.
+func (g *GitStore) pushUnpushed(ctx context.Context) error {
+	err := g.repo.PushContext(ctx, &git.PushOptions{})
+	switch {
+	case errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case errors.Is(err, git.ErrNonFastForwardUpdate) || (err != nil && strings.Contains(err.Error(), "non-fast-forward")):
+		return &ConflictError{Err: fmt.Errorf("--push: the remote moved since the last pull (%w); nothing was committed (fix: `git pull --rebase` in %s, then run the command again)", err, g.Dir)}
+	case err != nil:
+		return fmt.Errorf("--push: push the commits not pushed yet: %w", err)
+	}
+	fmt.Fprintf(g.progress(), "pushed commits a stopped command had made but not pushed (Argo CD only sees pushed commits)\n")
+	return nil
+}
+
+func (g *GitStore) progress() io.Writer {
+	if g.Warn == nil {
+		return io.Discard
+	}
+	return g.Warn
 }
 
 // findAppMesh finds the AppMesh file of app below dir.
@@ -223,7 +346,7 @@ func (g *GitStore) Save(ctx context.Context, am *appmesh.AppMesh, message string
 	g.head, g.data = hash, out
 	if g.Push {
 		if err := g.repo.PushContext(ctx, &git.PushOptions{}); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return hash.String(), fmt.Errorf("push %s: %w (the commit is made locally; push it by hand)", hash.String()[:8], err)
+			return hash.String(), fmt.Errorf("push %s: %w (the commit is made locally; run the command again to push it first)", hash.String()[:8], err)
 		}
 	}
 	return hash.String()[:8], nil

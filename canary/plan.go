@@ -199,6 +199,13 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 	default:
 		return nil, failure.BadInputf("unknown canary command %q", req.Op)
 	}
+	// A step the AppMesh already records is applied: a command run again
+	// after it was killed while waiting (or after --no-wait) waits for that
+	// step's conditions instead of making the same change again (an empty
+	// commit, a helm revision that changes nothing).
+	for len(p.Steps) > 0 && sameCanary(p.Steps[0].Config, cur) {
+		p.Pending, p.Steps = p.Steps[0].After, p.Steps[1:]
+	}
 	for _, s := range p.Steps {
 		if errs := appmesh.Validate(s.Config); len(errs) > 0 {
 			return nil, failure.BadInputf("step %q: %w", s.Name, errs.ToAggregate())

@@ -37,6 +37,9 @@ func TestPlanSteps(t *testing.T) {
 		{"start again after --no-wait continues", mesh(inPhase(appmesh.CanaryLabelling, 0)), startReq, []string{"canary reviews v2: start reviews-v2 at weight 0"}},
 		{"weight", mesh(inPhase(appmesh.CanaryStarting, 0)), Request{Op: OpWeight, Weight: 10}, []string{"canary reviews v2: weight 10%"}},
 		{"weight again", mesh(inPhase(appmesh.CanaryProgressing, 10)), Request{Op: OpWeight, Weight: 50}, []string{"canary reviews v2: weight 50%"}},
+		// Run again after it was killed while waiting: nothing to change
+		// (no empty commit, no helm revision that changes nothing).
+		{"weight run again", mesh(inPhase(appmesh.CanaryProgressing, 10)), Request{Op: OpWeight, Weight: 10}, nil},
 		{"abort", mesh(inPhase(appmesh.CanaryProgressing, 50)), Request{Op: OpAbort}, []string{
 			"canary reviews v2: abort, all traffic to stable", "canary reviews v2: abort, remove reviews-v2",
 			"canary reviews v2: abort, route to the Service host", "canary reviews v2: aborted"}},

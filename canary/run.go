@@ -113,7 +113,13 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 	}
 	res := &Result{}
 	if len(plan.Pending) > 0 {
-		if err := waitAll(ctx, cl, cur, plan.Pending, opts); err != nil {
+		applied := cur
+		if in, ok := store.(interface{ Interrupted() bool }); ok && in.Interrupted() {
+			// A step that did not finish: the cluster may run part of it,
+			// not cur; the plan applies it again.
+			applied = nil
+		}
+		if err := waitAll(ctx, cl, applied, plan.Pending, opts); err != nil {
 			return res, err
 		}
 	}
@@ -155,8 +161,8 @@ func condList(cs []Condition) string {
 	return s
 }
 
-// waitAll waits until the cluster runs am (the state ConfigMap shows it)
-// and the conditions hold. Without Wait each is checked once.
+// waitAll waits until the cluster runs am (the state ConfigMap shows it;
+// nil: not checked) and the conditions hold. Without Wait each is checked once.
 func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Condition, opts Options) error {
 	if cl == nil {
 		if opts.Wait {
@@ -164,7 +170,10 @@ func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Cond
 		}
 		return nil
 	}
-	all := append([]Condition{{Kind: Applied, Config: am}}, conds...)
+	all := conds
+	if am != nil {
+		all = append([]Condition{{Kind: Applied, Config: am}}, conds...)
+	}
 	for _, c := range all {
 		fmt.Fprintf(opts.Progress, "  waiting for %s\n", c)
 		deadline := time.Now().Add(opts.Timeout)

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshbundle/meshbundle/failure"
+
+	"github.com/meshbundle/meshbundle/lease"
 )
 
 // DefaultTimeout bounds a whole install/uninstall run.
@@ -69,7 +71,7 @@ type run struct {
 	// written), by namespace/name, so later phases need not read them again.
 	deployed map[string]*release.Release
 	// lease is the installer lease this run holds (nil for dry runs).
-	lease *lease
+	lease *lease.Lease
 	// stop cancels the run's context with a cause (the lease was lost).
 	stop context.CancelCauseFunc
 	// manifests caches what was read from release manifests, by manifest:
@@ -170,7 +172,7 @@ func operate(ctx context.Context, opts Options, op string, order []Phase, body f
 		err = fmt.Errorf("%w (%w)", cause, err)
 	}
 	if r.lease != nil {
-		if rerr := r.lease.release(); rerr != nil {
+		if rerr := r.lease.Release(); rerr != nil {
 			r.res.Warnings = append(r.res.Warnings, rerr.Error())
 		}
 	}
@@ -188,8 +190,8 @@ func (r *run) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.lease.tookOver != "" {
-		r.res.Warnings = append(r.res.Warnings, r.lease.tookOver)
+	if took := r.lease.TookOver(); took != "" {
+		r.res.Warnings = append(r.res.Warnings, took)
 	}
 	return nil
 }
@@ -363,7 +365,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	if err != nil {
 		return r.result(rel, "", nil), err
 	}
-	unlocked, last, err := unlock(cfg, rel.Name)
+	unlocked, last, err := r.lease.Unlock(cfg, rel.Name)
 	if err != nil {
 		return r.result(rel, "", nil), err
 	}
@@ -462,29 +464,6 @@ func (r *run) crdNamesOf(manifest string) ([]string, error) {
 		return nil, err
 	}
 	return crdNamesIn(objs), nil
-}
-
-// unlock marks a release that a killed run left pending-install/-upgrade/
-// -rollback as failed, like Flux helm-controller's unlock step, so the next
-// Helm action does not fail with "another operation is in progress". It
-// returns the newest release record (nil if there is none).
-func unlock(cfg *action.Configuration, name string) (bool, *release.Release, error) {
-	last, err := cfg.Releases.Last(name)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return false, nil, nil
-	}
-	if err != nil {
-		return false, nil, fmt.Errorf("read release history: %w", err)
-	}
-	if !last.Info.Status.IsPending() {
-		return false, last, nil
-	}
-	was := last.Info.Status
-	last.SetStatus(release.StatusFailed, fmt.Sprintf("meshbundle: release was %s, left by an interrupted run; unlocked", was))
-	if err := cfg.Releases.Update(last); err != nil {
-		return false, nil, fmt.Errorf("unlock release stuck in %s: %w", was, err)
-	}
-	return true, last, nil
 }
 
 // ensureNamespace creates a release namespace, recording that the installer

@@ -10,6 +10,8 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/meshbundle/meshbundle/lease"
 )
 
 // This file exposes the installer's cluster connection and release handling
@@ -20,7 +22,7 @@ import (
 // Cluster is a checked connection to one cluster (see Connect).
 type Cluster struct {
 	c     *cluster
-	lease *lease // held between Lock and its release
+	lease *lease.Lease // held between Lock and its release
 }
 
 // Connect resolves opts.Kubeconfig/Context (or opts.RESTConfig) and checks
@@ -71,7 +73,7 @@ func (c *Cluster) Lock(ctx context.Context, op string) (_ context.Context, relea
 	return ctx, func() error {
 		defer stop(nil)
 		c.lease = nil
-		return l.release()
+		return l.Release()
 	}, nil
 }
 
@@ -80,10 +82,7 @@ func (c *Cluster) Lock(ctx context.Context, op string) (_ context.Context, relea
 // Only under the lease (Lock): otherwise the pending release could be a live
 // operation of another run.
 func (c *Cluster) Unlock(cfg *action.Configuration, name string) (unlocked bool, last *release.Release, err error) {
-	if c.lease == nil {
-		return false, nil, errLeaseNotHeld
-	}
-	return unlock(cfg, name)
+	return c.lease.Unlock(cfg, name)
 }
 
 // Classify turns a context deadline into a TimeoutError naming what timed out.

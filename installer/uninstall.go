@@ -126,7 +126,7 @@ func (r *run) remove(rel PlannedRelease) (ReleaseResult, error) {
 	if err != nil {
 		return rr, err
 	}
-	unlocked, last, err := unlock(cfg, rel.Name)
+	unlocked, last, err := r.lease.Unlock(cfg, rel.Name)
 	if err != nil || last == nil {
 		return rr, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/meshbundle/meshbundle/canary"
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
+	"github.com/meshbundle/meshbundle/lease"
 )
 
 // canaryFlags are shared by the canary subcommands.
@@ -34,6 +36,9 @@ type canaryFlags struct {
 	timeout, settle                time.Duration
 	noWait, force                  bool
 	output                         output
+
+	stop    context.CancelCauseFunc // ends the command's context (the canary lease was lost)
+	unlease func()                  // frees the canary lease held by the command, if any
 }
 
 func newCanaryCmd() *cobra.Command {
@@ -51,7 +56,8 @@ what the next step needs is Ready; --no-wait applies one step and returns
 to stdout. Exit codes: 0 done, 1 failed, 2 bad input or refused (nothing
 changed), 3 the cluster cannot be reached (nothing changed; GitOps --force
 commits without it), 4 timeout (the steps so far stay; run again to
-continue), 7 conflict (the working copy, the AppMesh file or the release
+continue), 5 another canary command on the app holds its lease (helm mode;
+nothing changed), 7 conflict (the working copy, the AppMesh file or the release
 changed, or the file and the release disagree; nothing written).`,
 	}
 	pf := cmd.PersistentFlags()
@@ -186,7 +192,7 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 		var src canary.Store
 		switch {
 		case f.repo != "":
-			src = &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push}
+			src = &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push, Warn: cmd.ErrOrStderr()}
 		case f.file != "":
 			src = &canary.FileStore{Path: f.file, App: app}
 		default:
@@ -209,9 +215,24 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 			return nil, nil, fmt.Errorf("helm: %w", err)
 		}
 		cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
-		return &canary.HelmStore{Config: cfg, Release: f.release, Cluster: cl, Source: src, Warn: cmd.ErrOrStderr(), Timeout: f.timeout}, cl, nil
+		// One canary command per app at a time, for its whole run: the lease
+		// lets the next command unlock a release this one leaves
+		// pending-upgrade if it is killed (docs/canary.md).
+		held, err := canary.AcquireLease(cmd.Context(), kc, ns, app, "canary "+cmd.Name()+" "+app, f.stop)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.unlease = func() {
+			if err := held.Release(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			}
+		}
+		if took := held.TookOver(); took != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s (that command was stopped; resuming)\n", took)
+		}
+		return &canary.HelmStore{Config: cfg, Release: f.release, Cluster: cl, Source: src, Warn: cmd.ErrOrStderr(), Timeout: f.timeout, Lease: held}, cl, nil
 	case f.repo != "":
-		g := &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push, Values: f.values}
+		g := &canary.GitStore{Dir: f.repo, App: app, File: f.file, Push: f.push, Values: f.values, Warn: cmd.ErrOrStderr()}
 		ns := f.namespace
 		if ns == "" {
 			// The AppMesh knows its namespace; Load is repeated by Run.
@@ -236,8 +257,13 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, f.stop = context.WithCancelCause(ctx)
+	defer f.stop(nil)
 	cmd.SetContext(ctx)
 	store, cl, err := f.store(cmd, app)
+	if f.unlease != nil {
+		defer f.unlease()
+	}
 	var unreachable *unreachableError
 	if errors.As(err, &unreachable) {
 		// Bad input is bad input with or without a cluster: plan against
@@ -260,6 +286,10 @@ func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) er
 		return err
 	}
 	res, err := canary.Run(ctx, store, cl, req, canary.Options{Wait: !f.noWait, Timeout: f.timeout, Progress: cmd.ErrOrStderr(), Settle: settleOption(f.settle)})
+	var lost *lease.LostError
+	if cause := context.Cause(ctx); err != nil && errors.As(cause, &lost) {
+		err = fmt.Errorf("%w (%w)", cause, err)
+	}
 	if res != nil && (err == nil || len(res.Applied) > 0) {
 		if werr := f.output.write(cmd.OutOrStdout(), res, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

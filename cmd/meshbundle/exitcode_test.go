@@ -17,6 +17,7 @@ import (
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gateway"
 	"github.com/meshbundle/meshbundle/installer"
+	"github.com/meshbundle/meshbundle/lease"
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
@@ -38,6 +39,8 @@ var exitCodeCases = []struct {
 	{"installer.TimeoutError", &installer.TimeoutError{Err: errors.New("istiod not available")}, failure.Timeout},
 	{"installer.LockedError", fmt.Errorf("install: %w", &installer.LockedError{Holder: "other"}), failure.Locked},
 	{"installer.LeaseLostError", &installer.LeaseLostError{Err: errors.New("lost")}, failure.Failed},
+	{"lease.LockedError", fmt.Errorf("canary weight: %w", &lease.LockedError{Namespace: "shop", Name: "meshbundle-canary-web", Holder: "other"}), failure.Locked},
+	{"lease.LostError", &lease.LostError{Err: errors.New("lost")}, failure.Failed},
 	{"canary.ConflictError", &canary.ConflictError{Err: errors.New("changed underneath")}, failure.Conflict},
 	{"canary.TimeoutError", &canary.TimeoutError{Last: "0/1 ready"}, failure.Timeout},
 	{"gateway.AnalysisError (inside failure.BadInputError, as the analyzers return it)", &failure.BadInputError{Err: &gateway.AnalysisError{Gateway: "ns/gw"}}, failure.BadInput},

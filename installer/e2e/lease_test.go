@@ -181,7 +181,7 @@ func TestConcurrentRuns(t *testing.T) {
 			switch {
 			case tc.wantTaken && err != nil:
 				t.Fatalf("uninstall over a stale lease: %v", err)
-			case tc.wantTaken && !strings.Contains(strings.Join(res.Warnings, "\n"), "took over the installer lease from meshbundle install on gone-host"):
+			case tc.wantTaken && !strings.Contains(strings.Join(res.Warnings, "\n"), "took over the lease kube-system/meshbundle-installer from meshbundle install on gone-host"):
 				t.Errorf("warnings %q, want the takeover reported", res.Warnings)
 			case !tc.wantTaken && !errors.As(err, &locked):
 				t.Errorf("uninstall over a fresh lease: %v, want a LockedError", err)

@@ -1,6 +1,7 @@
-package installer
+package lease
 
 import (
+	"errors"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -9,9 +10,10 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
-// unlock works on Helm's own release storage (the in-memory driver Helm
+// Unlock works on Helm's own release storage (the in-memory driver Helm
 // ships; the e2e test covers the Secret driver on a real API server).
 func TestUnlock(t *testing.T) {
+	held := &Lease{} // what Acquire returns; Unlock only needs one
 	cases := []struct {
 		name         string           // test name
 		history      []release.Status // statuses of revisions 1..n (empty: no release)
@@ -34,7 +36,7 @@ func TestUnlock(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			unlocked, last, err := unlock(cfg, "istiod")
+			unlocked, last, err := held.Unlock(cfg, "istiod")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,9 +56,26 @@ func TestUnlock(t *testing.T) {
 			if stored.Info.Status != tc.wantStatus || last.Info.Status != tc.wantStatus {
 				t.Errorf("status stored %s, returned %s, want %s", stored.Info.Status, last.Info.Status, tc.wantStatus)
 			}
-			if again, _, _ := unlock(cfg, "istiod"); again {
+			if again, _, _ := held.Unlock(cfg, "istiod"); again {
 				t.Error("second unlock changed the record again")
 			}
 		})
+	}
+}
+
+// Without a lease nothing is unlocked: the pending release could be a live
+// operation of another run.
+func TestUnlockNeedsTheLease(t *testing.T) {
+	cfg := &action.Configuration{Releases: storage.Init(driver.NewMemory())}
+	rel := &release.Release{Name: "web", Namespace: "shop", Version: 1, Info: &release.Info{Status: release.StatusPendingUpgrade}}
+	if err := cfg.Releases.Create(rel); err != nil {
+		t.Fatal(err)
+	}
+	var none *Lease
+	if _, _, err := none.Unlock(cfg, "web"); !errors.Is(err, ErrNotHeld) {
+		t.Errorf("Unlock without a lease: %v, want ErrNotHeld", err)
+	}
+	if last, _ := cfg.Releases.Last("web"); last.Info.Status != release.StatusPendingUpgrade {
+		t.Errorf("status %s after a refused unlock, want pending-upgrade", last.Info.Status)
 	}
 }

@@ -1,4 +1,4 @@
-package installer
+package lease
 
 import (
 	"strings"
@@ -10,8 +10,9 @@ import (
 )
 
 // A lease is stale once its holder has not renewed it for its duration; the
-// refusal names the holder, since when, and when it would be taken over.
-func TestLeaseStale(t *testing.T) {
+// refusal names the lease, the holder, since when, and when it would be
+// taken over.
+func TestStale(t *testing.T) {
 	now := time.Date(2026, 12, 3, 13, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name      string        // test name
@@ -28,10 +29,10 @@ func TestLeaseStale(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &resourcelock.LeaderElectionRecord{HolderIdentity: "meshbundle install on h pid 7 (ab)", LeaseDurationSeconds: tc.duration,
 				AcquireTime: metav1.NewTime(now.Add(-time.Minute)), RenewTime: metav1.NewTime(now.Add(-tc.renewed))}
-			if got := stale(r, now); got != tc.wantStale {
+			if got := Stale(r, now); got != tc.wantStale {
 				t.Errorf("stale = %v, want %v", got, tc.wantStale)
 			}
-			msg := lockedError(r).Error()
+			msg := lockedError("kube-system", "meshbundle-installer", r).Error()
 			for _, want := range []string{"meshbundle install on h pid 7 (ab)", "since 2026-12-03T12:59:00Z", "kube-system/meshbundle-installer", "nothing was changed"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("refusal %q lacks %q", msg, want)
