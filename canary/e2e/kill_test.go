@@ -1,0 +1,557 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"golang.org/x/sys/unix"
+	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/ci/testcluster"
+)
+
+// This file SIGKILLs real `meshbundle canary weight` processes (the binary
+// built by testcluster.Build) at the points read from the outside: Helm's
+// release Secret turning pending-upgrade (mid-upgrade), the "applied"
+// progress line (mid-wait), the AppMesh file renamed into place (GitOps,
+// mid-commit: inotify, the kill lands within the milliseconds go-git takes
+// to stage and commit) and the branch ref written (after the commit, before
+// the push). Then the same command runs again and must finish: exit 0, no
+// step applied twice, the file and the cluster agreeing. No test seam in
+// the binary: a kill that lands late is retried with the next weight, a
+// bounded number of times, and every attempt is checked the same way.
+
+// exited is a finished canary process.
+type exited struct {
+	err    error
+	stderr string
+}
+
+func (e exited) code() int {
+	var ee *exec.ExitError
+	if errors.As(e.err, &ee) {
+		return ee.ExitCode()
+	}
+	if e.err != nil {
+		return -1
+	}
+	return 0
+}
+
+func (e exited) killed() bool {
+	var ee *exec.ExitError
+	if !errors.As(e.err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// startCanary starts `meshbundle <args>`; onLine (may be nil) sees every
+// stderr line as it comes.
+func startCanary(t *testing.T, bin string, onLine func(string), args ...string) (*exec.Cmd, <-chan exited) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan exited, 1)
+	go func() {
+		var log strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if onLine != nil {
+				onLine(sc.Text())
+			}
+		}
+		done <- exited{err: cmd.Wait(), stderr: log.String()}
+	}()
+	return cmd, done
+}
+
+// runCanary runs `meshbundle <args>` to its end.
+func runCanary(t *testing.T, bin string, args ...string) exited {
+	t.Helper()
+	_, done := startCanary(t, bin, nil, args...)
+	return <-done
+}
+
+// waitLeaseStale waits until the app's canary lease is free or its holder
+// stopped renewing it for longer than its duration (a killed command).
+func waitLeaseStale(t *testing.T, cl *canary.Cluster, ns string) {
+	t.Helper()
+	testcluster.WaitFor(t, "the killed command's canary lease to go stale", func() bool {
+		got, err := cl.Client.CoordinationV1().Leases(ns).Get(context.Background(), canary.LeaseName(app), metav1.GetOptions{})
+		if err != nil || ptr.Deref(got.Spec.HolderIdentity, "") == "" || got.Spec.RenewTime == nil {
+			return true
+		}
+		return time.Now().After(got.Spec.RenewTime.Add(time.Duration(ptr.Deref(got.Spec.LeaseDurationSeconds, 0))*time.Second + 200*time.Millisecond))
+	})
+}
+
+// revisions is the release history, oldest first.
+func revisions(t *testing.T, store *canary.HelmStore) []*release.Release {
+	t.Helper()
+	hist, err := store.Config.Releases.History(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*release.Release, len(hist)+1)
+	for _, r := range hist {
+		if r.Version < len(out) {
+			out[r.Version] = r
+		}
+	}
+	var sorted []*release.Release
+	for _, r := range out {
+		if r != nil {
+			sorted = append(sorted, r)
+		}
+	}
+	return sorted
+}
+
+func describeRevisions(rs []*release.Release) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, fmt.Sprintf("%d %s %q", r.Version, r.Info.Status, r.Info.Description))
+	}
+	return strings.Join(s, "; ")
+}
+
+// agree checks that the AppMesh file, the live state ConfigMap and the
+// VirtualService all run weight w.
+func agree(t *testing.T, c *testcluster.Cluster, cl *canary.Cluster, file, ns string, w int32) {
+	t.Helper()
+	am, err := appmesh.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := cl.AppliedAppMesh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if am.Spec.Canary == nil || live == nil || live.Spec.Canary == nil || *am.Spec.Canary != *live.Spec.Canary || am.Spec.Canary.Weight != w {
+		t.Errorf("the file records canary %+v, the cluster runs %+v; want both at weight %d", am.Spec.Canary, live, w)
+	}
+	if got := vsWeights(t, c, ns); !equalWeights(got, map[string]int32{"stable": 100 - w, "v2": w}) {
+		t.Errorf("VirtualService weights %v, want stable %d v2 %d", got, 100-w, w)
+	}
+}
+
+// TestHelmKilledResumes: `meshbundle canary weight --release --file` killed
+// during its helm upgrade (the release left pending-upgrade) and while it
+// waits after the upgrade; the same command, run again, finishes. Controls:
+// while the killed command's lease is fresh a re-run is refused (exit 5,
+// naming it), a run without the lease refuses the pending release, and a
+// second command while one runs is refused (exit 5).
+func TestHelmKilledResumes(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c)
+	run(t, store, cl, start)
+	mb := buildCLI(t)
+	file := fileOf(store)
+	weight := func(w int32, settle string) []string {
+		return []string{"canary", "weight", app, strconv.Itoa(int(w)), "--release", app, "--file", file, "-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s", "--settle", settle}
+	}
+	kube := cl.Client
+
+	if !t.Run("killed during helm upgrade", func(t *testing.T) {
+		var w int32
+		var before []*release.Release
+		for attempt, try := range []int32{10, 20, 30} {
+			w, before = try, revisions(t, store)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			watch, err := kube.CoreV1().Secrets(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + app})
+			if err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			cmd, done := startCanary(t, mb, nil, weight(w, "1s")...)
+			go func() {
+				for ev := range watch.ResultChan() {
+					if s, ok := ev.Object.(*corev1.Secret); ok && s.Labels["status"] == string(release.StatusPendingUpgrade) {
+						_ = cmd.Process.Signal(syscall.SIGKILL)
+						return
+					}
+				}
+			}()
+			res := <-done
+			cancel()
+			last := revisions(t, store)
+			if res.killed() && last[len(last)-1].Info.Status == release.StatusPendingUpgrade {
+				// Helm applies the state ConfigMap first: when it shows the
+				// step already, only planning from the deployed revision's
+				// manifest resumes (the live one would be waited on forever).
+				live, _ := cl.AppliedAppMesh(context.Background())
+				t.Logf("attempt %d: killed during the upgrade to weight %d: %s; the live state ConfigMap shows canary %+v", attempt+1, w, describeRevisions(last[len(before)-1:]), live.Spec.Canary)
+				break
+			}
+			// Too late (or not at all): the release settled. That run must
+			// still finish when run again.
+			t.Logf("attempt %d: the kill landed after the upgrade (%v): %s", attempt+1, res.err, describeRevisions(last[len(before)-1:]))
+			waitLeaseStale(t, cl, ns)
+			if again := runCanary(t, mb, weight(w, "1s")...); again.code() != 0 {
+				t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+			}
+			agree(t, c, cl, file, ns, w)
+			if attempt == 2 {
+				t.Fatal("no kill landed during a helm upgrade in 3 attempts")
+			}
+		}
+
+		// Control: the killed command's lease is fresh; a re-run now is
+		// refused, naming it.
+		if again := runCanary(t, mb, weight(w, "1s")...); again.code() != 5 || !strings.Contains(again.stderr, "meshbundle-canary-"+app) || !strings.Contains(again.stderr, "pid") {
+			t.Errorf("re-run while the killed command's lease is fresh: exit %d, want 5 naming the holder\n%s", again.code(), again.stderr)
+		}
+		// Control: without the lease the pending release is refused, and
+		// left pending.
+		_, err := (&canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Source: &canary.FileStore{Path: file, App: app}}).Load(context.Background())
+		var conflict *canary.ConflictError
+		if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "canary lease") {
+			t.Errorf("load without the lease: %v, want a refusal", err)
+		}
+		if last := revisions(t, store); last[len(last)-1].Info.Status != release.StatusPendingUpgrade {
+			t.Errorf("after the refused load the release is %s, want still pending-upgrade", last[len(last)-1].Info.Status)
+		}
+
+		waitLeaseStale(t, cl, ns)
+		again := runCanary(t, mb, weight(w, "1s")...)
+		if again.code() != 0 {
+			t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+		}
+		t.Logf("run again:\n%s", again.stderr)
+		if !strings.Contains(again.stderr, "left pending-upgrade by a killed canary command") {
+			t.Errorf("the re-run does not say it unlocked the killed step")
+		}
+		after := revisions(t, store)
+		added := after[len(before):]
+		// The killed revision, now failed, and the step applied again:
+		// nothing else.
+		if len(added) != 2 || added[0].Info.Status != release.StatusFailed || added[1].Info.Status != release.StatusDeployed || added[1].Info.Description != fmt.Sprintf("canary web v2: weight %d%%", w) {
+			t.Errorf("revisions since the kill: %s; want the killed one failed, then one deployed weight %d", describeRevisions(added), w)
+		}
+		agree(t, c, cl, file, ns, w)
+	}) {
+		return
+	}
+
+	t.Run("killed while waiting", func(t *testing.T) {
+		const w = 40
+		applied := make(chan struct{}, 1)
+		// A long settle delay: the command is in its wait for 10 s.
+		cmd, done := startCanary(t, mb, func(line string) {
+			if strings.HasPrefix(strings.TrimSpace(line), "applied ") {
+				select {
+				case applied <- struct{}{}:
+				default:
+				}
+			}
+		}, weight(w, "10s")...)
+		select {
+		case <-applied:
+		case res := <-done:
+			t.Fatalf("the command ended before applying: exit %d\n%s", res.code(), res.stderr)
+		}
+		// Control: a second command on the app while this one runs.
+		second := runCanary(t, mb, weight(w, "1s")...)
+		if second.code() != 5 || !strings.Contains(second.stderr, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+			t.Errorf("a second command while one runs: exit %d, want 5 naming pid %d\n%s", second.code(), cmd.Process.Pid, second.stderr)
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		if res := <-done; !res.killed() {
+			t.Fatalf("the command was not killed while waiting (it ended: %v)\n%s", res.err, res.stderr)
+		}
+		before := revisions(t, store)
+		waitLeaseStale(t, cl, ns)
+		again := runCanary(t, mb, weight(w, "1s")...)
+		if again.code() != 0 {
+			t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+		}
+		if after := revisions(t, store); len(after) != len(before) {
+			t.Errorf("the re-run made revisions %s; want none (the step was applied before the kill)", describeRevisions(after[len(before):]))
+		}
+		agree(t, c, cl, file, ns, w)
+	})
+}
+
+// watchFile returns a channel closed the first time a file named name in
+// dir is renamed into place or written (inotify: within microseconds).
+func watchFile(t *testing.T, dir, name string) <-chan struct{} {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close ends a Read
+	t.Cleanup(func() { f.Close() })
+	fired := make(chan struct{})
+	go func() {
+		buf := make([]byte, 64*1024)
+		for {
+			n, err := f.Read(buf)
+			if err != nil {
+				return
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				got := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+				off += unix.SizeofInotifyEvent + int(ev.Len)
+				if got == name {
+					close(fired)
+					return
+				}
+			}
+		}
+	}()
+	return fired
+}
+
+// TestGitOpsKilledResumes: `meshbundle canary weight --repo --push` killed
+// after it wrote the step into the AppMesh file, before its commit, and
+// after its commit, before its push; the same command, run again, finishes
+// with one commit per step, everything pushed, and the cluster (a stand-in
+// for Argo CD that applies the remote's branch, i.e. only pushed commits)
+// at the step.
+func TestGitOpsKilledResumes(t *testing.T) {
+	c := testcluster.Shared(t)
+	store, cl, ns := install(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	origin := t.TempDir()
+	if _, err := git.PlainInit(origin, true); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := cl.AppliedAppMesh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := appmesh.Marshal(applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "appmesh.yaml"), doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := repo.Worktree()
+	if _, err := wt.Add("appmesh.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wt.Commit("example-app", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{origin}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(&git.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := repo.Head()
+	branch := head.Name()
+	remoteHead := func() plumbing.Hash {
+		r, err := git.PlainOpen(origin)
+		if err != nil {
+			return plumbing.ZeroHash
+		}
+		ref, err := r.Reference(branch, true)
+		if err != nil {
+			return plumbing.ZeroHash
+		}
+		return ref.Hash()
+	}
+
+	// The Argo CD stand-in: applies the AppMesh of the remote's branch,
+	// late, as a helm upgrade through the renderer.
+	syncErr := make(chan error, 1)
+	var synced atomic.Int64
+	go func() {
+		last := string(doc)
+		for ctx.Err() == nil {
+			time.Sleep(300 * time.Millisecond)
+			r, err := git.PlainOpen(origin)
+			if err != nil {
+				continue
+			}
+			ref, err := r.Reference(branch, true)
+			if err != nil {
+				continue
+			}
+			commit, err := r.CommitObject(ref.Hash())
+			if err != nil {
+				continue // a push under way
+			}
+			f, err := commit.File("appmesh.yaml")
+			if err != nil {
+				continue
+			}
+			data, err := f.Contents()
+			if err != nil || data == last {
+				continue
+			}
+			am, err := appmesh.Decode([]byte(data))
+			if err == nil {
+				_, err = (&canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute}).Save(ctx, am, "sync")
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					syncErr <- err
+				}
+				return
+			}
+			last = data
+			synced.Add(1)
+		}
+	}()
+	check := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if err == nil {
+			return
+		}
+		select {
+		case serr := <-syncErr:
+			t.Fatalf("%s: %v; the stand-in sync had failed: %v", what, err, serr)
+		default:
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	_, err = canary.Run(ctx, &canary.GitStore{Dir: dir, App: app, Push: true}, cl, start, canary.Options{Wait: true, Timeout: 90 * time.Second, Interval: 100 * time.Millisecond, Settle: settle})
+	check(t, "start", err)
+	mb := buildCLI(t)
+	weight := func(w int32) []string {
+		return []string{"canary", "weight", app, strconv.Itoa(int(w)), "--repo", dir, "--push", "-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s", "--settle", "500ms"}
+	}
+	commits := func(t *testing.T) []string {
+		t.Helper()
+		iter, err := repo.Log(&git.LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		_ = iter.ForEach(func(c *object.Commit) error {
+			msgs = append(msgs, strings.TrimSpace(c.Message))
+			return nil
+		})
+		return msgs
+	}
+
+	next := int32(0)
+	for _, tc := range []struct {
+		name   string // where to kill
+		dir    string // the directory watched, relative to the working copy
+		file   string // the file whose write triggers the kill
+		window string // the state the kill must leave at least once
+	}{
+		{name: "mid-commit", dir: ".", file: "appmesh.yaml", window: "written, not committed"},
+		{name: "after the commit, before the push", dir: filepath.Join(".git", filepath.Dir(branch.String())), file: filepath.Base(branch.String()), window: "committed, not pushed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hit := false
+			for attempt := 0; attempt < 4 && !hit; attempt++ {
+				next += 10
+				w := next
+				headBefore, _ := repo.Head()
+				fired := watchFile(t, filepath.Join(dir, tc.dir), tc.file)
+				cmd, done := startCanary(t, mb, nil, weight(w)...)
+				go func() {
+					select {
+					case <-fired:
+						_ = cmd.Process.Signal(syscall.SIGKILL)
+					case <-ctx.Done():
+					}
+				}()
+				res := <-done
+				// What the kill left.
+				headNow, _ := repo.Head()
+				st, err := wt.Status()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var left string
+				switch {
+				case !res.killed():
+					left = fmt.Sprintf("not killed (exit %d)", res.code())
+				case !st.IsClean() && headNow.Hash() == headBefore.Hash():
+					left = "written, not committed"
+				case headNow.Hash() != headBefore.Hash() && remoteHead() != headNow.Hash():
+					left = "committed, not pushed"
+				case headNow.Hash() != headBefore.Hash():
+					left = "pushed"
+				default:
+					left = "nothing written"
+				}
+				hit = left == tc.window
+				t.Logf("attempt %d, weight %d: the kill left: %s (git status %q)", attempt+1, w, left, strings.TrimSpace(st.String()))
+
+				again := runCanary(t, mb, weight(w)...)
+				if again.code() != 0 {
+					select {
+					case serr := <-syncErr:
+						t.Fatalf("run again: exit %d; the stand-in sync had failed: %v\n%s", again.code(), serr, again.stderr)
+					default:
+						t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+					}
+				}
+				msg := fmt.Sprintf("canary web v2: weight %d%%", w)
+				n := 0
+				for _, m := range commits(t) {
+					if m == msg {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("%d commits %q, want exactly 1", n, msg)
+				}
+				if st, _ := wt.Status(); !st.IsClean() {
+					t.Errorf("working copy after the re-run: %s", st)
+				}
+				if local, _ := repo.Head(); remoteHead() != local.Hash() {
+					t.Errorf("remote at %s, local at %s: not pushed", remoteHead(), local.Hash())
+				}
+				agree(t, c, cl, filepath.Join(dir, "appmesh.yaml"), ns, w)
+			}
+			if !hit {
+				t.Errorf("no kill left %q in 4 attempts", tc.window)
+			}
+		})
+	}
+	cancel()
+	t.Logf("%d syncs by the stand-in; commits:\n  %s", synced.Load(), strings.Join(commits(t), "\n  "))
+}
