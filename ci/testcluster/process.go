@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -103,15 +106,53 @@ func tailFile(path string, n int) string {
 	return out
 }
 
-// freePort asks the kernel for a free loopback port. There is a small window
-// before the component binds it; components are started one at a time.
+// freePort finds a free loopback port below the kernel's ephemeral range
+// (ip_local_port_range), where the kernel never puts the local end of an
+// outgoing connection. A port from Listen(":0") is an ephemeral one, and
+// between our check and the component's bind a client connection in the
+// same network namespace (the apiserver's to etcd, istiod's own) could take
+// it: istiod once failed so ("address already in use"). Ports handed out
+// are not handed out again by this process.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	lo := ephemeralLow()
+	for range lo - firstPort {
+		port := int(nextPort.Add(1)-1)%(lo-firstPort) + firstPort
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("find a free port: none free in 127.0.0.1:%d-%d", firstPort, lo-1)
+}
+
+// firstPort is the first port freePort tries; nextPort counts from a random
+// start, so two test binaries sharing a network namespace rarely collide.
+const firstPort = 10000
+
+var nextPort = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(20000))
+	return &n
+}()
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// if it cannot be read).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 1 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(fields[0])
+	if err != nil || lo <= firstPort+100 {
+		return 32768
+	}
+	return lo
 }
 
 func freeAddr() (string, error) {
