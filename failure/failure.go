@@ -34,7 +34,8 @@ const (
 	// Timeout: --timeout passed; the work done so far stays. Run again to
 	// finish.
 	Timeout Kind = 4
-	// Locked: another run holds the installer lease; nothing was changed.
+	// Locked: another run holds the installer lease, or another canary
+	// command the app's canary lease (package lease); nothing was changed.
 	// Retry when it has finished.
 	Locked Kind = 5
 	// InUse: a removal was refused because something still uses what it

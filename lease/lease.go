@@ -216,7 +216,7 @@ func (l *Lease) Release() error {
 }
 
 // ErrNotHeld: the caller tried to unlock a release without holding a lease.
-var ErrNotHeld = errors.New("no lease is held: unlocking a release left pending could break a live operation; take the lease first")
+var ErrNotHeld = errors.New("the lease is not held: unlocking a release left pending could break a live operation; take it first (the installer: Cluster.Lock; a canary command: its app's canary lease)")
 
 // Unlock marks a release that a killed run left pending-install/-upgrade/
 // -rollback as failed, like Flux helm-controller's unlock step, so the next
