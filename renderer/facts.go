@@ -14,23 +14,37 @@ import (
 // stream reads a few fields instead of walking nodes.
 type facts struct {
 	hook     bool
+	headless bool // a Service with spec.clusterIP: None
+	workload bool // a workload with a pod template (podTemplatePath)
+	gateway  bool // a workload whose pod template is an Istio gateway
+	// nLabels is how many entries of strs are labels (key, value, ...).
+	nLabels  uint32
 	filename string
 
-	// Services and Namespaces (core group).
-	labels   labelList     // metadata.labels
-	ports    []servicePort // spec.ports
-	selector labelList     // spec.selector
-	headless bool          // spec.clusterIP: None
+	// strs holds the string facts in one slice (one allocation per
+	// document: facts are kept for every document of the stream): the
+	// labels that matter for the kind — a Service's or Namespace's
+	// metadata.labels, a workload's pod template labels — then a
+	// Service's spec.selector (key, value, ...), or the hosts of a
+	// VirtualService (spec.hosts) or DestinationRule (spec.host).
+	strs []string
 
-	// Workloads with a pod template (podTemplatePath).
-	workload   bool
-	podLabels  labelList   // pod template labels
-	gateway    bool        // an Istio gateway pod template
-	namedPorts []namedPort // container ports with a name, in order
-
-	// VirtualService spec.hosts, DestinationRule spec.host.
-	hosts []string
+	ports      []servicePort // a Service's spec.ports
+	namedPorts []namedPort   // a workload's container ports with a name, in order
 }
+
+// labels are a Service's or Namespace's metadata.labels.
+func (f *facts) labels() labelList { return labelList(f.strs[:f.nLabels:f.nLabels]) }
+
+// podLabels are a workload's pod template labels.
+func (f *facts) podLabels() labelList { return f.labels() }
+
+// selector is a Service's spec.selector.
+func (f *facts) selector() labelList { return labelList(f.strs[f.nLabels:]) }
+
+// hosts are a VirtualService's spec.hosts or a DestinationRule's
+// spec.host.
+func (f *facts) hosts() []string { return f.strs[f.nLabels:] }
 
 // facts returns the document's facts, reading them from the tree the first
 // time (and after an edit).
@@ -43,29 +57,39 @@ func (r *Resource) facts() *facts {
 		hook:     lookup(obj, "metadata", "annotations", helmHookAnnotation) != nil,
 		filename: scalar(lookup(obj, "metadata", "annotations", postRenderFilenameAnnotation)),
 	}
+	// labels and more are the two parts of strs.
+	var labels, more *yaml.Node
+	var hosts []*yaml.Node
 	switch {
 	case r.is("", "Namespace"):
-		f.labels = readLabels(lookup(obj, "metadata", "labels"))
+		labels = lookup(obj, "metadata", "labels")
 	case r.is("", "Service"):
-		f.labels = readLabels(lookup(obj, "metadata", "labels"))
+		labels, more = lookup(obj, "metadata", "labels"), lookup(obj, "spec", "selector")
 		f.ports = readServicePorts(lookup(obj, "spec", "ports"))
-		f.selector = readLabels(lookup(obj, "spec", "selector"))
 		f.headless = scalar(lookup(obj, "spec", "clusterIP")) == "None"
 	case r.is("networking.istio.io", "VirtualService"):
-		if hosts := lookup(obj, "spec", "hosts"); hosts != nil && hosts.Kind == yaml.SequenceNode {
-			for _, h := range hosts.Content {
-				f.hosts = append(f.hosts, scalar(h))
-			}
+		if h := lookup(obj, "spec", "hosts"); h != nil && h.Kind == yaml.SequenceNode {
+			hosts = h.Content
 		}
 	case r.is("networking.istio.io", "DestinationRule"):
-		f.hosts = []string{scalar(lookup(obj, "spec", "host"))}
+		hosts = []*yaml.Node{lookup(obj, "spec", "host")}
 	}
 	if p := podTemplate(r); p != nil {
 		tmpl := deref(lookup(obj, p...))
 		f.workload = true
-		f.podLabels = readLabels(lookup(tmpl, "metadata", "labels"))
+		labels = lookup(tmpl, "metadata", "labels")
 		f.gateway = isGatewayTemplate(tmpl)
 		f.namedPorts = containerPorts(tmpl)
+	}
+	strs := make([]string, 0, labelCount(labels)+labelCount(more)+len(hosts))
+	strs = appendLabels(strs, labels)
+	f.nLabels = uint32(len(strs))
+	strs = appendLabels(strs, more)
+	for _, h := range hosts {
+		strs = append(strs, scalar(h))
+	}
+	if len(strs) > 0 {
+		f.strs = strs
 	}
 	r.f = f
 	return f
@@ -137,18 +161,30 @@ func containerPorts(tmpl *yaml.Node) []namedPort {
 type labelList []string
 
 // readLabels reads a mapping of scalars (labels, a selector).
-func readLabels(n *yaml.Node) labelList {
+func readLabels(n *yaml.Node) labelList { return appendLabels(nil, n) }
+
+// labelCount is how many strings appendLabels appends for n.
+func labelCount(n *yaml.Node) int {
 	if !isMap(n) {
-		return nil
+		return 0
 	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+	return len(deref(n).Content)
+}
+
+// appendLabels appends a mapping of scalars (labels, a selector) to l as
+// key, value, ...
+func appendLabels(l labelList, n *yaml.Node) labelList {
+	if !isMap(n) {
+		return l
 	}
-	out := make(labelList, 0, len(n.Content))
+	n = deref(n)
+	if l == nil {
+		l = make(labelList, 0, len(n.Content))
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		out = append(out, n.Content[i].Value, scalar(n.Content[i+1]))
+		l = append(l, n.Content[i].Value, scalar(n.Content[i+1]))
 	}
-	return out
+	return l
 }
 
 // Lookup returns the value of key and whether it is set; a key repeated in

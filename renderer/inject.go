@@ -124,7 +124,7 @@ func (f *inject) hooksOutOfTheMesh(s *stream) {
 	labelled := map[string]bool{}
 	for _, r := range s.docs {
 		if r.is("", "Namespace") && !r.IsHook() {
-			l := r.facts().labels
+			l := r.facts().labels()
 			labelled[r.Name] = l.Get(injectionLabel) == "enabled" || l.Get(label.IoIstioRev.Name) != ""
 		}
 	}

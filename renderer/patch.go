@@ -146,18 +146,19 @@ func valueNode(v any) *yaml.Node {
 
 // lineOffset is the byte offset of a node's line and column in raw.
 func (r *Resource) lineOffset(line, col int) (int, bool) {
-	if r.lines == nil {
-		r.lines = []int{0}
+	ed := r.editState()
+	if ed.lines == nil {
+		ed.lines = []int{0}
 		for i, b := range r.raw {
 			if b == '\n' {
-				r.lines = append(r.lines, i+1)
+				ed.lines = append(ed.lines, i+1)
 			}
 		}
 	}
-	if line < 1 || line > len(r.lines) {
+	if line < 1 || line > len(ed.lines) {
 		return 0, false
 	}
-	off := r.lines[line-1] + col - 1
+	off := ed.lines[line-1] + col - 1
 	if off < 0 || off > len(r.raw) {
 		return 0, false
 	}
@@ -284,7 +285,7 @@ func (r *Resource) insertKeys(m *yaml.Node, keys []string, value *yaml.Node, sta
 			text += ", "
 		}
 		r.addPatch(off+1, 0, text, stage)
-		r.front = append(r.front, inserted{m, added})
+		r.editState().front = append(r.editState().front, inserted{m, added})
 		return
 	}
 	// The anchor is the first key the source has: keys earlier stages
@@ -320,7 +321,7 @@ func (r *Resource) insertKeys(m *yaml.Node, keys []string, value *yaml.Node, sta
 	}
 	b.WriteString(indent)
 	r.addPatch(off, 0, b.String(), stage)
-	r.front = append(r.front, inserted{m, added})
+	r.editState().front = append(r.editState().front, inserted{m, added})
 }
 
 func flowEntry(keys []string, value string) string {

@@ -198,7 +198,7 @@ func (f *ports) updateServiceMonitorPorts(s *stream, sm *Resource, services []re
 	}
 	var matched []renamedService
 	for _, svc := range services {
-		if (anyNS || namespaces[svc.namespace]) && sel.Matches(svc.res.facts().labels) {
+		if (anyNS || namespaces[svc.namespace]) && sel.Matches(svc.res.facts().labels()) {
 			matched = append(matched, svc)
 		}
 	}

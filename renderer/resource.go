@@ -39,28 +39,26 @@ const (
 // reaching the output. The filter files do not import yaml.v3
 // (TestFiltersEditThroughTheModel), so they cannot bypass it.
 type Resource struct {
-	raw   []byte     // the document as read (or as generated); never written: the scanner's strings point into it
-	doc   *yaml.Node // the document node; nil once released
-	obj   *yaml.Node // its top-level mapping; nil once released
-	dirty bool       // the tree holds an edit no patch expresses: re-encode it
-	f     *facts     // what the indexes read of every document (facts.go)
+	raw []byte     // the document as read (or as generated); never written: the scanner's strings point into it
+	doc *yaml.Node // the document node; nil once released
+	obj *yaml.Node // its top-level mapping; nil once released
+	f   *facts     // what the indexes read of every document (facts.go)
+	// ed is what edits of the tree need besides it (line offsets, keys
+	// inserted in front): made on the first edit, dropped with the tree,
+	// so that a released document holds only what the Writer prints.
+	ed *editing
 
 	patches []patch // byte edits of raw (see patch.go)
-	lines   []int   // offsets of line starts in raw, built on first use
-	// front lists keys the current stage inserted into a mapping with a
-	// byte patch, which puts them in front of its first key; settle moves
-	// them there in the tree too, so the tree reads like the bytes.
-	front []inserted
 
+	touchedIn int32 // 1 + the stage that last edited it (stream.set)
+	dirty     bool  // the tree holds an edit no patch expresses: re-encode it
 	// expanded: the source has anchors and aliases, which the tree holds
 	// resolved: an edit re-encodes the document from the tree, since a
 	// byte patch of an anchored node would change its aliases too.
 	expanded bool
 	// sketch: a generated document whose tree was built from its plain
 	// value, for reading; an edit first parses its bytes into the tree.
-	sketch bool
-
-	touchedIn int  // 1 + the stage that last edited it (stream.set)
+	sketch    bool
 	listed    bool // in the stream's list (and indexes)
 	generated bool // added by a filter (stream.insert), not read
 
@@ -68,6 +66,23 @@ type Resource struct {
 	Kind       string
 	Name       string
 	Namespace  string // as rendered; may be empty (helm -n decides)
+}
+
+// editing is the state of a document's tree while it is edited.
+type editing struct {
+	lines []int // offsets of line starts in raw, built on first use
+	// front lists keys the current stage inserted into a mapping with a
+	// byte patch, which puts them in front of its first key; settle moves
+	// them there in the tree too, so the tree reads like the bytes.
+	front []inserted
+}
+
+// editState returns the document's editing state, made on first use.
+func (r *Resource) editState() *editing {
+	if r.ed == nil {
+		r.ed = &editing{}
+	}
+	return r.ed
 }
 
 // inserted is one key a patch put in front of mapping m.
@@ -124,7 +139,7 @@ func (r *Resource) release() {
 		return
 	}
 	r.facts()
-	r.doc, r.obj, r.lines = nil, nil, nil
+	r.doc, r.obj, r.ed = nil, nil, nil
 }
 
 // copyTree returns a document holding a deep copy of r's tree, without
@@ -150,7 +165,7 @@ func (r *Resource) settle() {
 	if !r.dirty {
 		moved := map[*yaml.Node][]*yaml.Node{}
 		var order []*yaml.Node
-		for _, in := range r.front {
+		for _, in := range r.frontKeys() {
 			if _, ok := moved[in.m]; !ok {
 				order = append(order, in.m)
 			}
@@ -177,7 +192,17 @@ func (r *Resource) settle() {
 			m.Content = out
 		}
 	}
-	r.front = nil
+	if r.ed != nil {
+		r.ed.front = nil
+	}
+}
+
+// frontKeys are the keys the running stage inserted in front of mappings.
+func (r *Resource) frontKeys() []inserted {
+	if r.ed == nil {
+		return nil
+	}
+	return r.ed.front
 }
 
 // parses counts the chart documents parsed (TestDocumentsParsedOnce).

@@ -232,7 +232,7 @@ func (e *env) target(i int, route appmesh.Route, services map[string]*Resource, 
 		if w.Kind == "StatefulSet" {
 			return nil, fmt.Errorf("%s: %s selects StatefulSet %s; routes and canaries are for stateless workloads (fix: remove the route)", field, svc, w.Name)
 		}
-		if v := w.facts().podLabels.Get(versionLabel); v != "" {
+		if v := w.facts().podLabels().Get(versionLabel); v != "" {
 			versions[v] = true
 		}
 	}

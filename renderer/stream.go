@@ -21,6 +21,29 @@ type stream struct {
 	stage   int         // the running stage, for the patches it makes
 	touched []*Resource // documents the running stage edited
 	keepAll bool        // keep every tree (tests: the pipeline without releases)
+	// texts holds one copy of each short patch text (see intern).
+	texts map[string]string
+}
+
+// intern returns one shared copy of a short patch text: a filter makes
+// the same edit in many documents (the injection label of every pod
+// template, at one indentation), and the patches are held until the
+// Writer runs, so a copy per document would be state per document.
+func (s *stream) intern(text string) string {
+	const maxLen, maxTexts = 256, 4096 // bounds on what is worth sharing
+	if len(text) > maxLen {
+		return text
+	}
+	if t, ok := s.texts[text]; ok {
+		return t
+	}
+	if s.texts == nil {
+		s.texts = map[string]string{}
+	}
+	if len(s.texts) < maxTexts {
+		s.texts[text] = text
+	}
+	return text
 }
 
 // index holds what filters look documents up by.
@@ -71,7 +94,7 @@ func (s *stream) indexDoc(r *Resource, again bool) {
 				m[h] = slices.DeleteFunc(list, func(o *Resource) bool { return o == r })
 			}
 		}
-		for _, h := range r.facts().hosts {
+		for _, h := range r.facts().hosts() {
 			key := s.resolveHost(h, r)
 			m[key] = append(m[key], r)
 		}
@@ -82,9 +105,13 @@ func (s *stream) indexDoc(r *Resource, again bool) {
 // set edits document r at p (see Resource.set): the one way a filter
 // changes a document.
 func (s *stream) set(r *Resource, p path, value any) {
+	n := len(r.patches)
 	r.edit(p, value, s.stage)
-	if r.touchedIn != s.stage+1 {
-		r.touchedIn = s.stage + 1
+	for i := n; i < len(r.patches); i++ {
+		r.patches[i].text = s.intern(r.patches[i].text)
+	}
+	if r.touchedIn != int32(s.stage+1) {
+		r.touchedIn = int32(s.stage + 1)
 		s.touched = append(s.touched, r)
 	}
 }

@@ -65,8 +65,9 @@ func (ix *workloads) add(r *Resource) {
 	if f.hook || !f.workload {
 		return
 	}
-	for i := 0; i+1 < len(f.podLabels); i += 2 {
-		kv := f.podLabels[i] + "=" + f.podLabels[i+1]
+	pl := f.podLabels()
+	for i := 0; i+1 < len(pl); i += 2 {
+		kv := pl[i] + "=" + pl[i+1]
 		b := ix.byLabel[kv]
 		if len(b) == 0 || b[len(b)-1] != r {
 			ix.byLabel[kv] = append(b, r)
@@ -93,7 +94,7 @@ func (ix *workloads) selected(selector map[string]string) []*Resource {
 	var out []*Resource
 	seen := map[*Resource]bool{}
 	for _, w := range bucket {
-		if !seen[w] && sel.Matches(w.facts().podLabels) {
+		if !seen[w] && sel.Matches(w.facts().podLabels()) {
 			seen[w] = true
 			out = append(out, w)
 		}
@@ -103,7 +104,7 @@ func (ix *workloads) selected(selector map[string]string) []*Resource {
 
 // selectsGateway reports whether a Service fronts an Istio gateway workload.
 func (ix *workloads) selectsGateway(svc *Resource) bool {
-	for _, w := range ix.selected(svc.facts().selector.Map()) {
+	for _, w := range ix.selected(svc.facts().selector().Map()) {
 		if w.facts().gateway {
 			return true
 		}
@@ -136,7 +137,7 @@ type servicePort struct {
 func servicePorts(svc *Resource) []servicePort { return svc.facts().ports }
 
 // serviceSelector is spec.selector of a Service.
-func serviceSelector(svc *Resource) map[string]string { return svc.facts().selector.Map() }
+func serviceSelector(svc *Resource) map[string]string { return svc.facts().selector().Map() }
 
 // isHeadless reports clusterIP: None.
 func isHeadless(svc *Resource) bool { return svc.facts().headless }
