@@ -493,7 +493,10 @@ func (s *scanner) flowEntry(i, e int) (*yaml.Node, int, bool) {
 		if c == ',' || c == ']' || c == '}' || c == ':' {
 			break
 		}
-		if c == '[' || c == '{' || c == '#' {
+		if c == '[' || c == '{' || c == '#' || c == '?' {
+			// yaml.v3 (libyaml) ends a plain scalar at '?' in flow
+			// context and then refuses the rest: "[a?b]" is malformed
+			// there, though YAML 1.2 allows it. Left to yaml.v3.
 			return nil, 0, false
 		}
 	}
