@@ -37,7 +37,9 @@ type object struct {
 //     the base chart (values.defaultRevision: default, rendered by both).
 //   - meshbundle-addons (rules, monitors, dashboards, Kiali) is meshbundle's
 //     own chart; istioctl has no counterpart.
-var meshbundleOnly = map[string]bool{ReleaseMesh: true, ReleaseGateway: true, ReleaseAddons: true}
+//   - gateway-api-crds (the Gateway API CRDs): istioctl installs none
+//     (Istio's docs have users apply them with kubectl).
+var meshbundleOnly = map[string]bool{ReleaseMesh: true, ReleaseGateway: true, ReleaseAddons: true, ReleaseGatewayAPI: true}
 
 var releaseLabels = map[string]bool{
 	"release": true, "app.kubernetes.io/instance": true, "helm.sh/chart": true, "app.kubernetes.io/version": true,
@@ -184,6 +186,7 @@ func TestDryRunMatchesIstioctl(t *testing.T) {
 		{name: "default", profile: "default"},
 		{name: "minimal", profile: "minimal"},
 		{name: "ha", profile: "ha"},
+		{name: "ambient", profile: "ambient"},
 		{name: "default with sampling and collector overrides", profile: "default", set: []string{
 			"meshConfig.defaultConfig.tracing.sampling=25",
 			"meshConfig.extensionProviders[0].opentelemetry.service=otel.observability.svc.cluster.local",

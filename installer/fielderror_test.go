@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/meshbundle/meshbundle/failure"
+	"github.com/meshbundle/meshbundle/values"
 )
 
 // Errors from a field of the IstioOperator name the field, the value and
@@ -57,7 +58,7 @@ func TestFieldErrors(t *testing.T) {
 // Negative control: on valid configurations the field finder blames
 // nothing, so it cannot point at a field that is fine.
 func TestBadFieldNoneOnValidProfiles(t *testing.T) {
-	for _, profile := range []string{"default", "minimal", "ha"} {
+	for _, profile := range values.Profiles {
 		p, err := NewPlan(Source{Profile: profile, Set: []string{"meshConfig.defaultConfig.tracing.sampling=10", "values.pilot.autoscaleMin=2"}})
 		if err != nil {
 			t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshbundle/meshbundle/failure"
-
+	"github.com/meshbundle/meshbundle/installer/gatewayapi"
 	"github.com/meshbundle/meshbundle/lease"
 )
 
@@ -74,6 +74,9 @@ type run struct {
 	lease *lease.Lease
 	// stop cancels the run's context with a cause (the lease was lost).
 	stop context.CancelCauseFunc
+	// gatewayAPI is what the run does with the Gateway API CRDs, decided
+	// after connecting (nil on dry runs: the release is rendered).
+	gatewayAPI *gatewayapi.Decision
 	// manifests caches what was read from release manifests, by manifest:
 	// base's carries Istio's CRD schemas (most of its size), and the
 	// release, base and verify phases all split and read it.
@@ -111,7 +114,7 @@ func (r *run) phase(ctx context.Context, p Phase, fn func(pr *PhaseResult) error
 	if err == nil && len(pr.Releases) > 0 && pr.State == StateDone {
 		pr.State = StateUnchanged
 		for _, rr := range pr.Releases {
-			if rr.Action != ActionUnchanged && rr.Action != ActionAbsent {
+			if rr.Action != ActionUnchanged && rr.Action != ActionAbsent && rr.Action != ActionExternal {
 				pr.State = StateDone
 			}
 		}
@@ -207,7 +210,10 @@ func (r *run) install(ctx context.Context) error {
 		if r.opts.DryRun {
 			return nil
 		}
-		return r.connect(ctx)
+		if err := r.connect(ctx); err != nil {
+			return err
+		}
+		return r.decideGatewayAPI(ctx)
 	}); err != nil {
 		return err
 	}
@@ -215,7 +221,7 @@ func (r *run) install(ctx context.Context) error {
 		var err error
 		switch p {
 		case PhaseWait:
-			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.waitPhase(ctx, pr, PhaseCNI, PhaseIstiod) })
+			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.waitPhase(ctx, pr, PhaseCNI, PhaseIstiod, PhaseZtunnel) })
 		case PhaseVerify:
 			err = r.phase(ctx, p, func(pr *PhaseResult) error { return r.verify(ctx, pr) })
 		case PhaseBase:
@@ -253,6 +259,10 @@ func (r *run) releasesPhase(ctx context.Context, pr *PhaseResult, p Phase) error
 	for _, rel := range rels {
 		var rr ReleaseResult
 		var err error
+		if r.gatewayAPIExternal(rel) {
+			pr.Releases = append(pr.Releases, r.result(rel, ActionExternal, nil))
+			continue
+		}
 		if r.opts.DryRun {
 			rr, err = r.render(rel)
 		} else {
@@ -448,13 +458,26 @@ func (r *run) record(rel PlannedRelease, out *release.Release, err error) {
 	}
 }
 
-// baseCRDs names the CRDs of the base release this run deployed.
+// baseCRDs names the CRDs of the base phase's releases this run deployed
+// (Istio's, and the Gateway API's unless the cluster has them from someone
+// else).
 func (r *run) baseCRDs() ([]string, error) {
-	base := r.deployed[r.plan.IstioNamespace+"/"+ReleaseBase]
-	if base == nil {
-		return nil, fmt.Errorf("release %s/%s: not deployed by this run", r.plan.IstioNamespace, ReleaseBase)
+	var names []string
+	for _, rel := range r.plan.releasesIn(PhaseBase) {
+		if r.gatewayAPIExternal(rel) {
+			continue
+		}
+		out := r.deployed[rel.Namespace+"/"+rel.Name]
+		if out == nil {
+			return nil, fmt.Errorf("release %s/%s: not deployed by this run", rel.Namespace, rel.Name)
+		}
+		n, err := r.crdNamesOf(out.Manifest)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, n...)
 	}
-	return r.crdNamesOf(base.Manifest)
+	return names, nil
 }
 
 // crdNamesOf is crdNames, parsed once per manifest in a run.

@@ -202,7 +202,7 @@ func (c *cluster) istioConfig(ctx context.Context, crds []string, ours releaseSe
 			}
 			for i := range list.Items {
 				o := &list.Items[i]
-				if ours.ownedBy(o) {
+				if ours.ownedBy(o) || istiodGatewayClass(crd.Spec.Group, crd.Spec.Names.Kind, o) {
 					continue
 				}
 				byNS[o.Namespace] = append(byNS[o.Namespace], crd.Spec.Names.Kind+" "+o.Name)
@@ -215,6 +215,18 @@ func (c *cluster) istioConfig(ctx context.Context, crds []string, ours releaseSe
 		sort.Strings(l)
 	}
 	return byNS, total, errors.Join(errs...)
+}
+
+// istiodGatewayClass says whether o is a GatewayClass istiod created for
+// itself (istio, istio-remote, istio-waypoint, ...: it writes them as soon
+// as the Gateway API CRDs exist): written by istiod alone, it is nobody's
+// config and goes with the CRD.
+func istiodGatewayClass(group, kind string, o metav1.Object) bool {
+	if group != "gateway.networking.k8s.io" || kind != "GatewayClass" {
+		return false
+	}
+	mf := o.GetManagedFields()
+	return len(mf) > 0 && !slices.ContainsFunc(mf, func(e metav1.ManagedFieldsEntry) bool { return e.Manager != istiodManager })
 }
 
 // describeConfig says how many Istio config objects exist and where, for a

@@ -86,3 +86,27 @@ func TestDescribeConfig(t *testing.T) {
 		t.Errorf("describeConfig:\n got %s\nwant %s", got, want)
 	}
 }
+
+// Only GatewayClasses istiod alone wrote go with the Gateway API CRDs
+// without counting as config; anything a person or tool touched counts.
+func TestIstiodGatewayClass(t *testing.T) {
+	tests := []struct {
+		name  string       // case
+		group string       // CRD group
+		kind  string       // CRD kind
+		obj   *foundObject // the object
+		want  bool         // istiod's own
+	}{
+		{"istiod's istio class", "gateway.networking.k8s.io", "GatewayClass", found("istio").managers(istiodManager, istiodManager), true},
+		{"edited by kubectl too", "gateway.networking.k8s.io", "GatewayClass", found("istio").managers(istiodManager, "kubectl"), false},
+		{"a tenant's class", "gateway.networking.k8s.io", "GatewayClass", found("mine"), false},
+		{"no managed fields", "gateway.networking.k8s.io", "GatewayClass", found("x").managers(), false},
+		{"a Gateway istiod wrote", "gateway.networking.k8s.io", "Gateway", found("gw").managers(istiodManager), false},
+		{"another group's GatewayClass", "example.com", "GatewayClass", found("istio").managers(istiodManager), false},
+	}
+	for _, tc := range tests {
+		if got := istiodGatewayClass(tc.group, tc.kind, tc.obj); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -14,9 +14,10 @@ type Phase string
 
 const (
 	PhaseValidate Phase = "validate" // merge + validate the IstioOperator, reach the cluster
-	PhaseBase     Phase = "base"     // istio-base: CRDs, cluster roles
-	PhaseCNI      Phase = "cni"      // istio-cni node agent (and ztunnel for ambient)
+	PhaseBase     Phase = "base"     // istio-base: CRDs, cluster roles; gateway-api-crds: the Gateway API CRDs
+	PhaseCNI      Phase = "cni"      // istio-cni node agent
 	PhaseIstiod   Phase = "istiod"   // istiod + meshbundle-mesh (Telemetry)
+	PhaseZtunnel  Phase = "ztunnel"  // ambient profile: the ztunnel node proxy (after istiod, whose CA signs its certificates)
 	PhaseWait     Phase = "wait"     // istiod Available, so injection works for the gateway
 	PhaseGateway  Phase = "gateway"  // istio-ingress from the gateway chart
 	PhaseAddons   Phase = "addons"   // meshbundle-addons, if the chart is present
@@ -25,10 +26,10 @@ const (
 )
 
 // Phases lists the install order.
-var Phases = []Phase{PhaseValidate, PhaseBase, PhaseCNI, PhaseIstiod, PhaseWait, PhaseGateway, PhaseAddons, PhaseVerify}
+var Phases = []Phase{PhaseValidate, PhaseBase, PhaseCNI, PhaseIstiod, PhaseZtunnel, PhaseWait, PhaseGateway, PhaseAddons, PhaseVerify}
 
 // UninstallPhases lists the uninstall order: the release phases reversed.
-var UninstallPhases = []Phase{PhaseValidate, PhaseAddons, PhaseGateway, PhaseIstiod, PhaseCNI, PhaseBase, PhaseCleanup}
+var UninstallPhases = []Phase{PhaseValidate, PhaseAddons, PhaseGateway, PhaseZtunnel, PhaseIstiod, PhaseCNI, PhaseBase, PhaseCleanup}
 
 // State of a phase or release in a Result.
 type State string
@@ -52,6 +53,10 @@ const (
 	ActionUninstalled Action = "uninstalled"
 	ActionAbsent      Action = "absent"  // uninstall: nothing was there
 	ActionPlanned     Action = "planned" // uninstall --dry-run: would be removed if present
+	// ActionExternal: install left the release out because the cluster
+	// already has what it installs from someone else (Gateway API CRDs of
+	// a supported bundle version); nothing written.
+	ActionExternal Action = "external"
 )
 
 // ReleaseResult is one Helm release's outcome.

@@ -32,6 +32,7 @@ import (
 
 	addonschart "github.com/meshbundle/meshbundle/charts/meshbundle-addons"
 	"github.com/meshbundle/meshbundle/failure"
+	"github.com/meshbundle/meshbundle/installer/gatewayapi"
 	"github.com/meshbundle/meshbundle/values"
 )
 
@@ -45,6 +46,9 @@ const (
 	ReleaseMesh    = "meshbundle-mesh"
 	ReleaseGateway = "istio-ingress"
 	ReleaseAddons  = "meshbundle-addons"
+	// ReleaseGatewayAPI holds the Kubernetes Gateway API CRDs (standard
+	// channel), installed with istio-base when the cluster has none.
+	ReleaseGatewayAPI = gatewayapi.ChartName
 
 	// DefaultGatewayNamespace holds the ingress gateway, apart from istiod as
 	// Istio recommends.
@@ -189,7 +193,9 @@ func NewPlan(src Source) (*Plan, error) {
 		case component.CNIComponentName:
 			r.Phase, r.DaemonSet = PhaseCNI, "istio-cni-node" // fixed in the chart (the CNI plugin falls back on it)
 		case component.ZtunnelComponentName:
-			r.Phase, r.DaemonSet = PhaseCNI, "ztunnel"
+			// Its own phase after istiod, in Istio's Helm install order:
+			// ztunnel gets its workload certificates from istiod's CA.
+			r.Phase, r.DaemonSet = PhaseZtunnel, "ztunnel"
 		case component.PilotComponentName:
 			r.Phase = PhaseIstiod
 			r.Workload = "istiod"
@@ -198,6 +204,17 @@ func NewPlan(src Source) (*Plan, error) {
 			}
 		}
 		p.Releases = append(p.Releases, r)
+		if r.Phase == PhaseBase {
+			gw, err := gatewayapi.Chart()
+			if err != nil {
+				return nil, err
+			}
+			// Beside Istio's CRDs, in every profile: Istio's Gateway API
+			// support (gateways, waypoints, HTTPRoutes) needs them, and
+			// Kubernetes ships none. At run time it is left out when the
+			// cluster has them from someone else (gatewayapi.Decide).
+			p.Releases = append(p.Releases, PlannedRelease{Name: ReleaseGatewayAPI, Namespace: r.Namespace, Phase: PhaseBase, Chart: gw, Values: map[string]any{}})
+		}
 	}
 	if err := p.applyRevision(src.Revision); err != nil {
 		return nil, err

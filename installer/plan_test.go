@@ -309,11 +309,17 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// The inventory of a default install, release by release (kind, namespace,
+// The inventory of a default and an ambient install, release by release (kind, namespace,
 // name, images), as a golden file: a bump of the Istio module or a change of
 // values/ shows up here as a reviewable diff. Refresh with UPDATE_GOLDEN=1.
 func TestDefaultInventoryGolden(t *testing.T) {
-	res, err := Install(context.Background(), Options{DryRun: true})
+	for _, profile := range []string{"default", "ambient"} {
+		t.Run(profile, func(t *testing.T) { inventoryGolden(t, profile) })
+	}
+}
+
+func inventoryGolden(t *testing.T, profile string) {
+	res, err := Install(context.Background(), Options{Source: Source{Profile: profile}, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +344,7 @@ func TestDefaultInventoryGolden(t *testing.T) {
 		sort.Strings(lines)
 		b.WriteString(strings.Join(lines, "\n") + "\n")
 	}
-	golden.Check(t, filepath.Join("testdata", "default-inventory.golden"), []byte(b.String()), "UPDATE_GOLDEN=1 go test ./installer")
+	golden.Check(t, filepath.Join("testdata", profile+"-inventory.golden"), []byte(b.String()), "UPDATE_GOLDEN=1 go test ./installer")
 }
 
 // --jaeger adds a collector whose Service is the default provider address.

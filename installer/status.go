@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbundle/meshbundle/installer/gatewayapi"
 	"github.com/meshbundle/meshbundle/rollout"
 )
 
@@ -18,7 +20,9 @@ type ReleaseStatus struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	Phase     Phase  `json:"phase"`
-	// Status is Helm's (deployed, failed, pending-install, ...) or "absent".
+	// Status is Helm's (deployed, failed, pending-install, ...), "absent",
+	// or "external" for gateway-api-crds when the cluster has the Gateway
+	// API CRDs from someone else (install leaves them as they are).
 	Status   string `json:"status"`
 	Revision int    `json:"revision,omitempty"`
 	Chart    string `json:"chart,omitempty"`
@@ -72,7 +76,23 @@ func Status(ctx context.Context, opts Options) (*StatusReport, error) {
 			st.Chart = last.Chart.Metadata.Name + "-" + last.Chart.Metadata.Version
 			st.Updated = last.Info.LastDeployed.UTC().Format(time.RFC3339)
 		}
-		if st.Status != "deployed" {
+		if st.Status == "absent" && rel.Name == ReleaseGatewayAPI {
+			// Left out by install when the cluster has the CRDs from
+			// someone else; refused when they are too old.
+			present, err := cl.gatewayCRDsPresent(ctx)
+			if err != nil {
+				return nil, classify(err, "status")
+			}
+			d, err := gatewayapi.Decide(present, rel.Namespace, rel.Name)
+			switch {
+			case err != nil:
+				st.Message = err.Error()
+			case d.Action == gatewayapi.Keep:
+				st.Status = "external"
+				st.Message = "Gateway API CRDs " + strings.Join(d.Versions, ", ") + " installed by someone else; left as they are"
+			}
+		}
+		if st.Status != "deployed" && st.Status != "external" {
 			rep.Installed = false
 		}
 		if rel.DaemonSet != "" {

@@ -18,9 +18,11 @@ import (
 // Uninstall removes the releases in reverse install order, then what Helm
 // leaves behind: the istio-ca-root-cert ConfigMaps istiod writes into every
 // namespace and the namespaces the installer created that hold nothing else.
-// Istio's CRDs (the chart marks them helm.sh/resource-policy: keep) and with
-// them every tenant's Istio config stay unless DeleteCRDs, which is refused
-// while Istio config objects exist unless Force. Result.Kept says what was
+// Istio's CRDs (the chart marks them helm.sh/resource-policy: keep), the
+// Gateway API CRDs of the gateway-api-crds release (marked the same way) and
+// with them every tenant's config stay unless DeleteCRDs, which is refused
+// while such objects exist unless Force; Gateway API CRDs someone else
+// installed are never deleted. Result.Kept says what was
 // left and why. Like Install it can be re-run after an interruption.
 func Uninstall(ctx context.Context, opts Options) (*Result, error) {
 	return operate(ctx, opts, "uninstall", UninstallPhases, (*run).uninstall)
@@ -44,6 +46,15 @@ func (r *run) uninstall(ctx context.Context) error {
 		}
 		if err := r.connect(ctx); err != nil {
 			return err
+		}
+		// Gateway API CRDs someone else installed are never ours to delete.
+		var foreign []string
+		if crds, foreign, err = r.foreignGatewayCRDs(ctx, crds); err != nil {
+			return err
+		}
+		if len(foreign) > 0 {
+			r.keep(Kept{Kind: "CustomResourceDefinition", Names: foreign,
+				Reason: "Gateway API CRDs not installed by meshbundle (release " + ReleaseGatewayAPI + " does not own them); never deleted by meshbundle"})
 		}
 		if r.plan.Revision != "" {
 			// One control-plane revision, and only once no proxy uses it.
@@ -164,7 +175,7 @@ func (r *run) cleanup(ctx context.Context, pr *PhaseResult, crds []string) error
 		}
 		if len(present) > 0 {
 			r.keep(Kept{Kind: "CustomResourceDefinition", Names: present,
-				Reason: "Istio's CRDs hold every tenant's Istio config; pass --delete-crds to delete them"})
+				Reason: "Istio's and the Gateway API's CRDs hold every tenant's Istio and Gateway API config; pass --delete-crds to delete them"})
 		}
 	}
 	// istiod's namespace controller copies its root certificate into every
@@ -271,11 +282,12 @@ func (r *run) refuseCRDDeletion(ctx context.Context, crds []string) error {
 	if total == 0 {
 		return nil
 	}
-	return failure.InUsef("refusing to delete Istio's CRDs, nothing was changed: %d Istio config objects would be deleted with them (%s); "+
+	return failure.InUsef("refusing to delete Istio's and the Gateway API's CRDs, nothing was changed: %d Istio and Gateway API config objects would be deleted with them (%s); "+
 		"delete them first, pass --force to delete them with the CRDs, or leave out --delete-crds", total, describeConfig(byNS, total))
 }
 
-// crdNamesOfPlan renders the base release to list the CRDs it owns.
+// crdNamesOfPlan renders the base phase's releases (istio-base,
+// gateway-api-crds) to list the CRDs they own.
 func crdNamesOfPlan(p *Plan) ([]string, error) {
 	var names []string
 	for _, rel := range p.releasesIn(PhaseBase) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/installer"
+	"github.com/meshbundle/meshbundle/values"
 )
 
 // installFlags are shared by install, upgrade, uninstall and status.
@@ -44,7 +45,7 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
 	fl.StringArrayVarP(&f.files, "filename", "f", nil, "IstioOperator file layered on values/default.yaml (repeatable, applied in order)")
 	fl.StringArrayVar(&f.set, "set", nil, "override an IstioOperator path (istioctl syntax, e.g. meshConfig.defaultConfig.tracing.sampling=10) or a gateway chart value with gateway.<key>=<value>")
-	fl.StringVar(&f.profile, "profile", "default", "meshbundle profile overlay from values/: default, minimal or ha")
+	fl.StringVar(&f.profile, "profile", "default", "meshbundle profile overlay from values/: "+strings.Join(values.Profiles, ", ")+" (ambient: Istio's ambient mode, ztunnel instead of sidecars)")
 	fl.StringVar(&f.gatewayNamespace, "gateway-namespace", installer.DefaultGatewayNamespace, "namespace of the ingress gateway release")
 	fl.BoolVar(&f.noGateway, "no-gateway", false, "do not install the ingress gateway")
 	fl.StringVar(&f.addonsChart, "addons-chart", "", "chart directory installed in the addons phase instead of the built-in meshbundle-addons chart")
@@ -185,6 +186,8 @@ ready, 1 when not, 2/3 as for install.`,
 						if !*r.Ready && r.Message != "" {
 							ready += " (" + r.Message + ")"
 						}
+					} else if r.Message != "" {
+						ready += " (" + r.Message + ")"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Phase, r.Name, r.Namespace, r.Status, r.Revision, r.Chart, ready)
 				}

@@ -136,7 +136,7 @@ func TestUninstallKeepsTenants(t *testing.T) {
 		}
 		// The tenant's VirtualService and DestinationRule, shop2's Gateway;
 		// not the installer's own mesh-wide Telemetry.
-		for _, want := range []string{"3 Istio config objects", "in 2 namespaces", shop + " (2: DestinationRule web, VirtualService web)", "shop2 (1: Gateway pub)", "--force"} {
+		for _, want := range []string{"3 Istio and Gateway API config objects", "in 2 namespaces", shop + " (2: DestinationRule web, VirtualService web)", "shop2 (1: Gateway pub)", "--force"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("refusal %q lacks %q", err, want)
 			}
