@@ -293,7 +293,7 @@ type Alias struct {
 // upgrade) per phase, so that no request is ever routed to a subset without
 // ready endpoints (docs/canary.md explains each step):
 //
-//	start:   Labelling → Starting
+//	start:   Labelling → Pinning → Starting
 //	weight:  Progressing (weight N)
 //	abort:   Aborting → Removing → Unlabelling → (canary removed)
 //	promote: Promoting → Stabilizing → Finishing → (canary removed, spec.promoted written)
@@ -304,6 +304,11 @@ const (
 	// "version" label (only the template: its selector never changes);
 	// routing stays on the Service host while the stable pods roll. Weight 0.
 	CanaryLabelling CanaryPhase = "Labelling"
+	// CanaryPinning: routing moves from the Service host to the stable
+	// subset, one change before the copy exists: the copy's pods match the
+	// Service's selector, so they must appear only once every proxy routes
+	// by subset (else a request to the host can land on them). Weight 0.
+	CanaryPinning CanaryPhase = "Pinning"
 	// CanaryStarting: the copy exists at weight 0 and is becoming Ready.
 	CanaryStarting CanaryPhase = "Starting"
 	// CanaryProgressing: the copy receives Weight percent of the traffic.
@@ -328,7 +333,7 @@ const (
 )
 
 // CanaryPhases lists the phases in lifecycle order.
-var CanaryPhases = []CanaryPhase{CanaryLabelling, CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryFinishing, CanaryAborting, CanaryRemoving, CanaryUnlabelling}
+var CanaryPhases = []CanaryPhase{CanaryLabelling, CanaryPinning, CanaryStarting, CanaryProgressing, CanaryPromoting, CanaryStabilizing, CanaryFinishing, CanaryAborting, CanaryRemoving, CanaryUnlabelling}
 
 // CopyRuns reports whether the canary copy Deployment exists in the phase.
 func (p CanaryPhase) CopyRuns() bool {
@@ -354,7 +359,7 @@ type Canary struct {
 	// +optional
 	Container string `json:"container,omitempty"`
 	// Weight is the percentage of traffic sent to the copy, 0-100. It must
-	// be 0 in Labelling, Starting, Aborting, Removing and Unlabelling and
+	// be 0 in Labelling, Pinning, Starting, Aborting, Removing and Unlabelling and
 	// 100 in Promoting and Stabilizing. Default: 0.
 	// +optional
 	Weight int32 `json:"weight,omitempty"`

@@ -239,7 +239,7 @@ func validateCanary(c *Canary, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, "must be between 0 and 100"))
 	}
 	switch c.Phase {
-	case CanaryLabelling, CanaryStarting, CanaryAborting, CanaryRemoving, CanaryUnlabelling:
+	case CanaryLabelling, CanaryPinning, CanaryStarting, CanaryAborting, CanaryRemoving, CanaryUnlabelling:
 		if c.Weight != 0 {
 			errs = append(errs, field.Invalid(p.Child("weight"), c.Weight, fmt.Sprintf("must be 0 in phase %s (use phase Progressing for traffic on the copy)", c.Phase)))
 		}

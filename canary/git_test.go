@@ -116,6 +116,7 @@ func TestGitOpsLifecycle(t *testing.T) {
 	want := []string{
 		"bookinfo: initial",
 		"canary reviews v2: label the stable pods",
+		"canary reviews v2: route to the stable pods",
 		"canary reviews v2: start reviews-v2 at weight 0",
 		"canary reviews v2: weight 10%",
 		"canary reviews v2: weight 50%",
@@ -170,8 +171,8 @@ func TestGitOpsAbortRestoresFile(t *testing.T) {
 	if string(data) != appMeshFile {
 		t.Errorf("after abort:\n%s\nwant the file before start:\n%s", data, appMeshFile)
 	}
-	if n := len(log(t, repo)); n != 1+2+1+4 {
-		t.Errorf("%d commits, want 8 (initial, 2 start, 1 weight, 4 abort)", n)
+	if n := len(log(t, repo)); n != 1+3+1+4 {
+		t.Errorf("%d commits, want 9 (initial, 3 start, 1 weight, 4 abort)", n)
 	}
 }
 
@@ -194,8 +195,8 @@ func TestGitOpsRefusals(t *testing.T) {
 		dir, repo := newRepo(t)
 		writeFile(t, dir, "notes.txt", "scratch\n")
 		runToEnd(t, dir, startReq)
-		if n := len(log(t, repo)); n != 3 {
-			t.Errorf("%d commits, want 3", n)
+		if n := len(log(t, repo)); n != 4 {
+			t.Errorf("%d commits, want 4 (initial, 3 start)", n)
 		}
 	})
 	t.Run("file changed underneath", func(t *testing.T) {
@@ -288,8 +289,8 @@ func TestGitOpsRendersTheChart(t *testing.T) {
 		t.Errorf("%d commits after the refused step, want 2", n)
 	}
 	runToEnd(t, dir, startReq)
-	if n := len(log(t, repo)); n != 4 {
-		t.Errorf("%d commits after start, want 4", n)
+	if n := len(log(t, repo)); n != 5 {
+		t.Errorf("%d commits after start, want 5", n)
 	}
 }
 

@@ -133,12 +133,19 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		}
 		if c != nil {
 			same := c.Target == req.Target && c.Version == req.Version && c.Image == req.Image && c.Container == req.Container
-			if !same || c.Phase != appmesh.CanaryLabelling {
+			if !same || (c.Phase != appmesh.CanaryLabelling && c.Phase != appmesh.CanaryPinning) {
 				return nil, failure.BadInputf("a canary of Deployment %s (version %s) is already running, phase %s: only one canary per app (fix: `meshbundle canary abort` or `promote` it first)", c.Target, c.Version, c.Phase)
 			}
 		} else {
 			p.Pending = nil
 			b.step("label stable version", "label the stable pods", &appmesh.Canary{Target: req.Target, Version: req.Version, Image: req.Image, Container: req.Container, Phase: appmesh.CanaryLabelling, Replaces: req.Replaces})
+		}
+		if c == nil || c.Phase == appmesh.CanaryLabelling {
+			// The route leaves the Service host one change before the copy
+			// exists: the copy's pods match the Service's selector, so a
+			// proxy still routing by host would send them requests at
+			// weight 0 (docs/dataplane.md measured it).
+			b.phase("route to the stable subset", "route to the stable pods", appmesh.CanaryPinning, 0)
 		}
 		b.phase("start copy at weight 0", "start "+renderer.CopyName(req.Target, req.Version)+" at weight 0", appmesh.CanaryStarting, 0)
 	case OpWeight:
@@ -193,6 +200,8 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		case appmesh.CanaryFinishing:
 			prom := appmesh.Promotion{Deployment: c.Target, Container: c.Container, Version: c.Version, Image: c.Image, Replaces: c.Replaces}
 			b.remove("promote: remove copy", "promoted, "+renderer.CopyName(c.Target, c.Version)+" removed", []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
+		case appmesh.CanaryLabelling, appmesh.CanaryPinning:
+			return nil, failure.BadInputf("canary %s %s is in phase %s, still starting: there is no copy to promote yet (fix: finish with `meshbundle canary start`, or `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
 		default:
 			return nil, failure.BadInputf("canary %s %s is in phase %s, being aborted: it cannot be promoted (fix: finish with `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
 		}

@@ -33,8 +33,13 @@ func TestPlanSteps(t *testing.T) {
 		req      Request          // the command
 		messages []string         // the commit messages of the planned steps, in order
 	}{
-		{"start", mesh(nil), startReq, []string{"canary reviews v2: label the stable pods", "canary reviews v2: start reviews-v2 at weight 0"}},
-		{"start again after --no-wait continues", mesh(inPhase(appmesh.CanaryLabelling, 0)), startReq, []string{"canary reviews v2: start reviews-v2 at weight 0"}},
+		// The route moves to the stable subset one step before the copy
+		// exists (the copy's pods match the Service host).
+		{"start", mesh(nil), startReq, []string{"canary reviews v2: label the stable pods", "canary reviews v2: route to the stable pods", "canary reviews v2: start reviews-v2 at weight 0"}},
+		{"start again after --no-wait continues", mesh(inPhase(appmesh.CanaryLabelling, 0)), startReq, []string{"canary reviews v2: route to the stable pods", "canary reviews v2: start reviews-v2 at weight 0"}},
+		{"start again after pinning continues", mesh(inPhase(appmesh.CanaryPinning, 0)), startReq, []string{"canary reviews v2: start reviews-v2 at weight 0"}},
+		// No copy yet: only the route goes back to the host, then the label.
+		{"abort while pinning", mesh(inPhase(appmesh.CanaryPinning, 0)), Request{Op: OpAbort}, []string{"canary reviews v2: abort, route to the Service host", "canary reviews v2: aborted"}},
 		{"weight", mesh(inPhase(appmesh.CanaryStarting, 0)), Request{Op: OpWeight, Weight: 10}, []string{"canary reviews v2: weight 10%"}},
 		{"weight again", mesh(inPhase(appmesh.CanaryProgressing, 10)), Request{Op: OpWeight, Weight: 50}, []string{"canary reviews v2: weight 50%"}},
 		// Run again after it was killed while waiting: nothing to change
@@ -106,6 +111,8 @@ func TestPlanBadInput(t *testing.T) {
 		{"weight without canary", mesh(nil), Request{Op: OpWeight, Weight: 10}, "no canary is running"},
 		{"weight while promoting", mesh(inPhase(appmesh.CanaryPromoting, 100)), Request{Op: OpWeight, Weight: 10}, "only in Starting or Progressing"},
 		{"promote without canary", mesh(nil), Request{Op: OpPromote}, "nothing to promote"},
+		{"promote while pinning", mesh(inPhase(appmesh.CanaryPinning, 0)), Request{Op: OpPromote}, "still starting"},
+		{"weight while pinning", mesh(inPhase(appmesh.CanaryPinning, 0)), Request{Op: OpWeight, Weight: 10}, "only in Starting or Progressing"},
 		{"promote while aborting", mesh(inPhase(appmesh.CanaryAborting, 0)), Request{Op: OpPromote}, "being aborted"},
 		{"abort without canary", mesh(nil), Request{Op: OpAbort}, "nothing to abort"},
 		{"abort after the stable moved", mesh(inPhase(appmesh.CanaryStabilizing, 100)), Request{Op: OpAbort}, "finish with `meshbundle canary promote`"},

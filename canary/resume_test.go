@@ -133,7 +133,7 @@ func TestGitOpsPushesWhatAKilledCommandDidNot(t *testing.T) {
 		if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}}); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < 2; i++ { // start's two steps, pushed
+		for i := 0; i < 3; i++ { // start's three steps, pushed
 			if _, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo", Push: true}, nil, startReq, Options{}); err != nil {
 				t.Fatal(err)
 			}

@@ -320,7 +320,9 @@ func canaryDestinations(c *appmesh.Canary, s string) []destination {
 		// route no longer names the copy's subset, so removing the copy
 		// next changes no route.
 		return []destination{{}}
-	case appmesh.CanaryRemoving:
+	case appmesh.CanaryPinning, appmesh.CanaryRemoving:
+		// Pinning: routing by subset before the copy's pods (which the
+		// Service host would include) exist; Removing: after they went.
 		return []destination{{subset: s}}
 	default:
 		return []destination{{subset: s, weight: 100 - c.Weight}, {subset: c.Version, weight: c.Weight}}
@@ -336,10 +338,12 @@ func warmDestinations(c *appmesh.Canary, s string, dests []destination) []destin
 	var next []destination
 	switch c.Phase {
 	case appmesh.CanaryLabelling:
-		next = []destination{{subset: s}} // Starting routes to it
+		next = []destination{{subset: s}} // Pinning routes to it
+	case appmesh.CanaryPinning:
+		next = []destination{{}} // Labelling routed to the host, Unlabelling (abort) will
 	case appmesh.CanaryStarting:
-		// Labelling routed to the host; weight moves either way next
-		next = []destination{{}, {subset: s}, {subset: c.Version}}
+		// Pinning routed to the stable subset; weight moves either way next
+		next = []destination{{subset: s}, {subset: c.Version}}
 	case appmesh.CanaryProgressing, appmesh.CanaryPromoting:
 		// weight moves either way, abort goes back to stable
 		next = []destination{{subset: s}, {subset: c.Version}}

@@ -50,6 +50,7 @@ func TestCanaryGolden(t *testing.T) {
 	}{
 		{"before", "app", canaryMesh(nil)},
 		{"1-labelling", "app", canaryMesh(reviewsCanary(appmesh.CanaryLabelling, 0))},
+		{"1b-pinning", "app", canaryMesh(reviewsCanary(appmesh.CanaryPinning, 0))},
 		{"2-starting", "app", canaryMesh(reviewsCanary(appmesh.CanaryStarting, 0))},
 		{"3-weight-10", "app", canaryMesh(reviewsCanary(appmesh.CanaryProgressing, 10))},
 		{"4-weight-50", "app", canaryMesh(reviewsCanary(appmesh.CanaryProgressing, 50))},
@@ -75,6 +76,7 @@ func TestCanaryGolden(t *testing.T) {
 		// per-version Services instead of VirtualService and DestinationRule.
 		{"gatewayapi-before", "app", gatewayAPIMesh(canaryMesh(nil))},
 		{"gatewayapi-1-labelling", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryLabelling, 0)))},
+		{"gatewayapi-1b-pinning", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryPinning, 0)))},
 		{"gatewayapi-2-starting", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryStarting, 0)))},
 		{"gatewayapi-3-weight-10", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryProgressing, 10)))},
 		{"gatewayapi-abort-2-removing", "app", gatewayAPIMesh(canaryMesh(reviewsCanary(appmesh.CanaryRemoving, 0)))},

@@ -136,7 +136,7 @@ func fuzzMesh(data []byte, knobs uint32) *appmesh.AppMesh {
 			am.Spec.Aliases = append(am.Spec.Aliases, a)
 		}
 	}
-	phases := []appmesh.CanaryPhase{appmesh.CanaryLabelling, appmesh.CanaryStarting, appmesh.CanaryProgressing, appmesh.CanaryPromoting,
+	phases := []appmesh.CanaryPhase{appmesh.CanaryLabelling, appmesh.CanaryPinning, appmesh.CanaryStarting, appmesh.CanaryProgressing, appmesh.CanaryPromoting,
 		appmesh.CanaryStabilizing, appmesh.CanaryAborting, appmesh.CanaryRemoving, appmesh.CanaryUnlabelling}
 	if len(deployments) > 0 && !bit(18) {
 		c := &appmesh.Canary{Target: deployments[int(knobs>>19)%len(deployments)], Version: "v9", Image: "example/fuzz:9", Phase: phases[(knobs>>22)%8]}

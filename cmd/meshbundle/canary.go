@@ -78,7 +78,7 @@ changed, or the file and the release disagree; nothing written).`,
 	var start canary.Request
 	startCmd := &cobra.Command{
 		Use:   "start APP --deployment NAME --version V --image IMAGE",
-		Short: "Start a canary: label the stable pods, then run the copy <deployment>-<version> at weight 0",
+		Short: "Start a canary: label the stable pods, route to them by subset, then run the copy <deployment>-<version> at weight 0",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start.Op = canary.OpStart

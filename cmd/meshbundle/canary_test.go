@@ -98,10 +98,10 @@ func TestCanaryCLIGitOpsNoWait(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout.String())
 	}
-	if len(res.Applied) != 1 || res.Applied[0].Message != "canary web v2: label the stable pods" || len(res.Remaining) != 1 {
-		t.Errorf("result %+v, want one step applied and one remaining", res)
+	if len(res.Applied) != 1 || res.Applied[0].Message != "canary web v2: label the stable pods" || len(res.Remaining) != 2 {
+		t.Errorf("result %+v, want one step applied and two remaining", res)
 	}
-	if !strings.Contains(stderr.String(), "--no-wait: stopping; next: start copy at weight 0") {
+	if !strings.Contains(stderr.String(), "--no-wait: stopping; next: route to the stable subset") {
 		t.Errorf("stderr lacks the next step:\n%s", stderr.String())
 	}
 	head, _ := repo.Head()
@@ -117,7 +117,7 @@ func TestCanaryCLIGitOpsNoWait(t *testing.T) {
 	}
 	head, _ = repo.Head()
 	c, _ = repo.CommitObject(head.Hash())
-	if got := strings.TrimSpace(c.Message); got != "canary web v2: start web-v2 at weight 0" {
+	if got := strings.TrimSpace(c.Message); got != "canary web v2: route to the stable pods" {
 		t.Errorf("HEAD commit after the second run %q", got)
 	}
 }

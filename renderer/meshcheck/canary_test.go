@@ -223,7 +223,7 @@ func wantWeights(ph phase, input string) map[string]uint32 {
 		return map[string]uint32{cl(stable): 100}
 	case c.Phase == appmesh.CanaryLabelling || c.Phase == appmesh.CanaryUnlabelling || c.Phase == appmesh.CanaryFinishing:
 		return map[string]uint32{cl(""): 100}
-	case c.Phase == appmesh.CanaryRemoving:
+	case c.Phase == appmesh.CanaryPinning || c.Phase == appmesh.CanaryRemoving:
 		return map[string]uint32{cl(stable): 100}
 	}
 	out := map[string]uint32{}

@@ -204,6 +204,13 @@ func canaryWeights(t *testing.T, edit func(*appmesh.Spec), mode storeMode, steps
 			t.Errorf("during canary %s: %v, want 0 failed", tc.name, during)
 		}
 		t.Logf("during canary %s: %v", tc.name, during)
+		// At weight 0 the copy answers nothing, also while start runs: the
+		// route is on the stable subset (Pinning) before the copy's pods,
+		// which the Service host includes, exist. Before Pinning, v2
+		// answered up to 1 of 3 469 requests here (docs/dataplane.md).
+		if tc.req.Op == canary.OpStart && during.ByVersion["v2"] > 0 {
+			t.Errorf("during canary start: the copy (v2) answered %d of %d requests at weight 0, want 0", during.ByVersion["v2"], during.Requests)
+		}
 		res := measure(t, d, tc.want, tc.weight)
 		t.Logf("traffic: %s (weight %.0f, after canary %s)", res.Summary("stable", "v2"), tc.weight, tc.name)
 	}
