@@ -583,8 +583,8 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 		t.Fatalf("sync: %v", err)
 	default:
 	}
-	if n := synced.Load(); commits != 7 || n != int64(commits) {
-		t.Errorf("%d commits, %d synced separately; want 7 and 7 (every step waits for its sync)", commits, n)
+	if n := synced.Load(); commits != 8 || n != int64(commits) {
+		t.Errorf("%d commits, %d synced separately; want 8 and 8 (3 start, 1 weight, 4 promote; every step waits for its sync)", commits, n)
 	}
 	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 		t.Errorf("copy after promote: %v", err)
