@@ -33,7 +33,9 @@ func TestStatusReadsGatewayAPIWeights(t *testing.T) {
 	}{
 		{"weight 10", &appmesh.Canary{Target: "reviews", Version: "v2", Image: "example/reviews:2.0", Phase: appmesh.CanaryProgressing, Weight: 10}, true, map[string]int32{"stable": 90, "v2": 10}},
 		{"starting", &appmesh.Canary{Target: "reviews", Version: "v2", Image: "example/reviews:2.0", Phase: appmesh.CanaryStarting}, true, map[string]int32{"stable": 100, "v2": 0}},
-		// Negative control: one backend per rule is no canary.
+		// Negative control: one backend per rule is no canary (Pinning:
+		// before the copy exists; Removing: after it went).
+		{"pinning", &appmesh.Canary{Target: "reviews", Version: "v2", Image: "example/reviews:2.0", Phase: appmesh.CanaryPinning}, false, map[string]int32{"stable": 0}},
 		{"removing", &appmesh.Canary{Target: "reviews", Version: "v2", Image: "example/reviews:2.0", Phase: appmesh.CanaryRemoving}, false, map[string]int32{"stable": 0}},
 	}
 	for _, tt := range tests {
