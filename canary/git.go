@@ -64,7 +64,7 @@ func (e *ConflictError) Kind() failure.Kind { return failure.Conflict }
 // Load opens the repository, refuses a dirty working copy and reads the
 // app's AppMesh file.
 func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
-	repo, err := git.PlainOpen(g.Dir)
+	repo, err := openRepo(g.Dir)
 	if err != nil {
 		return nil, &failure.BadInputError{Err: fmt.Errorf("--repo %s: %w (fix: point --repo at a git working copy)", g.Dir, err)}
 	}

@@ -354,3 +354,56 @@ func TestSaveReplacesTheFile(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitReplacesTheRef: a step's commit replaces the branch ref and the
+// index by rename (openRepo), never truncates them in place, so a command
+// killed mid-commit leaves the old ref or the new one, never an empty one
+// (go-git's own ref write truncates first: the control is a reader that
+// opened the ref before the save and must still read the old commit).
+func TestCommitReplacesTheRef(t *testing.T) {
+	dir, repo := newRepo(t)
+	head, err := repo.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &GitStore{Dir: dir, App: "bookinfo"}
+	cur, err := g.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []*os.File
+	for _, f := range []string{head.Name().String(), "index"} {
+		fh, err := os.Open(filepath.Join(dir, ".git", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		old = append(old, fh)
+	}
+	p, err := NewPlan(cur, startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Save(context.Background(), p.Steps[0].Config, p.Steps[0].Message); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := io.ReadAll(old[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(ref)) != head.Hash().String() {
+		t.Errorf("a reader of the old ref read %q, want the commit %s it opened: the ref was rewritten in place", ref, head.Hash())
+	}
+	if idx, _ := io.ReadAll(old[1]); len(idx) == 0 {
+		t.Errorf("a reader of the old index read nothing: the index was rewritten in place")
+	}
+	now, err := repo.Head()
+	if err != nil || now.Hash() == head.Hash() {
+		t.Fatalf("HEAD after the step: %v, %v", now, err)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".git", "*", "*", ".*.meshbundle-*"))
+	more, _ := filepath.Glob(filepath.Join(dir, ".git", ".*.meshbundle-*"))
+	if len(leftovers)+len(more) > 0 {
+		t.Errorf("temporary files left: %v %v", leftovers, more)
+	}
+}

@@ -487,7 +487,10 @@ func TestGitOpsKilledResumes(t *testing.T) {
 			for attempt := 0; attempt < 4 && !hit; attempt++ {
 				next += 10
 				w := next
-				headBefore, _ := repo.Head()
+				headBefore, err := repo.Head()
+				if err != nil {
+					t.Fatal(err)
+				}
 				fired := watchFile(t, filepath.Join(dir, tc.dir), tc.file)
 				cmd, done := startCanary(t, mb, nil, weight(w)...)
 				go func() {
@@ -499,7 +502,10 @@ func TestGitOpsKilledResumes(t *testing.T) {
 				}()
 				res := <-done
 				// What the kill left.
-				headNow, _ := repo.Head()
+				headNow, err := repo.Head()
+				if err != nil {
+					t.Fatalf("attempt %d: after the kill HEAD does not resolve (a ref written in place and cut short?): %v", attempt+1, err)
+				}
 				st, err := wt.Status()
 				if err != nil {
 					t.Fatal(err)
