@@ -351,18 +351,30 @@ func setWebRoute(t *testing.T, ns, subset string, warm bool) {
 // TestBrokenStepsFail is the control for every "0 failed" above: steps
 // that break make-before-break on purpose make the driver count failures.
 func TestBrokenStepsFail(t *testing.T) {
-	c := testcluster.Shared(t)
-	for _, tc := range []struct {
-		name   string
-		broken func(t *testing.T, ns string) // the broken change, applied behind meshbundle's back
-		// minShare is the least share of requests that must fail, percent.
-		minShare float64
-	}{
+	brokenStepsFail(t, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} }, []brokenStep{
 		{"DestinationRule removed while the VirtualService routes to its subsets", deleteDestinationRule, 90},
 		{"half the weight on a subset whose pods are not Ready", weightOnUnreadySubset, 30},
-	} {
+	})
+}
+
+// brokenStep is a change that breaks make-before-break, made behind
+// meshbundle's back.
+type brokenStep struct {
+	name   string
+	broken func(t *testing.T, ns string) // the broken change
+	// minShare is the least share of requests that must fail, percent.
+	minShare float64
+}
+
+// brokenStepsFail installs the app with the route edit makes, starts a
+// canary of web, checks that requests succeed, then applies each broken
+// change (one app each) and checks that at least its share of requests
+// fails: the driver does see failures.
+func brokenStepsFail(t *testing.T, edit func(*appmesh.Spec), steps []brokenStep) {
+	c := testcluster.Shared(t)
+	for _, tc := range steps {
 		t.Run(tc.name, func(t *testing.T) {
-			store, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
+			store, cl, ns := install(t, c, edit)
 			d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
 			step(t, store, cl, canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage})
 			// The same setup works before the break.
@@ -389,6 +401,24 @@ func TestBrokenStepsFail(t *testing.T) {
 	}
 }
 
+// createUnreadyV3 creates web-v3, a copy of web labelled version v3 whose
+// pods never become Ready (they cannot be scheduled).
+func createUnreadyV3(t *testing.T, ns string) {
+	c := testcluster.Shared(t)
+	ctx := context.Background()
+	var web appsv1.Deployment
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &web); err != nil {
+		t.Fatal(err)
+	}
+	v3 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-v3"}, Spec: *web.Spec.DeepCopy()}
+	v3.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "version": "v3"}}
+	v3.Spec.Template.Labels = map[string]string{"app": "web", "version": "v3"}
+	v3.Spec.Template.Spec.NodeSelector = map[string]string{"meshbundle.dev/no-such-node": "true"}
+	if err := c.Client.Create(ctx, v3); err != nil {
+		t.Fatalf("create Deployment %s/web-v3: %v", ns, err)
+	}
+}
+
 // deleteDestinationRule deletes web's DestinationRule while its
 // VirtualService still routes to the subsets it defined.
 func deleteDestinationRule(t *testing.T, ns string) {
@@ -405,17 +435,7 @@ func deleteDestinationRule(t *testing.T, ns string) {
 func weightOnUnreadySubset(t *testing.T, ns string) {
 	c := testcluster.Shared(t)
 	ctx := context.Background()
-	var web appsv1.Deployment
-	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &web); err != nil {
-		t.Fatal(err)
-	}
-	v3 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-v3"}, Spec: *web.Spec.DeepCopy()}
-	v3.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "version": "v3"}}
-	v3.Spec.Template.Labels = map[string]string{"app": "web", "version": "v3"}
-	v3.Spec.Template.Spec.NodeSelector = map[string]string{"meshbundle.dev/no-such-node": "true"}
-	if err := c.Client.Create(ctx, v3); err != nil {
-		t.Fatalf("create Deployment %s/web-v3: %v", ns, err)
-	}
+	createUnreadyV3(t, ns)
 	var dr istionet.DestinationRule
 	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &dr); err != nil {
 		t.Fatal(err)

@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"testing"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,8 +13,6 @@ import (
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbundle/meshbundle/appmesh"
-	"github.com/meshbundle/meshbundle/canary"
-	"github.com/meshbundle/meshbundle/ci/dataplane"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/renderer"
 )
@@ -154,42 +150,10 @@ func checkRoutes(t *testing.T, c *testcluster.Cluster, ns string, api appmesh.Ro
 // HTTPRoute and per-version Services behind meshbundle's back, make the
 // driver count failures.
 func TestGatewayAPIBrokenStepsFail(t *testing.T) {
-	c := testcluster.Shared(t)
-	for _, tc := range []struct {
-		name   string
-		broken func(t *testing.T, ns string) // the broken change
-		// minShare is the least share of requests that must fail, percent.
-		minShare float64
-	}{
+	brokenStepsFail(t, webRoute(appmesh.RouteAPIGatewayAPI), []brokenStep{
 		{"per-version Service deleted while the HTTPRoute routes to it", deleteStableService, 90},
 		{"half the weight on a per-version Service without Ready pods", weightOnUnreadyService, 30},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			store, cl, ns := install(t, c, webRoute(appmesh.RouteAPIGatewayAPI))
-			d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")
-			step(t, store, cl, canary.Request{Op: canary.OpStart, Target: "web", Version: "v2", Image: newImage})
-			// The same setup works before the break.
-			res := measure(t, d, map[string]float64{"stable": 100, "v2": 0}, 0)
-			t.Logf("before: %s", res.Summary("stable", "v2"))
-
-			tc.broken(t, ns)
-			ctx := context.Background()
-			if _, err := d.Settle(ctx, 200, settleTimeout, func(r dataplane.Result) error {
-				if r.Failed == 0 {
-					return errors.New("no request failed yet")
-				}
-				return nil
-			}); err != nil {
-				t.Fatalf("the broken step never made a request fail: %v", err)
-			}
-			res = d.Run(ctx, 2000)
-			failed := 100 * float64(res.Failed) / float64(res.Requests)
-			if failed < tc.minShare {
-				t.Errorf("after the broken step %.1f%% of requests failed, want at least %.0f%%: %v", failed, tc.minShare, res)
-			}
-			t.Logf("after: %v", res)
-		})
-	}
+	})
 }
 
 // deleteStableService deletes the per-version Service web-stable while
@@ -208,17 +172,7 @@ func deleteStableService(t *testing.T, ns string) {
 func weightOnUnreadyService(t *testing.T, ns string) {
 	c := testcluster.Shared(t)
 	ctx := context.Background()
-	var web appsv1.Deployment
-	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web"}, &web); err != nil {
-		t.Fatal(err)
-	}
-	v3 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-v3"}, Spec: *web.Spec.DeepCopy()}
-	v3.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "version": "v3"}}
-	v3.Spec.Template.Labels = map[string]string{"app": "web", "version": "v3"}
-	v3.Spec.Template.Spec.NodeSelector = map[string]string{"meshbundle.dev/no-such-node": "true"}
-	if err := c.Client.Create(ctx, v3); err != nil {
-		t.Fatalf("create Deployment %s/web-v3: %v", ns, err)
-	}
+	createUnreadyV3(t, ns)
 	var stable corev1.Service
 	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-stable"}, &stable); err != nil {
 		t.Fatal(err)
