@@ -17,6 +17,7 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -213,6 +214,31 @@ func canaryWeights(t *testing.T, edit func(*appmesh.Spec), mode storeMode, steps
 		}
 		res := measure(t, d, tc.want, tc.weight)
 		t.Logf("traffic: %s (weight %.0f, after canary %s)", res.Summary("stable", "v2"), tc.weight, tc.name)
+		if tc.req.Op == canary.OpWeight && tc.weight > 0 && tc.weight < 100 {
+			checkStatus(t, c, cl, int32(tc.weight))
+		}
+	}
+}
+
+// checkStatus: `meshbundle canary status` (canary.ReadStatus) reads the
+// split the requests just measured from the live routes, VirtualService or
+// Gateway API alike: a running canary, stable at 100-weight, v2 at weight.
+func checkStatus(t *testing.T, c *testcluster.Cluster, cl *canary.Cluster, weight int32) {
+	t.Helper()
+	ic, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := canary.ReadStatus(context.Background(), cl, ic)
+	if err != nil {
+		t.Fatalf("canary status: %v", err)
+	}
+	got := map[string]int32{}
+	for _, v := range st.Versions {
+		got[v.Version] = v.Weight
+	}
+	if !st.Running || got["stable"] != 100-weight || got["v2"] != weight {
+		t.Errorf("canary status at weight %d: running %v, weights %v; want running, stable %d, v2 %d", weight, st.Running, got, 100-weight, weight)
 	}
 }
 
