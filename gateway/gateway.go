@@ -55,6 +55,22 @@ func (t Target) connect() (*installer.Cluster, error) {
 	return installer.Connect(installer.Options{Kubeconfig: t.Kubeconfig, Context: t.Context, RESTConfig: t.RESTConfig})
 }
 
+// lock connects to the cluster and takes the installer lease for op, as
+// every gateway command that changes something does. The returned context
+// ends if the lease is lost; release frees the lease (if that fails, the
+// next run takes the lease over once it is stale).
+func (t Target) lock(ctx context.Context, op string) (context.Context, *installer.Cluster, func(), error) {
+	cl, err := t.connect()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, release, err := cl.Lock(ctx, op)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ctx, cl, func() { _ = release() }, nil
+}
+
 func (t Target) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if t.Timeout <= 0 {
 		t.Timeout = DefaultTimeout
@@ -197,15 +213,11 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
 	res := &Result{Name: o.Name, Namespace: o.Namespace, Class: o.Class, API: APIIstio}
-	cl, err := t.connect()
+	ctx, cl, unlock, err := t.lock(ctx, "gateway add")
 	if err != nil {
 		return nil, err
 	}
-	ctx, releaseLease, err := cl.Lock(ctx, "gateway add")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
+	defer unlock()
 	if err := refuseGatewayAPIGateway(ctx, cl, o.Namespace, o.Name); err != nil {
 		return nil, err
 	}
@@ -281,15 +293,11 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
 	ns, name := gc.Metadata.Namespace, gc.Metadata.Name
-	cl, err := t.connect()
+	ctx, cl, unlock, err := t.lock(ctx, "gateway config apply")
 	if err != nil {
 		return nil, err
 	}
-	ctx, releaseLease, err := cl.Lock(ctx, "gateway config apply")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
+	defer unlock()
 	cfg, err := cl.Helm(ns)
 	if err != nil {
 		return nil, err
@@ -365,15 +373,11 @@ func same(a, b *gatewayconfig.GatewayConfig) bool {
 // Delete uninstalls the gateway's release and waits until its objects are
 // gone. Helm's uninstall takes no context; t.Timeout bounds its wait.
 func Delete(ctx context.Context, t Target, namespace, name string) (*Result, error) {
-	cl, err := t.connect()
+	leaseCtx, cl, unlock, err := t.lock(ctx, "gateway delete")
 	if err != nil {
 		return nil, err
 	}
-	leaseCtx, releaseLease, err := cl.Lock(ctx, "gateway delete")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
+	defer unlock()
 	cfg, err := cl.Helm(namespace)
 	if err != nil {
 		return nil, err

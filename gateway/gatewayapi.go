@@ -117,15 +117,11 @@ func addGatewayAPI(ctx context.Context, t Target, o AddOptions) (*Result, error)
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
 	res := &Result{Name: o.Name, Namespace: o.Namespace, Class: o.Class, API: APIGatewayAPI}
-	cl, err := t.connect()
+	ctx, cl, unlock, err := t.lock(ctx, "gateway add")
 	if err != nil {
 		return nil, err
 	}
-	ctx, releaseLease, err := cl.Lock(ctx, "gateway add")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = releaseLease() }() // if it fails, the next run takes the lease over once stale
+	defer unlock()
 	if !cl.APIVersions().Has(gwapi.GroupVersion.String() + "/Gateway") {
 		return nil, failure.BadInputf("gateway %s/%s: the cluster does not serve %s Gateways; install the Gateway API CRDs (standard channel, v1.5 or later) first, nothing was changed", o.Namespace, o.Name, gwapi.GroupVersion)
 	}
