@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/ci/argocdstandin"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/renderer"
@@ -497,10 +497,10 @@ func TestHelmRefusals(t *testing.T) {
 }
 
 // TestGitOpsWaitsForSync: GitOps mode against the cluster. A stand-in for
-// Argo CD (Argo CD itself is not run here) polls the working copy and
-// applies its AppMesh with a helm upgrade through the renderer, a few
-// hundred milliseconds late, the way an Argo CD sync applies the latest
-// commit. Because every step waits until the cluster applied it, each
+// Argo CD (ci/argocdstandin: Argo CD itself cannot run here) polls the
+// working copy and applies its AppMesh with a helm upgrade through the
+// renderer, a few hundred milliseconds late, the way an Argo CD sync
+// applies the latest commit. Because every step waits until the cluster applied it, each
 // commit is synced on its own: no two steps collapse into one apply.
 func TestGitOpsWaitsForSync(t *testing.T) {
 	c := testcluster.Shared(t)
@@ -533,33 +533,11 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	syncs := make(chan error, 1)
-	done := make(chan struct{})
-	var synced atomic.Int64 // read by the test while the stand-in runs
-	go func() {
-		defer close(done)
-		last := string(doc)
-		for ctx.Err() == nil {
-			time.Sleep(400 * time.Millisecond)
-			data, err := os.ReadFile(file)
-			if err != nil || string(data) == last {
-				continue
-			}
-			am, err := appmesh.Decode(data)
-			if err == nil {
-				sync := &canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute}
-				_, err = sync.Save(ctx, am, "sync")
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					syncs <- err
-				}
-				return
-			}
-			last = string(data)
-			synced.Add(1)
-		}
-	}()
+	argo, err := argocdstandin.Start(store, argocdstandin.WorkingCopy(file), 400*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer argo.Stop()
 
 	gitops := &canary.GitStore{Dir: dir, App: app}
 	commits := 0
@@ -567,23 +545,14 @@ func TestGitOpsWaitsForSync(t *testing.T) {
 		res, err := canary.Run(ctx, gitops, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Interval: 100 * time.Millisecond, Settle: settle})
 		if err != nil {
 			// The stand-in's own failure is the likelier cause: say it.
-			select {
-			case serr := <-syncs:
-				t.Fatalf("%s: %v; the stand-in sync had failed: %v", req.Op, err, serr)
-			default:
-				t.Fatalf("%s: %v (the stand-in sync had not failed; %d syncs so far)", req.Op, err, synced.Load())
-			}
+			t.Fatalf("%s: %v (%d syncs so far)", req.Op, argo.Explain(err), argo.Synced())
 		}
 		commits += len(res.Applied)
 	}
-	cancel()
-	<-done
-	select {
-	case err := <-syncs:
-		t.Fatalf("sync: %v", err)
-	default:
+	if err := argo.Stop(); err != nil {
+		t.Fatal(err)
 	}
-	if n := synced.Load(); commits != 8 || n != int64(commits) {
+	if n := argo.Synced(); commits != 8 || n != int64(commits) {
 		t.Errorf("%d commits, %d synced separately; want 8 and 8 (3 start, 1 weight, 4 promote; every step waits for its sync)", commits, n)
 	}
 	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/canary"
+	"github.com/meshbundle/meshbundle/ci/argocdstandin"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 )
 
@@ -342,7 +342,8 @@ func watchFile(t *testing.T, dir, name string) <-chan struct{} {
 // after it wrote the step into the AppMesh file, before its commit, and
 // after its commit, before its push; the same command, run again, finishes
 // with one commit per step, everything pushed, and the cluster (a stand-in
-// for Argo CD that applies the remote's branch, i.e. only pushed commits)
+// for Argo CD, ci/argocdstandin, that applies the remote's branch, i.e.
+// only pushed commits)
 // at the step.
 func TestGitOpsKilledResumes(t *testing.T) {
 	c := testcluster.Shared(t)
@@ -397,58 +398,17 @@ func TestGitOpsKilledResumes(t *testing.T) {
 		return ref.Hash()
 	}
 
-	// The Argo CD stand-in: applies the AppMesh of the remote's branch,
-	// late, as a helm upgrade through the renderer.
-	syncErr := make(chan error, 1)
-	var synced atomic.Int64
-	go func() {
-		last := string(doc)
-		for ctx.Err() == nil {
-			time.Sleep(300 * time.Millisecond)
-			r, err := git.PlainOpen(origin)
-			if err != nil {
-				continue
-			}
-			ref, err := r.Reference(branch, true)
-			if err != nil {
-				continue
-			}
-			commit, err := r.CommitObject(ref.Hash())
-			if err != nil {
-				continue // a push under way
-			}
-			f, err := commit.File("appmesh.yaml")
-			if err != nil {
-				continue
-			}
-			data, err := f.Contents()
-			if err != nil || data == last {
-				continue
-			}
-			am, err := appmesh.Decode([]byte(data))
-			if err == nil {
-				_, err = (&canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute}).Save(ctx, am, "sync")
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					syncErr <- err
-				}
-				return
-			}
-			last = data
-			synced.Add(1)
-		}
-	}()
+	// The Argo CD stand-in applies the AppMesh of the remote's branch:
+	// only pushed commits.
+	argo, err := argocdstandin.Start(store, argocdstandin.Branch(origin, branch, "appmesh.yaml"), 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer argo.Stop()
 	check := func(t *testing.T, what string, err error) {
 		t.Helper()
-		if err == nil {
-			return
-		}
-		select {
-		case serr := <-syncErr:
-			t.Fatalf("%s: %v; the stand-in sync had failed: %v", what, err, serr)
-		default:
-			t.Fatalf("%s: %v", what, err)
+		if err != nil {
+			t.Fatalf("%s: %v", what, argo.Explain(err))
 		}
 	}
 
@@ -528,12 +488,7 @@ func TestGitOpsKilledResumes(t *testing.T) {
 
 				again := runCanary(t, mb, weight(w)...)
 				if again.code() != 0 {
-					select {
-					case serr := <-syncErr:
-						t.Fatalf("run again: exit %d; the stand-in sync had failed: %v\n%s", again.code(), serr, again.stderr)
-					default:
-						t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
-					}
+					t.Fatalf("run again: exit %d (the Argo CD stand-in: %v)\n%s", again.code(), argo.Err(), again.stderr)
 				}
 				msg := fmt.Sprintf("canary web v2: weight %d%%", w)
 				n := 0
@@ -558,6 +513,8 @@ func TestGitOpsKilledResumes(t *testing.T) {
 			}
 		})
 	}
-	cancel()
-	t.Logf("%d syncs by the stand-in; commits:\n  %s", synced.Load(), strings.Join(commits(t), "\n  "))
+	if err := argo.Stop(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d syncs by the stand-in; commits:\n  %s", argo.Synced(), strings.Join(commits(t), "\n  "))
 }
