@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
+	"github.com/meshbundle/meshbundle/gatewayconfig/gatewayobj"
 	"github.com/meshbundle/meshbundle/installer"
 	"github.com/meshbundle/meshbundle/rollout"
 )
@@ -40,7 +41,7 @@ const (
 	APIIstio API = "istio"
 	// APIGatewayAPI: the gateway is one gateway.networking.k8s.io/v1
 	// Gateway of class istio, translated from its GatewayConfig
-	// (gatewayconfig.RenderGatewayAPI); istiod's Gateway API deployment
+	// (gatewayobj.GatewayAPI); istiod's Gateway API deployment
 	// controller creates its Deployment and Service ("<name>-istio") and
 	// owns them, so deleting the Gateway deletes them.
 	APIGatewayAPI API = "gateway-api"
@@ -110,7 +111,7 @@ func ours(gw *gwapi.Gateway) bool { return gw.Labels[gatewayconfig.GatewayLabel]
 
 // addGatewayAPI creates the Gateway of a validated AddOptions.
 func addGatewayAPI(ctx context.Context, t Target, o AddOptions) (*Result, error) {
-	gw, errs := gatewayconfig.RenderGatewayAPI(o.Config, o.ServiceType)
+	gw, errs := gatewayobj.GatewayAPI(o.Config, o.ServiceType)
 	if len(errs) > 0 {
 		return nil, failure.BadInputf("GatewayConfig %s has no Gateway API equivalent: %w", o.Config.Ref(), errs.ToAggregate())
 	}
@@ -247,7 +248,7 @@ func applyGatewayAPI(ctx context.Context, t Target, gc gwclient.Interface, live 
 	if !ours(live) {
 		return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle changes only its own gateways", ns, name, notOursNote(live))
 	}
-	want, errs := gatewayconfig.RenderGatewayAPI(cfg, live.Annotations[gatewayconfig.ServiceTypeAnnotation])
+	want, errs := gatewayobj.GatewayAPI(cfg, live.Annotations[gatewayconfig.ServiceTypeAnnotation])
 	if len(errs) > 0 {
 		return nil, failure.BadInputf("GatewayConfig %s has no Gateway API equivalent: %w", cfg.Ref(), errs.ToAggregate())
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshbundle/meshbundle/failure"
 	"github.com/meshbundle/meshbundle/gatewayconfig"
+	"github.com/meshbundle/meshbundle/gatewayconfig/gatewayobj"
 	"github.com/meshbundle/meshbundle/installer"
 )
 
@@ -105,7 +106,7 @@ func releaseValues(chartVals map[string]any, class Class, gc *gatewayconfig.Gate
 	if err != nil {
 		return nil, err
 	}
-	gw, err := toMap(gatewayconfig.Render(gc))
+	gw, err := toMap(gatewayobj.Istio(gc))
 	if err != nil {
 		return nil, err
 	}

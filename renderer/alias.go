@@ -7,11 +7,6 @@ import (
 	"strings"
 
 	"istio.io/api/label"
-	networking "istio.io/api/networking/v1alpha3"
-	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
@@ -70,10 +65,9 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 	}
 	switch a.Variant {
 	case appmesh.AliasExternalName:
-		out := &corev1.Service{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-			ObjectMeta: metav1.ObjectMeta{Name: a.Name, Namespace: svc.Namespace},
-			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: target},
+		out := &service{
+			apiObject: newAPIObject("v1", "Service", a.Name, svc.Namespace),
+			Spec:      serviceSpec{Type: "ExternalName", ExternalName: target},
 		}
 		for _, p := range ports {
 			name := p.Name
@@ -82,22 +76,19 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 			if name == "tcp" {
 				name = "tcp-" + strconv.Itoa(int(p.Port))
 			}
-			out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{
-				Name: name, Port: p.Port, Protocol: corev1.Protocol(p.Protocol), AppProtocol: p.AppProtocol,
-				TargetPort: intstr.FromInt32(p.Port),
+			out.Spec.Ports = append(out.Spec.Ports, serviceSpecPort{
+				Name: name, Port: p.Port, Protocol: p.Protocol, AppProtocol: p.AppProtocol,
+				TargetPort: fromInt32(p.Port),
 			})
 		}
 		return out, nil
 	case appmesh.AliasServiceEntryEDS, appmesh.AliasServiceEntryDNS:
-		se := &istionet.ServiceEntry{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "ServiceEntry"},
-			ObjectMeta: metav1.ObjectMeta{Name: svc.Name + "-alias-" + strings.ReplaceAll(a.Name, ".", "-"), Namespace: svc.Namespace},
-		}
+		se := &serviceEntry{apiObject: newAPIObject("networking.istio.io/v1", "ServiceEntry", svc.Name+"-alias-"+strings.ReplaceAll(a.Name, ".", "-"), svc.Namespace)}
 		se.Spec.Hosts = []string{a.Name}
-		se.Spec.Location = networking.ServiceEntry_MESH_INTERNAL
+		se.Spec.Location = "MESH_INTERNAL"
 		pods := ws.selected(serviceSelector(svc))
 		for _, p := range ports {
-			sp := &networking.ServicePort{Number: uint32(p.Port), Name: p.Name, Protocol: protocolOf(p).String()}
+			sp := serviceEntryPort{Number: uint32(p.Port), Name: p.Name, Protocol: protocolOf(p).String()}
 			if protocolOf(p).IsUnsupported() {
 				sp.Protocol = "TCP"
 			}
@@ -117,11 +108,11 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 			if len(sel) == 0 {
 				return nil, fmt.Errorf("AppMesh spec.aliases[%d].variant: %s has no selector for a workloadSelector (fix: use variant externalname or serviceentry-dns)", i, svc)
 			}
-			se.Spec.Resolution = networking.ServiceEntry_STATIC
-			se.Spec.WorkloadSelector = &networking.WorkloadSelector{Labels: sel}
+			se.Spec.Resolution = "STATIC"
+			se.Spec.WorkloadSelector = &workloadSelector{Labels: sel}
 		} else {
-			se.Spec.Resolution = networking.ServiceEntry_DNS
-			se.Spec.Endpoints = []*networking.WorkloadEntry{{
+			se.Spec.Resolution = "DNS"
+			se.Spec.Endpoints = []workloadEntry{{
 				Address: target,
 				Labels:  map[string]string{label.SecurityTlsMode.Name: "istio"},
 			}}

@@ -8,11 +8,7 @@ import (
 	"strings"
 
 	"istio.io/istio/pkg/config/protocol"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
-	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
@@ -127,7 +123,7 @@ func backendName(svc string, d destination) string {
 
 // versionService is the Service "<service>-<version>": the Service's
 // selector plus the version label, the same ports.
-func (f *gatewayAPI) versionService(s *stream, i int, svc *Resource, version string) (*corev1.Service, error) {
+func (f *gatewayAPI) versionService(s *stream, i int, svc *Resource, version string) (*service, error) {
 	name := backendName(svc.Name, destination{subset: version})
 	if msgs := validation.IsDNS1035Label(name); len(msgs) > 0 {
 		return nil, fmt.Errorf("AppMesh spec.routes[%d].service: the version %q of %s needs a Service %q, which is not a valid Service name (%s) (fix: use version labels that are DNS labels, e.g. v1-2 instead of 1.2, and a shorter Service name, or routeAPI: istio)",
@@ -143,19 +139,15 @@ func (f *gatewayAPI) versionService(s *stream, i int, svc *Resource, version str
 	}
 	sel = maps.Clone(sel)
 	sel[versionLabel] = version
-	out := &corev1.Service{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: svc.Namespace,
-			Labels: map[string]string{VersionOfLabel: svc.Name, versionLabel: version}},
-		Spec: corev1.ServiceSpec{Selector: sel},
-	}
+	out := &service{apiObject: newAPIObject("v1", "Service", name, svc.Namespace), Spec: serviceSpec{Selector: sel}}
+	out.Metadata.Labels = map[string]string{VersionOfLabel: svc.Name, versionLabel: version}
 	for _, p := range servicePorts(svc) {
 		// An unset targetPort means the port number (written out: the
 		// typed struct would print 0).
-		sp := corev1.ServicePort{Name: p.Name, Port: p.Port, Protocol: corev1.Protocol(p.Protocol), AppProtocol: p.AppProtocol,
-			TargetPort: intstr.FromInt32(p.Port)}
+		sp := serviceSpecPort{Name: p.Name, Port: p.Port, Protocol: p.Protocol, AppProtocol: p.AppProtocol,
+			TargetPort: fromInt32(p.Port)}
 		if p.TargetPort != "" {
-			sp.TargetPort = intstr.Parse(p.TargetPort)
+			sp.TargetPort = parseIntOrString(p.TargetPort)
 		}
 		out.Spec.Ports = append(out.Spec.Ports, sp)
 	}
@@ -196,33 +188,28 @@ func (f *gatewayAPI) portRoute(i int, route appmesh.Route, t *routeTarget, p ser
 	if len(t.ports) > 1 {
 		name += "-" + routeName(p)
 	}
-	meta := metav1.ObjectMeta{Name: name, Namespace: t.svc.Namespace}
+	meta := func(kind string) apiObject { return newAPIObject(gatewayAPIVersion, kind, name, t.svc.Namespace) }
 	// GAMMA: the Service as parent routes mesh traffic to its host; with
 	// several ports the parentRef names the port, so each route keeps to
 	// its own.
-	svcParent := gwapi.ParentReference{Group: ptrTo(gwapi.Group("")), Kind: ptrTo(gwapi.Kind("Service")), Name: gwapi.ObjectName(t.svc.Name)}
+	svcParent := parentReference{Group: ptrTo(""), Kind: ptrTo("Service"), Name: t.svc.Name}
 	if t.multi || route.Port != 0 {
-		svcParent.Port = ptrTo(gwapi.PortNumber(p.Port))
+		svcParent.Port = ptrTo(p.Port)
 	}
-	common := gwapi.CommonRouteSpec{ParentRefs: []gwapi.ParentReference{svcParent}}
+	parents := []parentReference{svcParent}
 	if route.Gateway != "" {
 		ns, gw, _ := strings.Cut(route.Gateway, "/")
-		common.ParentRefs = append(common.ParentRefs, gwapi.ParentReference{
-			Group: ptrTo(gwapi.Group(gwapi.GroupName)), Kind: ptrTo(gwapi.Kind("Gateway")),
-			Namespace: ptrTo(gwapi.Namespace(ns)), Name: gwapi.ObjectName(gw),
+		parents = append(parents, parentReference{
+			Group: ptrTo("gateway.networking.k8s.io"), Kind: ptrTo("Gateway"),
+			Namespace: ptrTo(ns), Name: gw,
 		})
 	}
-	var hostnames []gwapi.Hostname
-	for _, h := range route.Hosts {
-		hostnames = append(hostnames, gwapi.Hostname(h))
-	}
+	hostnames := slices.Clone(route.Hosts)
 	// A weight is written only when there are several backends; zero
 	// weights are kept (a backend that gets no traffic yet, or any more).
-	var refs []gwapi.BackendRef
+	var refs []backendRef
 	for _, d := range dests {
-		ref := gwapi.BackendRef{BackendObjectReference: gwapi.BackendObjectReference{
-			Name: gwapi.ObjectName(backendName(t.svc.Name, d)), Port: ptrTo(gwapi.PortNumber(p.Port)),
-		}}
+		ref := backendRef{Name: backendName(t.svc.Name, d), Port: ptrTo(p.Port)}
 		if len(dests) > 1 {
 			ref.Weight = ptrTo(d.weight)
 		}
@@ -231,51 +218,41 @@ func (f *gatewayAPI) portRoute(i int, route appmesh.Route, t *routeTarget, p ser
 	// A warm-up rule matches only requests with the header WarmHeader
 	// (value: the version, or "host" for the Service) and sends them to
 	// that one backend, as the istio route API's warm-up routes do.
-	warmRef := func(d destination) (gwapi.BackendRef, *gwapi.SectionName, string) {
+	warmRef := func(d destination) (backendRef, *string, string) {
 		value := "host"
 		if d.subset != "" {
 			value = d.subset
 		}
-		ref := gwapi.BackendRef{BackendObjectReference: gwapi.BackendObjectReference{
-			Name: gwapi.ObjectName(backendName(t.svc.Name, d)), Port: ptrTo(gwapi.PortNumber(p.Port)),
-		}}
-		return ref, ptrTo(gwapi.SectionName("warm-" + value)), value
+		ref := backendRef{Name: backendName(t.svc.Name, d), Port: ptrTo(p.Port)}
+		return ref, ptrTo("warm-" + value), value
 	}
 	switch kind {
 	case "HTTPRoute":
-		rt := &gwapi.HTTPRoute{TypeMeta: typeMeta(kind), ObjectMeta: meta}
-		rt.Spec.CommonRouteSpec, rt.Spec.Hostnames = common, hostnames
+		rt := &gatewayRoute[httpRouteRule]{apiObject: meta(kind)}
+		rt.Spec.ParentRefs, rt.Spec.Hostnames = parents, hostnames
 		for _, d := range warm {
 			ref, name, value := warmRef(d)
-			rt.Spec.Rules = append(rt.Spec.Rules, gwapi.HTTPRouteRule{Name: name,
+			rt.Spec.Rules = append(rt.Spec.Rules, httpRouteRule{Name: name,
 				// The match written out as the API server defaults it
 				// (istiod's own conversion needs the path).
-				Matches: []gwapi.HTTPRouteMatch{{
-					Path:    &gwapi.HTTPPathMatch{Type: ptrTo(gwapi.PathMatchPathPrefix), Value: ptrTo("/")},
-					Headers: []gwapi.HTTPHeaderMatch{{Type: ptrTo(gwapi.HeaderMatchExact), Name: WarmHeader, Value: value}},
+				Matches: []httpRouteMatch{{
+					Path:    &httpPathMatch{Type: ptrTo("PathPrefix"), Value: ptrTo("/")},
+					Headers: []headerMatch{{Type: ptrTo("Exact"), Name: WarmHeader, Value: value}},
 				}},
-				BackendRefs: []gwapi.HTTPBackendRef{{BackendRef: ref}}})
+				BackendRefs: []backendRef{ref}})
 		}
-		rule := gwapi.HTTPRouteRule{}
-		for _, r := range refs {
-			rule.BackendRefs = append(rule.BackendRefs, gwapi.HTTPBackendRef{BackendRef: r})
-		}
-		rt.Spec.Rules = append(rt.Spec.Rules, rule)
+		rt.Spec.Rules = append(rt.Spec.Rules, httpRouteRule{BackendRefs: refs})
 		return rt, nil
 	case "GRPCRoute":
-		rt := &gwapi.GRPCRoute{TypeMeta: typeMeta(kind), ObjectMeta: meta}
-		rt.Spec.CommonRouteSpec, rt.Spec.Hostnames = common, hostnames
+		rt := &gatewayRoute[grpcRouteRule]{apiObject: meta(kind)}
+		rt.Spec.ParentRefs, rt.Spec.Hostnames = parents, hostnames
 		for _, d := range warm {
 			ref, name, value := warmRef(d)
-			rt.Spec.Rules = append(rt.Spec.Rules, gwapi.GRPCRouteRule{Name: name,
-				Matches:     []gwapi.GRPCRouteMatch{{Headers: []gwapi.GRPCHeaderMatch{{Type: ptrTo(gwapi.GRPCHeaderMatchExact), Name: WarmHeader, Value: value}}}},
-				BackendRefs: []gwapi.GRPCBackendRef{{BackendRef: ref}}})
+			rt.Spec.Rules = append(rt.Spec.Rules, grpcRouteRule{Name: name,
+				Matches:     []grpcRouteMatch{{Headers: []headerMatch{{Type: ptrTo("Exact"), Name: WarmHeader, Value: value}}}},
+				BackendRefs: []backendRef{ref}})
 		}
-		rule := gwapi.GRPCRouteRule{}
-		for _, r := range refs {
-			rule.BackendRefs = append(rule.BackendRefs, gwapi.GRPCBackendRef{BackendRef: r})
-		}
-		rt.Spec.Rules = append(rt.Spec.Rules, rule)
+		rt.Spec.Rules = append(rt.Spec.Rules, grpcRouteRule{BackendRefs: refs})
 		return rt, nil
 	default:
 		// A TCPRoute has no matches, so no warm-up rules: grpc-go's
@@ -284,15 +261,11 @@ func (f *gatewayAPI) portRoute(i int, route appmesh.Route, t *routeTarget, p ser
 		if len(hostnames) > 0 {
 			return nil, fmt.Errorf("AppMesh spec.routes[%d].hosts: %s port %d is %s, and a TCPRoute has no hostnames (fix: remove hosts, or route an HTTP port)", i, t.svc, p.Port, proto)
 		}
-		rt := &gwapi.TCPRoute{TypeMeta: typeMeta(kind), ObjectMeta: meta}
-		rt.Spec.CommonRouteSpec = common
-		rt.Spec.Rules = []gwapi.TCPRouteRule{{BackendRefs: refs}}
+		rt := &gatewayRoute[tcpRouteRule]{apiObject: meta(kind)}
+		rt.Spec.ParentRefs = parents
+		rt.Spec.Rules = []tcpRouteRule{{BackendRefs: refs}}
 		return rt, nil
 	}
-}
-
-func typeMeta(kind string) metav1.TypeMeta {
-	return metav1.TypeMeta{APIVersion: gwapi.GroupVersion.String(), Kind: kind}
 }
 
 func ptrTo[T any](v T) *T { return &v }

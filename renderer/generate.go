@@ -8,13 +8,7 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// object is a typed API object the renderer generates.
-type object interface {
-	metav1.Object
-}
 
 // generate builds a typed object as a document of the stream. It labels
 // the object with the app name and gives it the Helm 4 post-render filename
@@ -69,8 +63,15 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 		return nil, fmt.Errorf("generated %s %s: %v", obj.GetName(), obj.GetNamespace(), err)
 	}
 	r.sketch = true
+	if generatedHook != nil {
+		generatedHook(r.Kind, raw)
+	}
 	return r, nil
 }
+
+// generatedHook, set by tests only, sees every generated object's kind and
+// bytes as printed from its typed struct (TestLocalTypesMatchAPI).
+var generatedHook func(kind string, raw []byte)
 
 // encodeValue prints a plain Go value as a document: two-space
 // indentation, sequences in kubectl's compact layout.

@@ -6,8 +6,6 @@ import (
 
 	"istio.io/api/annotation"
 	"istio.io/api/label"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
@@ -163,10 +161,9 @@ func (f *inject) emitNamespace(s *stream) error {
 	if key == "" {
 		lbls = nil
 	}
-	ns, err := f.generate(&corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: f.am.Metadata.Namespace, Labels: lbls},
-	}, firstFilename(s.docs))
+	nso := &namespaceObject{newAPIObject("v1", "Namespace", f.am.Metadata.Namespace, "")}
+	nso.Metadata.Labels = lbls
+	ns, err := f.generate(nso, firstFilename(s.docs))
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"istio.io/istio/pkg/config/kube"
 	"istio.io/istio/pkg/config/protocol"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshbundle/meshbundle/appmesh"
@@ -75,9 +73,43 @@ func newPorts(e *env) *ports {
 	return p
 }
 
-// protocolOf is the protocol Istio infers for a Service port.
+// protocolOf is the protocol Istio infers for a Service port: istiod's
+// and analyzer IST0118's pkg/config/kube.ConvertProtocol, line for line
+// but for its signature, whose corev1.Protocol links k8s.io/api/core/v1
+// (~4 MB of RSS in the post-renderer, see apitypes.go). The name parsing
+// is Istio's own protocol.Parse; TestProtocolOfIsIstios checks this copy
+// against ConvertProtocol on every protocol name, appProtocol and
+// well-known port.
 func protocolOf(p servicePort) protocol.Instance {
-	return kube.ConvertProtocol(p.Port, p.Name, corev1.Protocol(p.Protocol), p.AppProtocol)
+	if p.Protocol == "UDP" {
+		return protocol.UDP
+	}
+	name := p.Name
+	if p.AppProtocol != nil {
+		name = *p.AppProtocol
+		switch name {
+		case "kubernetes.io/h2c":
+			return protocol.HTTP2
+		case "kubernetes.io/ws":
+			return protocol.HTTP
+		case "kubernetes.io/wss":
+			return protocol.HTTPS
+		}
+	}
+	if grpcWeb := string(protocol.GRPCWeb); len(name) >= len(grpcWeb) && strings.EqualFold(name[:len(grpcWeb)], grpcWeb) {
+		return protocol.GRPCWeb
+	}
+	if i := strings.IndexByte(name, '-'); i >= 0 {
+		name = name[:i]
+	}
+	pr := protocol.Parse(name)
+	if pr == protocol.Unsupported {
+		switch p.Port {
+		case 25, 53, 3306, 27017: // SMTP, DNS, MySQL, MongoDB: not sniffed
+			return protocol.TCP
+		}
+	}
+	return pr
 }
 
 // Document plans the port renames of a Service. When the stream holds no
@@ -228,17 +260,34 @@ func (f *ports) updateServiceMonitorPorts(s *stream, sm *Resource, services []re
 	return nil
 }
 
-// labelSelector reads a metav1.LabelSelector.
+// labelSelector reads a metav1.LabelSelector as metav1.LabelSelectorAsSelector
+// does (its package is left out of the post-renderer, see apitypes.go).
 func labelSelector(n node) (labels.Selector, error) {
-	ls := &metav1.LabelSelector{MatchLabels: n.at("matchLabels").labels().Map()}
-	for _, e := range n.at("matchExpressions").items() {
-		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{
-			Key:      e.at("key").str(),
-			Operator: metav1.LabelSelectorOperator(e.at("operator").str()),
-			Values:   e.at("values").strings(),
-		})
+	matchLabels, exprs := n.at("matchLabels").labels().Map(), n.at("matchExpressions").items()
+	if len(matchLabels)+len(exprs) == 0 {
+		return labels.Everything(), nil
 	}
-	return metav1.LabelSelectorAsSelector(ls)
+	var reqs []labels.Requirement
+	for k, v := range matchLabels {
+		r, err := labels.NewRequirement(k, selection.Equals, []string{v})
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, *r)
+	}
+	ops := map[string]selection.Operator{"In": selection.In, "NotIn": selection.NotIn, "Exists": selection.Exists, "DoesNotExist": selection.DoesNotExist}
+	for _, e := range exprs {
+		op, ok := ops[e.at("operator").str()]
+		if !ok {
+			return nil, fmt.Errorf("%q is not a valid label selector operator", e.at("operator").str())
+		}
+		r, err := labels.NewRequirement(e.at("key").str(), op, e.at("values").strings())
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, *r)
+	}
+	return labels.NewSelector().Add(reqs...), nil
 }
 
 // service checks the ports of one Service and plans the renames of fix

@@ -9,10 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	networking "istio.io/api/networking/v1alpha3"
-	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/meshbundle/meshbundle/appmesh"
 )
 
@@ -256,7 +252,7 @@ func (e *env) target(i int, route appmesh.Route, services map[string]*Resource, 
 }
 
 // route builds the VS and (when the pods carry versions) the DR of a route.
-func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource, ws *workloads) (*istionet.VirtualService, *istionet.DestinationRule, error) {
+func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource, ws *workloads) (*virtualService, *destinationRule, error) {
 	t, err := f.target(i, route, services, ws)
 	if err != nil {
 		return nil, nil, err
@@ -269,52 +265,45 @@ func (f *routes) route(i int, route appmesh.Route, services map[string]*Resource
 	// One route per port: with several ports Istio needs the destination
 	// port to be explicit (analyzer IST0112), and the match keeps each
 	// route on its own port. A single-port Service needs neither.
-	var httpRoutes []*networking.HTTPRoute
-	var tcpRoutes []*networking.TCPRoute
+	var httpRoutes []httpRoute
+	var tcpRoutes []tcpRoute
 	for _, p := range ports {
-		dest := &networking.Destination{Host: host, Subset: subset}
+		dest := destinationRef{Host: host, Subset: subset}
 		var match uint32
 		if multi || route.Port != 0 {
-			dest.Port = &networking.PortSelector{Number: uint32(p.Port)}
+			dest.Port = &portSelector{Number: uint32(p.Port)}
 		}
 		if multi && route.Port == 0 {
 			match = uint32(p.Port)
 		}
 		if protocolOf(p).IsHTTP() {
-			hr := &networking.HTTPRoute{Name: routeName(p), Route: []*networking.HTTPRouteDestination{{Destination: dest}}}
+			hr := httpRoute{Name: routeName(p), Route: []routeDestination{{Destination: dest}}}
 			if match != 0 {
-				hr.Match = []*networking.HTTPMatchRequest{{Port: match}}
+				hr.Match = []portMatch{{Port: match}}
 			}
 			httpRoutes = append(httpRoutes, hr)
 		} else {
-			tr := &networking.TCPRoute{Route: []*networking.RouteDestination{{Destination: dest}}}
+			tr := tcpRoute{Route: []routeDestination{{Destination: dest}}}
 			if match != 0 {
-				tr.Match = []*networking.L4MatchAttributes{{Port: match}}
+				tr.Match = []portMatch{{Port: match}}
 			}
 			tcpRoutes = append(tcpRoutes, tr)
 		}
 	}
 
-	meta := func() metav1.ObjectMeta { return metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace} }
-	vs := &istionet.VirtualService{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "VirtualService"},
-		ObjectMeta: meta(),
-	}
+	vs := &virtualService{apiObject: newAPIObject("networking.istio.io/v1", "VirtualService", svc.Name, svc.Namespace)}
 	vs.Spec.Hosts = append([]string{host}, route.Hosts...)
 	if route.Gateway != "" {
 		vs.Spec.Gateways = []string{route.Gateway, "mesh"}
 	}
-	vs.Spec.Http, vs.Spec.Tcp = httpRoutes, tcpRoutes
+	vs.Spec.HTTP, vs.Spec.TCP = httpRoutes, tcpRoutes
 	if len(t.versions) == 0 {
 		return vs, nil, nil
 	}
-	dr := &istionet.DestinationRule{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "DestinationRule"},
-		ObjectMeta: meta(),
-	}
+	dr := &destinationRule{apiObject: newAPIObject("networking.istio.io/v1", "DestinationRule", svc.Name, svc.Namespace)}
 	dr.Spec.Host = host
 	for _, v := range t.versions {
-		dr.Spec.Subsets = append(dr.Spec.Subsets, &networking.Subset{Name: v, Labels: map[string]string{versionLabel: v}})
+		dr.Spec.Subsets = append(dr.Spec.Subsets, subsetSpec{Name: v, Labels: map[string]string{versionLabel: v}})
 	}
 	return vs, dr, nil
 }
@@ -335,9 +324,9 @@ func (f *routes) place(s *stream, route appmesh.Route, obj object, existing []*R
 	// Adopt: keep the chart object's metadata, take our spec.
 	var spec any
 	switch o := obj.(type) {
-	case *istionet.VirtualService:
+	case *virtualService:
 		spec = &o.Spec
-	case *istionet.DestinationRule:
+	case *destinationRule:
 		spec = &o.Spec
 	}
 	m, err := plain(spec)
@@ -362,7 +351,7 @@ func conflict(route appmesh.Route, existing []*Resource, kind, host string) erro
 }
 
 func kindOf(obj object) string {
-	if _, ok := obj.(*istionet.VirtualService); ok {
+	if _, ok := obj.(*virtualService); ok {
 		return "VirtualService"
 	}
 	return "DestinationRule"
@@ -370,9 +359,9 @@ func kindOf(obj object) string {
 
 func hostOf(obj object) string {
 	switch o := obj.(type) {
-	case *istionet.VirtualService:
+	case *virtualService:
 		return o.Spec.Hosts[0]
-	case *istionet.DestinationRule:
+	case *destinationRule:
 		return o.Spec.Host
 	}
 	return ""

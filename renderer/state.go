@@ -3,9 +3,6 @@ package renderer
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/meshbundle/meshbundle/appmesh"
 )
 
@@ -31,10 +28,9 @@ func (f *state) Filter(s *stream) error {
 	if err != nil {
 		return fmt.Errorf("encode AppMesh for the state ConfigMap: %w", err)
 	}
-	cm := &corev1.ConfigMap{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Name: StateConfigMapName(f.am.Metadata.Name), Namespace: f.am.Metadata.Namespace},
-		Data:       map[string]string{StateKey: string(data)},
+	cm := &configMap{
+		apiObject: newAPIObject("v1", "ConfigMap", StateConfigMapName(f.am.Metadata.Name), f.am.Metadata.Namespace),
+		Data:      map[string]string{StateKey: string(data)},
 	}
 	r, err := f.generate(cm, firstFilename(s.docs))
 	if err != nil {

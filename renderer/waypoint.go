@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"istio.io/api/label"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 )
@@ -62,15 +60,14 @@ func (f *waypoint) Filter(s *stream) error {
 			if other := f.chartGateway(s, ns, name); other != nil {
 				return fmt.Errorf("AppMesh metadata.name: the waypoint of app %q is Gateway %q, and the chart already renders %s (fix: rename the chart's Gateway, or give the AppMesh another metadata.name)", f.am.Metadata.Name, name, other)
 			}
-			gw := &gwapi.Gateway{
-				TypeMeta: metav1.TypeMeta{APIVersion: gwapi.GroupVersion.String(), Kind: "Gateway"},
-				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: svc.Namespace,
-					Labels: map[string]string{label.IoIstioWaypointFor.Name: "service"}},
-				Spec: gwapi.GatewaySpec{
+			gw := &gatewayObject{
+				apiObject: newAPIObject(gatewayAPIVersion, "Gateway", name, svc.Namespace),
+				Spec: gatewaySpec{
 					GatewayClassName: "istio-waypoint",
-					Listeners:        []gwapi.Listener{{Name: "mesh", Port: 15008, Protocol: "HBONE"}},
+					Listeners:        []listener{{Name: "mesh", Port: 15008, Protocol: "HBONE"}},
 				},
 			}
+			gw.Metadata.Labels = map[string]string{label.IoIstioWaypointFor.Name: "service"}
 			r, err := f.generate(gw, svc.Filename())
 			if err != nil {
 				return err
@@ -93,7 +90,7 @@ func (f *waypoint) Filter(s *stream) error {
 // chartGateway is the chart's Gateway API Gateway ns/name, or nil.
 func (f *waypoint) chartGateway(s *stream, ns, name string) *Resource {
 	for _, r := range s.docs {
-		if r.is(gwapi.GroupName, "Gateway") && r.Name == name && f.namespaceOf(r) == ns {
+		if r.is("gateway.networking.k8s.io", "Gateway") && r.Name == name && f.namespaceOf(r) == ns {
 			return r
 		}
 	}

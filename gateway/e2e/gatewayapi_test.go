@@ -97,7 +97,7 @@ func TestGatewayAPILifecycle(t *testing.T) {
 	servers := "  servers:\n  - {port: 80, protocol: HTTP, hosts: [shop.example.com]}\n  - {port: 443, protocol: HTTPS, hosts: [shop.example.com], tls: {mode: SIMPLE, credentialName: shop-cert}}\n"
 
 	step(t, "dry run: the API server accepts every translation", func(t *testing.T) {
-		// gatewayconfig's mixed.yaml holds every translation RenderGatewayAPI
+		// gatewayconfig's mixed.yaml holds every translation gatewayobj.GatewayAPI
 		// makes; the real API server checks it against the CRD's schema and
 		// CEL rules (server-side dry run), and nothing is created.
 		data, err := os.ReadFile(filepath.Join("..", "..", "gatewayconfig", "testdata", "mixed.yaml"))

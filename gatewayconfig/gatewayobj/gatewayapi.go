@@ -1,4 +1,4 @@
-package gatewayconfig
+package gatewayobj
 
 import (
 	"fmt"
@@ -10,31 +10,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/meshbundle/meshbundle/gatewayconfig"
 )
 
-// The Gateway API Gateway of a gateway added with `--api gateway-api`.
-const (
-	// GatewayClassIstio is istiod's own GatewayClass: istiod's deployment
-	// controller creates the Deployment and Service of every Gateway of it.
-	GatewayClassIstio = "istio"
-	// ServiceTypeAnnotation on a Gateway sets the type of the Service istiod
-	// creates for it (Istio's networking.istio.io/service-type; istiod's
-	// default for class istio is LoadBalancer).
-	ServiceTypeAnnotation = "networking.istio.io/service-type"
-	// TLSTerminateModeOption is the listener TLS option with which istiod
-	// terminates MUTUAL, OPTIONAL_MUTUAL or ISTIO_MUTUAL TLS on a listener
-	// of mode Terminate (Istio's gateway.istio.io/tls-terminate-mode).
-	TLSTerminateModeOption = "gateway.istio.io/tls-terminate-mode"
-	// maxListeners is the Gateway CRD's limit on spec.listeners.
-	maxListeners = 64
-)
+// maxListeners is the Gateway CRD's limit on spec.listeners.
+const maxListeners = 64
 
 // namespaceNameLabel is the label Kubernetes puts on every Namespace with its
 // own name: the way a Gateway API listener admits routes of named namespaces.
 const namespaceNameLabel = "kubernetes.io/metadata.name"
 
 // listenerProtocols maps the GatewayConfig protocols that have a Gateway API
-// listener protocol; the others are refused by RenderGatewayAPI.
+// listener protocol; the others are refused by GatewayAPI.
 var listenerProtocols = map[protocol.Instance]gwapi.ProtocolType{
 	protocol.HTTP:  gwapi.HTTPProtocolType,
 	protocol.HTTPS: gwapi.HTTPSProtocolType,
@@ -42,7 +30,7 @@ var listenerProtocols = map[protocol.Instance]gwapi.ProtocolType{
 	protocol.TCP:   gwapi.TCPProtocolType,
 }
 
-// RenderGatewayAPI returns the gateway.networking.k8s.io/v1 Gateway of a
+// GatewayAPI returns the gateway.networking.k8s.io/v1 Gateway of a
 // defaulted, validated config, of class istio, named and labelled like the
 // gateway. serviceType, if not empty, becomes the service-type annotation.
 //
@@ -65,7 +53,7 @@ var listenerProtocols = map[protocol.Instance]gwapi.ProtocolType{
 // field and the fix: spec.selector (istiod creates and selects the pods of
 // a Gateway API gateway), protocols HTTP2, GRPC and MONGO, AUTO_PASSTHROUGH,
 // hosts on a TCP server, more than 64 listeners.
-func RenderGatewayAPI(gc *GatewayConfig, serviceType string) (*gwapi.Gateway, field.ErrorList) {
+func GatewayAPI(gc *gatewayconfig.GatewayConfig, serviceType string) (*gwapi.Gateway, field.ErrorList) {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	if len(gc.Spec.Selector) > 0 {
@@ -76,12 +64,12 @@ func RenderGatewayAPI(gc *GatewayConfig, serviceType string) (*gwapi.Gateway, fi
 		TypeMeta: metav1.TypeMeta{APIVersion: gwapi.GroupVersion.String(), Kind: "Gateway"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: gc.Metadata.Name, Namespace: gc.Metadata.Namespace,
-			Labels: map[string]string{GatewayLabel: gc.Metadata.Name},
+			Labels: map[string]string{gatewayconfig.GatewayLabel: gc.Metadata.Name},
 		},
-		Spec: gwapi.GatewaySpec{GatewayClassName: GatewayClassIstio},
+		Spec: gwapi.GatewaySpec{GatewayClassName: gatewayconfig.GatewayClassIstio},
 	}
 	if serviceType != "" {
-		gw.Annotations = map[string]string{ServiceTypeAnnotation: serviceType}
+		gw.Annotations = map[string]string{gatewayconfig.ServiceTypeAnnotation: serviceType}
 	}
 	for i, s := range gc.Spec.Servers {
 		ls, serr := listeners(gc.Metadata.Namespace, s, spec.Child("servers").Index(i))
@@ -106,7 +94,7 @@ type hostGroup struct {
 }
 
 // listeners translates one server.
-func listeners(gwNamespace string, s Server, p *field.Path) ([]gwapi.Listener, field.ErrorList) {
+func listeners(gwNamespace string, s gatewayconfig.Server, p *field.Path) ([]gwapi.Listener, field.ErrorList) {
 	var errs field.ErrorList
 	proto := protocol.Parse(s.Protocol)
 	lproto, ok := listenerProtocols[proto]
@@ -190,28 +178,28 @@ func routeNamespaces(gwNamespace string, prefixes []string) *gwapi.RouteNamespac
 }
 
 // listenerTLS translates a server's TLS setting (nil for none).
-func listenerTLS(t *TLS, p *field.Path) (*gwapi.ListenerTLSConfig, field.ErrorList) {
+func listenerTLS(t *gatewayconfig.TLS, p *field.Path) (*gwapi.ListenerTLSConfig, field.ErrorList) {
 	if t == nil {
 		return nil, nil
 	}
 	certs := []gwapi.SecretObjectReference{{
 		Group: ptr.To(gwapi.Group("")), Kind: ptr.To(gwapi.Kind("Secret")), Name: gwapi.ObjectName(t.CredentialName),
 	}}
-	terminate := func(option TLSMode, refs []gwapi.SecretObjectReference) *gwapi.ListenerTLSConfig {
+	terminate := func(option gatewayconfig.TLSMode, refs []gwapi.SecretObjectReference) *gwapi.ListenerTLSConfig {
 		c := &gwapi.ListenerTLSConfig{Mode: ptr.To(gwapi.TLSModeTerminate), CertificateRefs: refs}
 		if option != "" {
-			c.Options = map[gwapi.AnnotationKey]gwapi.AnnotationValue{TLSTerminateModeOption: gwapi.AnnotationValue(option)}
+			c.Options = map[gwapi.AnnotationKey]gwapi.AnnotationValue{gatewayconfig.TLSTerminateModeOption: gwapi.AnnotationValue(option)}
 		}
 		return c
 	}
 	switch t.Mode {
-	case TLSSimple:
+	case gatewayconfig.TLSSimple:
 		return terminate("", certs), nil
-	case TLSMutual, TLSOptionalMutual:
+	case gatewayconfig.TLSMutual, gatewayconfig.TLSOptionalMutual:
 		return terminate(t.Mode, certs), nil
-	case TLSIstioMutual:
+	case gatewayconfig.TLSIstioMutual:
 		return terminate(t.Mode, nil), nil
-	case TLSPassthrough:
+	case gatewayconfig.TLSPassthrough:
 		return &gwapi.ListenerTLSConfig{Mode: ptr.To(gwapi.TLSModePassthrough)}, nil
 	default: // AUTO_PASSTHROUGH
 		return nil, field.ErrorList{field.Invalid(p.Child("mode"), t.Mode,
