@@ -23,8 +23,8 @@ deps: ## Install the Debian packages the tests and the demo need when missing (g
 	ci/deps.sh
 
 .PHONY: build
-build: ## Build meshbundle and meshbundle-postrender into bin/
-	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+build: ## Build meshbundle and meshbundle-postrender into bin/ (static, as the images ship them)
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 # Tests, the demo and the bench run in a network namespace with no way out
 # (docs/harness.md), so every module they build or read is fetched before:
