@@ -61,7 +61,7 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 	target := f.serviceHost(svc)
 	ports := servicePorts(svc)
 	if len(ports) == 0 {
-		return nil, fmt.Errorf("AppMesh spec.aliases[%d]: %s has no ports to alias", i, svc)
+		return nil, fmt.Errorf("AppMesh spec.aliases[%d]: %s has no ports to alias (fix: alias a Service with ports, or remove the entry)", i, svc)
 	}
 	switch a.Variant {
 	case appmesh.AliasExternalName:
@@ -119,7 +119,7 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 		}
 		return se, nil
 	}
-	return nil, fmt.Errorf("AppMesh spec.aliases[%d].variant: unknown variant %q", i, a.Variant)
+	return nil, fmt.Errorf("AppMesh spec.aliases[%d].variant: unknown variant %q (fix: use externalname, serviceentry-eds or serviceentry-dns)", i, a.Variant)
 }
 
 // targetPortNumber is the pod port behind a Service port.

@@ -124,7 +124,7 @@ func (f *canary) Filter(s *stream) error {
 		return fmt.Errorf("AppMesh spec.canary.target: the chart renders no Deployment %q (fix: use one of: %s)", c.Target, strings.Join(sortedKeys(deps), ", "))
 	}
 	if podTemplate(stable) == nil {
-		return fmt.Errorf("AppMesh spec.canary.target: %s has no pod template (spec.template)", stable)
+		return fmt.Errorf("AppMesh spec.canary.target: %s has no pod template (spec.template) (fix: canary a Deployment with a pod template)", stable)
 	}
 	if len(servicesOf(s, stable)) == 0 {
 		return fmt.Errorf("AppMesh spec.canary.target: no Service of the chart selects the pods of %s; a canary splits the traffic of a Service (fix: add a Service for it to the chart)", stable)
@@ -263,7 +263,7 @@ func (f *canary) promotionStale(d *Resource, p appmesh.Promotion, field string) 
 func containerIndex(d *Resource, container, field string) (int, error) {
 	cs := d.get(templatePath(d, "spec", "containers")...)
 	if cs.len() == 0 {
-		return 0, fmt.Errorf("%s: %s has no containers", field, d)
+		return 0, fmt.Errorf("%s: %s has no containers (fix: name a Deployment with containers)", field, d)
 	}
 	var names []string
 	for i, c := range cs.items() {
@@ -273,7 +273,7 @@ func containerIndex(d *Resource, container, field string) (int, error) {
 			continue
 		}
 		if !c.at("image").isScalarNode() {
-			return 0, fmt.Errorf("%s: container %q of %s has no image", field, name, d)
+			return 0, fmt.Errorf("%s: container %q of %s has no image (fix: give the container an image in the chart)", field, name, d)
 		}
 		return i, nil
 	}
@@ -399,7 +399,7 @@ func (f *canary) protectCopy(s *stream, stable *Resource, c *appmesh.Canary) err
 		case r.is("policy", "PodDisruptionBudget"):
 			sel, err := labelSelector(r.get("spec", "selector"))
 			if err != nil {
-				return fmt.Errorf("%s spec.selector: %w", r, err)
+				return fmt.Errorf("%s spec.selector: %w (fix: correct the selector in the chart)", r, err)
 			}
 			if sel.Empty() || !sel.Matches(podLabels) {
 				continue

@@ -58,6 +58,17 @@ func TestRenderBadInput(t *testing.T) {
 		{name: "ambient: waypoint name taken", input: svc + "---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: shop-waypoint\nspec:\n  gatewayClassName: istio\n  listeners: []\n", config: "  dataplane: ambient\n  routes: [{service: web}]\n",
 			want: []string{"AppMesh metadata.name", `waypoint of app "shop" is Gateway "shop-waypoint"`, "the chart already renders Gateway shop-waypoint", "fix:"}},
 		{name: "alias to missing Service", input: svc, config: "  aliases: [{name: shop, service: nope}]\n", want: []string{"spec.aliases[0].service", `no Service "nope"`}},
+		// The document's template, from Helm's "# Source:" comment.
+		{name: "bad port name names its template", input: "# Source: shop/templates/svc.yaml\n" + strings.Replace(svc, "name: http,", "name: web,", 1),
+			want: []string{"Service web (# Source: shop/templates/svc.yaml) port 80", `spec.ports[0].name "web"`}},
+		{name: "Helm 4: bad port name names its template", input: strings.Replace(strings.Replace(svc, "name: http,", "name: web,", 1), "name: web\n", "name: web\n  annotations: {postrenderer.helm.sh/postrender-filename: shop/templates/svc.yaml}\n", 1),
+			want: []string{"Service web (# Source: shop/templates/svc.yaml) port 80", `spec.ports[0].name "web"`}},
+		{name: "malformed YAML names its template", input: svc + "---\n# Source: shop/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: 1, a: 2}\n",
+			want: []string{"document 2 (# Source: shop/templates/cm.yaml)", `duplicate key "a"`, "keep one of them"}},
+		{name: "namespace not a string", input: "# Source: shop/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: [x]}\n",
+			want: []string{"document 1 (# Source: shop/templates/cm.yaml)", "metadata.namespace is not a string"}},
+		{name: "List item not an object", input: "# Source: shop/templates/list.yaml\napiVersion: v1\nkind: List\nitems: [x]\n",
+			want: []string{"document 1 (# Source: shop/templates/list.yaml)", "items[0]", "not a Kubernetes object"}},
 		{name: "alias collides with a chart Service", input: svc + "---\n" + strings.Replace(svc, "name: web\n", "name: shop\n", 1), config: "  aliases: [{name: shop, service: web}]\n", want: []string{"generated Service shop collides"}},
 	}
 	for _, tt := range tests {
@@ -83,7 +94,29 @@ func TestRenderBadInput(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
+			if !hasFix(err.Error()) {
+				t.Errorf("error %q says no fix: every refusal ends its message with (fix: ...)", err)
+			}
 		})
+	}
+}
+
+// hasFix reports whether msg says what to do: "(fix: " and some words.
+func hasFix(msg string) bool {
+	_, fix, ok := strings.Cut(msg, "(fix: ")
+	return ok && len(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(fix), ")"))) > 0
+}
+
+// TestHasFixControl: the check above fails messages without a fix.
+func TestHasFixControl(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`Service web port 80 (spec.ports[0].name "web"): Istio cannot tell its protocol (fix: name it "http-web")`: true,
+		`AppMesh spec.routes[0].port: Service web has no port 81`:                                                  false,
+		`AppMesh spec.routes[0].port: Service web has no port 81 (fix: )`:                                          false,
+	} {
+		if got := hasFix(msg); got != want {
+			t.Errorf("hasFix(%q) = %v, want %v", msg, got, want)
+		}
 	}
 }
 

@@ -216,7 +216,7 @@ type renamedService struct {
 func (f *ports) updateServiceMonitorPorts(s *stream, sm *Resource, services []renamedService) error {
 	sel, err := labelSelector(sm.get("spec", "selector"))
 	if err != nil {
-		return fmt.Errorf("%s spec.selector: %w", sm, err)
+		return fmt.Errorf("%s spec.selector: %w (fix: correct the selector in the chart)", sm, err)
 	}
 	nsSel := sm.get("spec", "namespaceSelector")
 	anyNS := nsSel.at("any").str() == "true"

@@ -53,7 +53,7 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read document %d: %w", i, err)
+			return nil, fmt.Errorf("read document %d: %w (fix: put nothing but a comment after ---)", i, err)
 		}
 		if len(bytes.TrimSpace(chunk)) == 0 {
 			continue
@@ -70,7 +70,7 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 		name := documentName(i, chunk)
 		r, err := parseResource(chunk, sl)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w (fix: the chart must render Kubernetes objects only)", name, err)
+			return nil, fmt.Errorf("%s: %w", name, withFix(err, "the chart must render Kubernetes objects only"))
 		}
 		if r == nil {
 			continue
@@ -78,12 +78,12 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 		// Helm applies the items of a List as objects of their own.
 		docs, err := flatten(r, sourceOf(chunk), "")
 		if err != nil {
-			return nil, fmt.Errorf("%s %w (fix: the chart must render Kubernetes objects only)", name, err)
+			return nil, fmt.Errorf("%s %w", name, withFix(err, "the chart must render Kubernetes objects only"))
 		}
 		for _, r := range docs {
 			k := rd.key(r)
 			if first, dup := seen[k]; dup {
-				return nil, fmt.Errorf("%s: duplicate %s (also %s): Helm would apply only one (fix: give the objects distinct names)", name, r, first)
+				return nil, fmt.Errorf("%s: duplicate %s (also %s): Helm would apply only one (fix: give the objects distinct names)", name, r.name(), first)
 			}
 			seen[k] = name
 			if rd.Document != nil {
@@ -103,6 +103,14 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 		}
 	}
 	return out, nil
+}
+
+// withFix is err with fix as its "(fix: ...)" unless it says its own.
+func withFix(err error, fix string) error {
+	if strings.Contains(err.Error(), "(fix: ") {
+		return err
+	}
+	return fmt.Errorf("%w (fix: %s)", err, fix)
 }
 
 // splitDocuments returns a function that yields the documents of data one
@@ -203,7 +211,7 @@ func flatten(r *Resource, source, field string) ([]*Resource, error) {
 			doc.HeadComment = "# Source: " + source
 		}
 		if item.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("%s: not a Kubernetes object: a YAML %s in the items of %s", f, nodeKindName(item), r)
+			return nil, fmt.Errorf("%s: not a Kubernetes object: a YAML %s in the items of %s", f, nodeKindName(item), r.name())
 		}
 		clearPositions(doc)
 		raw, err := encodeTree(doc)

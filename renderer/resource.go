@@ -97,8 +97,31 @@ func (r *Resource) Group() string {
 	return g
 }
 
-// String names the object for error messages: "Service shop/web".
+// String names the object for error messages and warnings: "Service
+// shop/web", followed by the template Helm rendered it from ("Service
+// shop/web (# Source: app/templates/svc.yaml)"), so that a user finds what
+// to fix in the chart. Helm 3 heads each document with a "# Source:"
+// comment; Helm 4 drops it and says the template in the
+// postrender-filename annotation instead. Generated objects have none.
 func (r *Resource) String() string {
+	s := r.name()
+	if r.generated {
+		return s
+	}
+	src := sourceOf(r.raw)
+	if src == "" && r.f != nil {
+		src = r.f.filename
+	} else if src == "" && r.obj != nil {
+		src = scalar(lookup(r.obj, "metadata", "annotations", postRenderFilenameAnnotation))
+	}
+	if src != "" {
+		s += " (# Source: " + src + ")"
+	}
+	return s
+}
+
+// name is the object's kind, namespace and name: "Service shop/web".
+func (r *Resource) name() string {
 	if r.Namespace == "" {
 		return r.Kind + " " + r.Name
 	}
@@ -220,7 +243,7 @@ func parseResource(raw []byte, sl *slabs) (*Resource, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("malformed YAML: %w", err)
+		return nil, fmt.Errorf("malformed YAML: %w (fix: correct the template's YAML at the line named, counted from the document's start)", err)
 	}
 	return newResource(raw, &doc)
 }
@@ -272,11 +295,11 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 		*f.dst = n.Value
 	}
 	if len(missing) > 0 && !(r.Kind != "" && isList(obj)) { // a List needs no name: the Reader flattens it
-		return nil, fmt.Errorf("not a Kubernetes object: missing %s", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("not a Kubernetes object: missing %s (fix: give every object apiVersion, kind and metadata.name)", strings.Join(missing, ", "))
 	}
 	if ns := lookup(obj, "metadata", "namespace"); ns != nil {
 		if ns.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("%s: metadata.namespace is not a string", r)
+			return nil, fmt.Errorf("%s: metadata.namespace is not a string (fix: render the namespace as a plain string)", r)
 		}
 		r.Namespace = ns.Value
 	}
@@ -309,7 +332,7 @@ func resolveAliases(n *yaml.Node, budget *int, path []string) (*yaml.Node, error
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
-			return nil, fmt.Errorf("malformed YAML: an alias without its anchor under %s", keyPath(path))
+			return nil, fmt.Errorf("malformed YAML: an alias without its anchor under %s (fix: define the anchor before its alias, in the same document)", keyPath(path))
 		}
 		return resolveAliases(n.Alias, budget, path)
 	}
@@ -401,7 +424,7 @@ func duplicateKeys(n *yaml.Node, path []string) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
-				return fmt.Errorf("malformed YAML: a %s used as a mapping key at line %d under %s; Kubernetes objects have string keys", nodeKindName(k), k.Line, keyPath(path))
+				return fmt.Errorf("malformed YAML: a %s used as a mapping key at line %d under %s; Kubernetes objects have string keys (fix: quote the key)", nodeKindName(k), k.Line, keyPath(path))
 			}
 			var first *yaml.Node
 			if seen != nil {
@@ -416,7 +439,7 @@ func duplicateKeys(n *yaml.Node, path []string) error {
 				}
 			}
 			if first != nil {
-				return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s", k.Value, k.Line, first.Line, keyPath(path))
+				return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s (fix: keep one of them)", k.Value, k.Line, first.Line, keyPath(path))
 			}
 			if len(n.Content[i+1].Content) > 0 {
 				if err := duplicateKeys(n.Content[i+1], append(path, k.Value)); err != nil {

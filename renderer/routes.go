@@ -237,13 +237,13 @@ func (e *env) target(i int, route appmesh.Route, services map[string]*Resource, 
 	case route.Port != 0:
 		idx := slices.IndexFunc(ports, func(p servicePort) bool { return p.Port == route.Port })
 		if idx < 0 {
-			return nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has no port %d", i, svc, route.Port)
+			return nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has no port %d (fix: set port to one of the Service's ports, or leave it out)", i, svc, route.Port)
 		}
 		ports = ports[idx : idx+1]
 	case len(ports) > 1 && route.Gateway != "":
 		return nil, fmt.Errorf("AppMesh spec.routes[%d].port: %s has %d ports and the route goes through a gateway (fix: set port to one of them)", i, svc, len(ports))
 	case len(ports) == 0:
-		return nil, fmt.Errorf("%s: %s has no ports to route", field, svc)
+		return nil, fmt.Errorf("%s: %s has no ports to route (fix: route a Service with ports, or remove the route)", field, svc)
 	}
 	if err := e.checkGateway(i, route, e.namespaceOf(svc)); err != nil {
 		return nil, err

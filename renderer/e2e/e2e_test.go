@@ -191,8 +191,8 @@ func TestHelmInstallUpgrade(t *testing.T) {
 }
 
 // TestHelmInstallRejected: with the default config (ports enforced), the
-// chart's "web" port fails the install with the renderer's message and
-// Helm creates nothing.
+// chart's "web" port fails the install with the renderer's message (the
+// object with its template, the field, the fix) and Helm creates nothing.
 func TestHelmInstallRejected(t *testing.T) {
 	c, tl := setup(t)
 	ns := c.Namespace(t, nil)
@@ -201,7 +201,7 @@ func TestHelmInstallRejected(t *testing.T) {
 	if err == nil {
 		t.Fatalf("helm install succeeded:\n%s", out)
 	}
-	for _, want := range []string{"Service web port 80", `spec.ports[0].name "web"`, `name it "http-web"`} {
+	for _, want := range []string{"Service web (# Source: example-app/templates/web.yaml) port 80", `spec.ports[0].name "web"`, `name it "http-web"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("helm output lacks %q:\n%s", want, out)
 		}

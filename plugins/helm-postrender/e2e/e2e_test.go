@@ -201,7 +201,7 @@ func TestHelm4Plugin(t *testing.T) {
 	if err == nil {
 		t.Fatalf("helm4 install with a failing render succeeded:\n%s", out)
 	}
-	for _, want := range []string{`plugin "meshbundle" exited with error`, "Service web port 80", `name it "http-web"`} {
+	for _, want := range []string{`plugin "meshbundle" exited with error`, "Service web (# Source: example-app/templates/web.yaml) port 80", `name it "http-web"`} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("helm4 stderr lacks %q:\n%s", want, stderr)
 		}
@@ -243,7 +243,7 @@ func TestHelm3MeshbundlePostrender(t *testing.T) {
 	if err == nil {
 		t.Fatal("helm install with a failing render succeeded")
 	}
-	if !strings.Contains(stderr, `Service web port 80`) || !strings.Contains(stderr, `name it "http-web"`) {
+	if !strings.Contains(stderr, `Service web (# Source: example-app/templates/web.yaml) port 80`) || !strings.Contains(stderr, `name it "http-web"`) {
 		t.Errorf("helm stderr lacks the renderer's message:\n%s", stderr)
 	}
 	assertEmpty(t, c, bad)
