@@ -10,15 +10,16 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Load reads, decodes, defaults and validates the GatewayConfig file at path.
+// Load reads, decodes, defaults and validates the GatewayConfig file at
+// path. Its errors name the file, the field and the fix.
 func Load(path string) (*GatewayConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read GatewayConfig: %w", err)
+		return nil, fmt.Errorf("GatewayConfig file %s: %w (fix: give the path of a readable GatewayConfig file)", path, err)
 	}
 	gc, err := Decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("GatewayConfig %s: %w", path, err)
+		return nil, fmt.Errorf("GatewayConfig file %s: %w", path, err)
 	}
 	return gc, nil
 }
@@ -26,22 +27,23 @@ func Load(path string) (*GatewayConfig, error) {
 // Decode strictly decodes one GatewayConfig document, applies defaults and
 // validates it. Unknown or duplicated fields are errors: a misspelt
 // "credentialName" must not silently leave a server without a certificate.
+// Every error names the field (its path) and ends with the fix.
 func Decode(data []byte) (*GatewayConfig, error) {
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, fmt.Errorf("decode: %w (fix: correct the YAML at the line named; keys must be unique)", err)
 	}
 	var gc GatewayConfig
 	strictErrs, err := kjson.UnmarshalStrict(js, &gc)
 	if err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, fmt.Errorf("decode: %w (fix: give the field the type docs/gateways.md shows)", err)
 	}
 	if len(strictErrs) > 0 {
 		return nil, fmt.Errorf("decode: %w (fix: check the field names against docs/gateways.md)", errors.Join(strictErrs...))
 	}
 	SetDefaults(&gc)
 	if errs := Validate(&gc); len(errs) > 0 {
-		return nil, fmt.Errorf("invalid GatewayConfig %s/%s: %w", gc.Metadata.Namespace, gc.Metadata.Name, errs.ToAggregate())
+		return nil, fmt.Errorf("invalid GatewayConfig %s/%s: %w (fix: correct each field named as its message says; docs/gateways.md describes them)", gc.Metadata.Namespace, gc.Metadata.Name, errs.ToAggregate())
 	}
 	return &gc, nil
 }

@@ -35,7 +35,7 @@ func TestExitCodes(t *testing.T) {
 		{"fix mode renames", []string{"--config", good}, svc, 0, ""},
 		{"enforce by default", nil, svc, 2, `Service web port 80 (spec.ports[0].name "web")`},
 		{"unknown AppMesh field", []string{"--config", unknown}, svc, 2, `unknown field "spec.port"`},
-		{"missing config file", []string{"--config", filepath.Join(dir, "nope.yaml")}, svc, 2, "read AppMesh config"},
+		{"missing config file", []string{"--config", filepath.Join(dir, "nope.yaml")}, svc, 2, "AppMesh file"},
 		{"malformed YAML", nil, "kind: [", 2, "malformed YAML"},
 		{"non-object document", []string{"--config", good}, "- a\n", 2, "not a Kubernetes object"},
 		{"duplicate object", []string{"--config", good}, svc + "---\n" + svc, 2, "duplicate Service"},

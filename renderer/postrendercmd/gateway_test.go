@@ -34,7 +34,7 @@ func TestGatewayConfigFlag(t *testing.T) {
 		{"route bound to a served host", []string{"--config", am, "--gateway-config", serves}, 0, ""},
 		{"host not served", []string{"--config", am, "--gateway-config", other}, 2, `gateway istio-ingress/public serves no host "shop.example.com"`},
 		{"invalid GatewayConfig", []string{"--config", am, "--gateway-config", bad}, 2, "spec.servers[0].tls.credentialName: Required value"},
-		{"missing GatewayConfig", []string{"--config", am, "--gateway-config", filepath.Join(dir, "nope.yaml")}, 2, "read GatewayConfig"},
+		{"missing GatewayConfig", []string{"--config", am, "--gateway-config", filepath.Join(dir, "nope.yaml")}, 2, "GatewayConfig file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,14 +45,14 @@ See docs/renderer.md.`,
 			if config != "" {
 				var err error
 				if am, err = appmesh.Load(config); err != nil {
-					return &failure.BadInputError{Err: err}
+					return &failure.BadInputError{Field: "--config", Err: err}
 				}
 			}
 			r := renderer.New(am, cmd.ErrOrStderr())
 			for _, path := range gatewayConfigs {
 				gc, err := gatewayconfig.Load(path)
 				if err != nil {
-					return &failure.BadInputError{Err: err}
+					return &failure.BadInputError{Field: "--gateway-config", Err: err}
 				}
 				r = r.WithGateways(gc)
 			}
