@@ -32,7 +32,7 @@ func (f *FileStore) Load(context.Context) (*appmesh.AppMesh, error) {
 	}
 	am, err := appmesh.Decode(data)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("%s: %w", f.Path, err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("AppMesh file %s: %w", f.Path, err)}
 	}
 	if am.Metadata.Name != f.App {
 		return nil, &failure.BadInputError{Err: fmt.Errorf("%s is the AppMesh of %q, not %q (fix: give the app's own AppMesh file)", f.Path, am.Metadata.Name, f.App)}

@@ -94,14 +94,14 @@ func (g *GitStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 	}
 	g.head = head.Hash()
 	if g.data, err = os.ReadFile(filepath.Join(g.Dir, g.File)); err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("AppMesh file: %w", err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("AppMesh file %s: %w (fix: give --file the AppMesh file's path in the repository)", g.File, err)}
 	}
 	am, err := appmesh.Decode(g.data)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("%s: %w", g.File, err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("AppMesh file %s: %w", g.File, err)}
 	}
 	if am.Metadata.Name != g.App {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("%s is the AppMesh of %q, not %q", g.File, am.Metadata.Name, g.App)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("%s is the AppMesh of %q, not %q (fix: give the app's own AppMesh file with --file)", g.File, am.Metadata.Name, g.App)}
 	}
 	return am, nil
 }

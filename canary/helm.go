@@ -245,7 +245,7 @@ func (h *HelmStore) Check(ctx context.Context, am *appmesh.AppMesh) error {
 	var bad *failure.BadInputError
 	var conflict *ConflictError
 	if err != nil && !errors.As(err, &bad) && !errors.As(err, &conflict) {
-		return &failure.BadInputError{Err: err}
+		return &failure.BadInputError{Err: err, Fix: "correct the AppMesh or chart as the message says; the dry run of helm upgrade refused it and nothing was changed"}
 	}
 	return err
 }

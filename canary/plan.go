@@ -150,7 +150,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		b.phase("start copy at weight 0", "start "+renderer.CopyName(req.Target, req.Version)+" at weight 0", appmesh.CanaryStarting, 0)
 	case OpWeight:
 		if req.Weight < 0 || req.Weight > 100 {
-			return nil, failure.BadInputf("weight %d: must be between 0 and 100", req.Weight)
+			return nil, failure.BadInputf("weight %d: must be between 0 and 100 (fix: give the percentage of traffic for the copy)", req.Weight)
 		}
 		if c == nil {
 			return nil, failure.BadInputf("no canary is running for app %s (fix: `meshbundle canary start` first)", cur.Metadata.Name)
@@ -161,7 +161,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		b.phase(fmt.Sprintf("weight %d%%", req.Weight), fmt.Sprintf("weight %d%%", req.Weight), appmesh.CanaryProgressing, req.Weight)
 	case OpAbort:
 		if c == nil {
-			return nil, failure.BadInputf("no canary is running for app %s: nothing to abort", cur.Metadata.Name)
+			return nil, failure.BadInputf("no canary is running for app %s: nothing to abort (fix: check the app name and `meshbundle canary status`)", cur.Metadata.Name)
 		}
 		switch c.Phase {
 		case appmesh.CanaryStabilizing, appmesh.CanaryFinishing:
@@ -206,7 +206,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			return nil, failure.BadInputf("canary %s %s is in phase %s, being aborted: it cannot be promoted (fix: finish with `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
 		}
 	default:
-		return nil, failure.BadInputf("unknown canary command %q", req.Op)
+		return nil, failure.BadInputf("unknown canary command %q (fix: use start, weight, abort or promote)", req.Op)
 	}
 	// A step the AppMesh already records is applied: a command run again
 	// after it was killed while waiting (or after --no-wait) waits for that
@@ -217,7 +217,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 	}
 	for _, s := range p.Steps {
 		if errs := appmesh.Validate(s.Config); len(errs) > 0 {
-			return nil, failure.BadInputf("step %q: %w", s.Name, errs.ToAggregate())
+			return nil, failure.BadInputf("step %q: the AppMesh it would write is invalid: %w (fix: correct the AppMesh fields named, then run again)", s.Name, errs.ToAggregate())
 		}
 	}
 	return p, nil
@@ -242,7 +242,7 @@ func checkStart(cur *appmesh.AppMesh, req Request) error {
 		}
 	}
 	if len(errs) > 0 {
-		return &failure.BadInputError{Err: errors.Join(errs...)}
+		return &failure.BadInputError{Err: errors.Join(errs...), Fix: "give the flags named"}
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 	}
 	for _, s := range plan.Steps {
 		if err := store.Check(ctx, s.Config); err != nil {
-			return nil, &failure.BadInputError{Err: fmt.Errorf("step %q: %w", s.Name, err)}
+			return nil, &failure.BadInputError{Err: fmt.Errorf("step %q: %w", s.Name, err), Fix: "correct the AppMesh or chart as the message says, then run again; nothing was changed"}
 		}
 	}
 	res := &Result{}

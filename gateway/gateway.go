@@ -140,7 +140,7 @@ type AnalysisError struct {
 }
 
 func (e *AnalysisError) Error() string {
-	return fmt.Sprintf("gateway %s: Istio's analyzers reject the change, nothing was changed:\n  %s\n(fix the GatewayConfig or the options named above and retry)",
+	return fmt.Sprintf("gateway %s: Istio's analyzers reject the change, nothing was changed:\n  %s\n(fix: correct the GatewayConfig or the options named above and retry)",
 		e.Gateway, strings.Join(e.Messages, "\n  "))
 }
 
@@ -149,27 +149,27 @@ func (o *AddOptions) validate() error {
 		o.Class = ClassIngress
 	}
 	if _, err := ParseClass(string(o.Class)); err != nil {
-		return failure.BadInputf("%w", err)
+		return &failure.BadInputError{Err: err, Fix: "use --class ingress, egress or east-west"}
 	}
 	if msgs := validation.IsDNS1123Label(o.Name); len(msgs) > 0 || len(o.Name) > 53 {
-		return failure.BadInputf("gateway name %q: must be a DNS-1123 label of at most 53 characters (%s)", o.Name, strings.Join(msgs, "; "))
+		return failure.BadInputf("gateway name %q: must be a DNS-1123 label of at most 53 characters (%s) (fix: use a name such as public or istio-ingressgateway)", o.Name, strings.Join(msgs, "; "))
 	}
 	if msgs := validation.IsDNS1123Label(o.Namespace); len(msgs) > 0 {
-		return failure.BadInputf("namespace %q (-n): %s", o.Namespace, strings.Join(msgs, "; "))
+		return failure.BadInputf("namespace %q (-n): %s (fix: give -n the name of a namespace)", o.Namespace, strings.Join(msgs, "; "))
 	}
 	switch {
 	case o.Class == ClassEastWest && o.Network == "":
-		return failure.BadInputf("--class east-west needs --network: the network this cluster is on (the installer's values.global.network)")
+		return failure.BadInputf("--class east-west needs --network: the network this cluster is on (fix: add --network with the installer's values.global.network)")
 	case o.Class != ClassEastWest && o.Network != "":
-		return failure.BadInputf("--network is only for --class east-west")
+		return failure.BadInputf("--network is only for --class east-west (fix: drop --network, or add --class east-west)")
 	case o.Network != "" && len(validation.IsValidLabelValue(o.Network)) > 0:
-		return failure.BadInputf("--network %q: must be a label value (%s)", o.Network, strings.Join(validation.IsValidLabelValue(o.Network), "; "))
+		return failure.BadInputf("--network %q: must be a label value (%s) (fix: use the installer's values.global.network)", o.Network, strings.Join(validation.IsValidLabelValue(o.Network), "; "))
 	}
 	if o.Replicas < 0 || o.MinReplicas < 0 || o.MaxReplicas < 0 || (o.MaxReplicas > 0 && o.MinReplicas > o.MaxReplicas) {
-		return failure.BadInputf("replicas: --replicas, --min-replicas and --max-replicas must be positive and min ≤ max")
+		return failure.BadInputf("replicas: --replicas, --min-replicas and --max-replicas must be positive and min ≤ max (fix: correct the numbers)")
 	}
 	if o.Replicas > 0 && (o.MinReplicas > 0 || o.MaxReplicas > 0) {
-		return failure.BadInputf("--replicas fixes the replica count (no HPA); do not combine it with --min-replicas/--max-replicas")
+		return failure.BadInputf("--replicas fixes the replica count (no HPA) (fix: do not combine it with --min-replicas/--max-replicas)")
 	}
 	if o.API == "" {
 		o.API = APIIstio
@@ -183,7 +183,7 @@ func (o *AddOptions) validate() error {
 		o.Config = DefaultConfig(o.Name, o.Namespace, o.Class)
 	}
 	if o.Config.Metadata.Name != o.Name || o.Config.Metadata.Namespace != o.Namespace {
-		return failure.BadInputf("GatewayConfig %s is not for gateway %s/%s; set its metadata.name and metadata.namespace to the gateway's", o.Config.Ref(), o.Namespace, o.Name)
+		return failure.BadInputf("GatewayConfig %s is not for gateway %s/%s (fix: set its metadata.name and metadata.namespace to the gateway's)", o.Config.Ref(), o.Namespace, o.Name)
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 		return nil, fmt.Errorf("gateway %s/%s: %w", o.Namespace, o.Name, err)
 	}
 	if last != nil && last.Info.Status == release.StatusDeployed {
-		return nil, failure.BadInputf("gateway %s/%s already exists (release revision %d); change its servers with `meshbundle gateway config apply -f`, or delete it first", o.Namespace, o.Name, last.Version)
+		return nil, failure.BadInputf("gateway %s/%s already exists (release revision %d) (fix: change its servers with `meshbundle gateway config apply -f`, or delete it first)", o.Namespace, o.Name, last.Version)
 	}
 	if last != nil && !o.DryRun {
 		// A failed or interrupted add: start over (Helm cannot upgrade a
@@ -253,7 +253,7 @@ func Add(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	dry.KubeVersion, dry.APIVersions = cl.KubeVersion(), cl.APIVersions()
 	planned, err := dry.RunWithContext(ctx, ch, vals)
 	if err != nil {
-		return nil, failure.BadInputf("gateway %s/%s: render: %w", o.Namespace, o.Name, err)
+		return nil, failure.BadInputf("gateway %s/%s: render: %w (fix: correct the chart value or GatewayConfig field named)", o.Namespace, o.Name, err)
 	}
 	t.progress("analyzing with Istio's analyzers")
 	if res.Warnings, err = check(ctx, cl, o.Namespace, o.Name, planned.Manifest); err != nil {
@@ -316,7 +316,7 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 			return nil, installer.Classify(err, "gateway config apply")
 		}
 		if gw == nil {
-			return nil, failure.BadInputf("gateway %s/%s does not exist (neither a %s release nor a Gateway API Gateway); create it with `meshbundle gateway add %s -n %s`", ns, name, ChartName, name, ns)
+			return nil, failure.BadInputf("gateway %s/%s does not exist (neither a %s release nor a Gateway API Gateway) (fix: create it with `meshbundle gateway add %s -n %s`)", ns, name, ChartName, name, ns)
 		}
 		return applyGatewayAPI(ctx, t, gwc, gw, gc, dryRun)
 	}
@@ -343,7 +343,7 @@ func ApplyConfig(ctx context.Context, t Target, gc *gatewayconfig.GatewayConfig,
 	dry.Namespace, dry.DryRun = ns, true
 	planned, err := dry.RunWithContext(ctx, name, ch, vals)
 	if err != nil {
-		return nil, failure.BadInputf("gateway %s/%s: render: %w", ns, name, err)
+		return nil, failure.BadInputf("gateway %s/%s: render: %w (fix: correct the GatewayConfig field named)", ns, name, err)
 	}
 	t.progress("analyzing with Istio's analyzers")
 	if res.Warnings, err = check(ctx, cl, ns, name, planned.Manifest); err != nil {

@@ -69,16 +69,16 @@ func (o *AddOptions) validateGatewayAPI() error {
 	const owner = "istiod's deployment controller makes the gateway's Deployment"
 	switch {
 	case o.Class != ClassIngress:
-		return failure.BadInputf("--class %s with --api gateway-api: only ingress gateways are made through the Gateway API here; drop --api gateway-api for egress and east-west gateways", o.Class)
+		return failure.BadInputf("--class %s with --api gateway-api: only ingress gateways are made through the Gateway API here; (fix: drop --api gateway-api for egress and east-west gateways)", o.Class)
 	case o.Replicas > 0 || o.MinReplicas > 0 || o.MaxReplicas > 0 || o.PDBMinAvailable != "":
-		return failure.BadInputf("--replicas, --min-replicas, --max-replicas and --pdb-min-available have no effect with --api gateway-api (%s and HPA from the Gateway's spec.infrastructure.parametersRef ConfigMap); drop them, or drop --api gateway-api", owner)
+		return failure.BadInputf("--replicas, --min-replicas, --max-replicas and --pdb-min-available have no effect with --api gateway-api (%s and HPA from the Gateway's spec.infrastructure.parametersRef ConfigMap) (fix: drop them, or drop --api gateway-api)", owner)
 	case len(o.Set) > 0:
-		return failure.BadInputf("--set sets values of Istio's gateway chart, which --api gateway-api does not use (%s); drop --set, or drop --api gateway-api", owner)
+		return failure.BadInputf("--set sets values of Istio's gateway chart, which --api gateway-api does not use (%s) (fix: drop --set, or drop --api gateway-api)", owner)
 	}
 	switch o.ServiceType {
 	case "", "LoadBalancer", "ClusterIP", "NodePort":
 	default:
-		return failure.BadInputf("--service-type %q with --api gateway-api: must be LoadBalancer (istiod's default), ClusterIP or NodePort", o.ServiceType)
+		return failure.BadInputf("--service-type %q with --api gateway-api: not a type istiod makes (fix: use LoadBalancer, istiod's default, ClusterIP or NodePort)", o.ServiceType)
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func ours(gw *gwapi.Gateway) bool { return gw.Labels[gatewayconfig.GatewayLabel]
 func addGatewayAPI(ctx context.Context, t Target, o AddOptions) (*Result, error) {
 	gw, errs := gatewayobj.GatewayAPI(o.Config, o.ServiceType)
 	if len(errs) > 0 {
-		return nil, failure.BadInputf("GatewayConfig %s has no Gateway API equivalent: %w", o.Config.Ref(), errs.ToAggregate())
+		return nil, failure.BadInputf("GatewayConfig %s has no Gateway API equivalent: %w (fix: correct the fields named, or drop --api gateway-api)", o.Config.Ref(), errs.ToAggregate())
 	}
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
@@ -124,7 +124,7 @@ func addGatewayAPI(ctx context.Context, t Target, o AddOptions) (*Result, error)
 	}
 	defer unlock()
 	if !cl.APIVersions().Has(gwapi.GroupVersion.String() + "/Gateway") {
-		return nil, failure.BadInputf("gateway %s/%s: the cluster does not serve %s Gateways; install the Gateway API CRDs (standard channel, v1.5 or later) first, nothing was changed", o.Namespace, o.Name, gwapi.GroupVersion)
+		return nil, failure.BadInputf("gateway %s/%s: the cluster does not serve %s Gateways; nothing was changed (fix: install the Gateway API CRDs, standard channel, v1.5 or later, first)", o.Namespace, o.Name, gwapi.GroupVersion)
 	}
 	if err := refuseHelmGateway(cl, o.Namespace, o.Name); err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func addGatewayAPI(ctx context.Context, t Target, o AddOptions) (*Result, error)
 	if old, err := getGatewayAPI(ctx, gc, o.Namespace, o.Name); err != nil {
 		return nil, installer.Classify(err, "gateway add")
 	} else if old != nil {
-		return nil, failure.BadInputf("Gateway %s/%s already exists%s; change its listeners with `meshbundle gateway config apply -f`, or delete it first", o.Namespace, o.Name, notOursNote(old))
+		return nil, failure.BadInputf("Gateway %s/%s already exists%s (fix: change its listeners with `meshbundle gateway config apply -f`, or delete it first)", o.Namespace, o.Name, notOursNote(old))
 	}
 	if !o.DryRun {
 		if err := cl.EnsureNamespace(ctx, o.Namespace, "gateway-add"); err != nil {
@@ -186,7 +186,7 @@ func refuseHelmGateway(cl *installer.Cluster, ns, name string) error {
 		return installer.Classify(fmt.Errorf("gateway %s/%s: %w", ns, name, err), "gateway add")
 	}
 	if last != nil {
-		return failure.BadInputf("gateway %s/%s: Helm release %s exists (chart %s); a Gateway API gateway cannot share its name: choose another name, or delete that gateway first", ns, name, name, last.Chart.Name())
+		return failure.BadInputf("gateway %s/%s: Helm release %s exists (chart %s); a Gateway API gateway cannot share its name (fix: choose another name, or delete that gateway first)", ns, name, name, last.Chart.Name())
 	}
 	return nil
 }
@@ -202,7 +202,7 @@ func refuseGatewayAPIGateway(ctx context.Context, cl *installer.Cluster, ns, nam
 		return installer.Classify(err, "gateway add")
 	}
 	if gw != nil {
-		return failure.BadInputf("gateway %s/%s: a Gateway API Gateway of that name exists%s; choose another name, or delete it first", ns, name, notOursNote(gw))
+		return failure.BadInputf("gateway %s/%s: a Gateway API Gateway of that name exists%s (fix: choose another name, or delete it first)", ns, name, notOursNote(gw))
 	}
 	return nil
 }
@@ -218,11 +218,11 @@ func notOursNote(gw *gwapi.Gateway) string {
 func gatewayAPIWriteError(err error, ns, name, what string) error {
 	switch {
 	case apierrors.IsNotFound(err):
-		return failure.BadInputf("Gateway %s/%s: the cluster does not serve gateway.networking.k8s.io/v1 Gateways (%w); install the Gateway API CRDs (standard channel, v1.5 or later) first", ns, name, err)
+		return failure.BadInputf("Gateway %s/%s: the cluster does not serve gateway.networking.k8s.io/v1 Gateways (%w) (fix: install the Gateway API CRDs, standard channel, v1.5 or later, first)", ns, name, err)
 	case apierrors.IsInvalid(err):
-		return failure.BadInputf("Gateway %s/%s: the API server refuses it: %w; fix the GatewayConfig fields named above", ns, name, err)
+		return failure.BadInputf("Gateway %s/%s: the API server refuses it: %w (fix: correct the GatewayConfig fields named above)", ns, name, err)
 	case apierrors.IsAlreadyExists(err):
-		return failure.BadInputf("Gateway %s/%s was created meanwhile by someone else: %w; look with `meshbundle gateway status %s -n %s`", ns, name, err, name, ns)
+		return failure.BadInputf("Gateway %s/%s was created meanwhile by someone else: %w (fix: look with `meshbundle gateway status %s -n %s`)", ns, name, err, name, ns)
 	case apierrors.IsConflict(err):
 		return &failure.BadInputError{Err: err, Fix: "the Gateway changed while it was being updated; run again"}
 	}
@@ -246,11 +246,11 @@ func applyGatewayAPI(ctx context.Context, t Target, gc gwclient.Interface, live 
 	ns, name := live.Namespace, live.Name
 	res := &Result{Name: name, Namespace: ns, Class: ClassIngress, API: APIGatewayAPI}
 	if !ours(live) {
-		return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle changes only its own gateways", ns, name, notOursNote(live))
+		return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle changes only its own gateways (fix: change it with kubectl if it is yours)", ns, name, notOursNote(live))
 	}
 	want, errs := gatewayobj.GatewayAPI(cfg, live.Annotations[gatewayconfig.ServiceTypeAnnotation])
 	if len(errs) > 0 {
-		return nil, failure.BadInputf("GatewayConfig %s has no Gateway API equivalent: %w", cfg.Ref(), errs.ToAggregate())
+		return nil, failure.BadInputf("GatewayConfig %s has no Gateway API equivalent: %w (fix: correct the fields named)", cfg.Ref(), errs.ToAggregate())
 	}
 	if equality.Semantic.DeepEqual(live.Spec.Listeners, want.Spec.Listeners) {
 		res.Action, res.Revision = "unchanged", int(live.Generation)
@@ -281,7 +281,7 @@ func applyGatewayAPI(ctx context.Context, t Target, gc gwclient.Interface, live 
 func deleteGatewayAPI(ctx context.Context, t Target, cl *installer.Cluster, gc gwclient.Interface, gw *gwapi.Gateway) (*Result, error) {
 	ns, name := gw.Namespace, gw.Name
 	if !ours(gw) {
-		return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle deletes only its own gateways (delete it with kubectl if it is yours)", ns, name, notOursNote(gw))
+		return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle deletes only its own gateways (fix: delete it with kubectl if it is yours)", ns, name, notOursNote(gw))
 	}
 	t.progress("deleting Gateway %s/%s (istiod's Deployment and Service with it)", ns, name)
 	uid := gw.UID
@@ -508,5 +508,5 @@ func findGateway(ctx context.Context, cl *installer.Cluster, cfg *action.Configu
 
 // notFound is the refusal for a name that is neither kind of gateway.
 func notFound(ns, name string) error {
-	return failure.BadInputf("gateway %s/%s does not exist (neither a %s Helm release nor a Gateway API Gateway); see `meshbundle gateway list -A`", ns, name, ChartName)
+	return failure.BadInputf("gateway %s/%s does not exist (neither a %s Helm release nor a Gateway API Gateway) (fix: name one that `meshbundle gateway list -A` shows)", ns, name, ChartName)
 }

@@ -52,7 +52,7 @@ func chartValues(o AddOptions) (map[string]any, error) {
 	switch st {
 	case "LoadBalancer", "NodePort", "ClusterIP", "None":
 	default:
-		return nil, failure.BadInputf("--service-type %q: must be LoadBalancer, NodePort, ClusterIP or None", st)
+		return nil, failure.BadInputf("--service-type %q: not a Service type (fix: use LoadBalancer, NodePort, ClusterIP or None)", st)
 	}
 	if err := set("service.type=" + st); err != nil {
 		return nil, err
@@ -81,12 +81,12 @@ func chartValues(o AddOptions) (map[string]any, error) {
 	}
 	if o.PDBMinAvailable != "" {
 		if err := set("podDisruptionBudget.minAvailable=" + o.PDBMinAvailable); err != nil {
-			return nil, failure.BadInputf("--pdb-min-available %q: %w", o.PDBMinAvailable, err)
+			return nil, failure.BadInputf("--pdb-min-available %q: %w (fix: give a number or a percentage, e.g. 1 or 50%%)", o.PDBMinAvailable, err)
 		}
 	}
 	for _, s := range o.Set {
 		if err := set(s); err != nil {
-			return nil, failure.BadInputf("--set %s: %w; use <key>=<value> with keys of Istio's gateway chart", s, err)
+			return nil, failure.BadInputf("--set %s: %w (fix: use <key>=<value> with keys of Istio's gateway chart)", s, err)
 		}
 	}
 	sub, err := installer.IstioChart("gateway")
@@ -94,7 +94,7 @@ func chartValues(o AddOptions) (map[string]any, error) {
 		return nil, err
 	}
 	if err := chartutil.ValidateAgainstSchema(sub, vals); err != nil {
-		return nil, failure.BadInputf("gateway chart values (--set, --replicas, ...): %w; see Istio's gateway chart values.schema.json", err)
+		return nil, failure.BadInputf("gateway chart values (--set, --replicas, ...): %w (fix: correct the value named; Istio's gateway chart values.schema.json lists the keys)", err)
 	}
 	return vals, nil
 }

@@ -113,7 +113,7 @@ func Status(ctx context.Context, t Target, namespace, name string) (*Info, error
 			return nil, notFound(namespace, name)
 		}
 		if !ours(gw) {
-			return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle reports only its own gateways (see `kubectl -n %s get gateway %s`)", namespace, name, notOursNote(gw), namespace, name)
+			return nil, failure.BadInputf("Gateway %s/%s%s; meshbundle reports only its own gateways (fix: look with `kubectl -n %s get gateway %s`)", namespace, name, notOursNote(gw), namespace, name)
 		}
 		info, err := describeGatewayAPI(ctx, cl, gw)
 		return &info, err

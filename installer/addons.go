@@ -36,7 +36,7 @@ func addonsValues(ch *chart.Chart, sets []string, namespace string) (map[string]
 	vals := map[string]any{}
 	for _, s := range sets {
 		if err := strvals.ParseInto(s, vals); err != nil {
-			return nil, failure.BadInputf("--set %s%s: %w; use %s<key>=<value> with keys of charts/meshbundle-addons/values.yaml", addonsSetPrefix, s, err, addonsSetPrefix)
+			return nil, failure.BadInputf("--set %s%s: %w (fix: use %s<key>=<value> with keys of charts/meshbundle-addons/values.yaml)", addonsSetPrefix, s, err, addonsSetPrefix)
 		}
 	}
 	if len(sets) == 0 {
@@ -44,10 +44,10 @@ func addonsValues(ch *chart.Chart, sets []string, namespace string) (map[string]
 	}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: ReleaseAddons, Namespace: namespace, IsInstall: true}, nil)
 	if err != nil {
-		return nil, failure.BadInputf("addons values (--set %s*): %w", addonsSetPrefix, err)
+		return nil, failure.BadInputf("addons values (--set %s*): %w (fix: correct the --set %s* named; charts/meshbundle-addons/values.yaml lists the keys)", addonsSetPrefix, err, addonsSetPrefix)
 	}
 	if _, err := engine.Render(ch, rv); err != nil {
-		return nil, failure.BadInputf("addons values (--set %s*): %w; see charts/meshbundle-addons/values.yaml", addonsSetPrefix, err)
+		return nil, failure.BadInputf("addons values (--set %s*): %w (fix: correct the --set %s* named; charts/meshbundle-addons/values.yaml lists the keys)", addonsSetPrefix, err, addonsSetPrefix)
 	}
 	return vals, nil
 }

@@ -90,25 +90,25 @@ func connect(opts Options) (*cluster, error) {
 		if kubeContext != "" {
 			msg += fmt.Sprintf(" context %q", kubeContext)
 		}
-		return nil, &failure.BadInputError{Err: fmt.Errorf("%s: %w; check --kubeconfig/--context (kubectl config get-contexts)", msg, err)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("%s: %w (fix: check --kubeconfig/--context; kubectl config get-contexts lists them)", msg, err)}
 	}
 	if rc.QPS == 0 && rc.RateLimiter == nil {
 		rc.QPS, rc.Burst = defaultQPS, defaultBurst
 	}
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, kubeconfigError(err)
 	}
 	apiext, err := apiextclient.NewForConfig(rc)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, kubeconfigError(err)
 	}
 	// A short, separate probe: the default client would retry for minutes.
 	probe := rest.CopyConfig(rc)
 	probe.Timeout = 10 * time.Second
 	pc, err := kubernetes.NewForConfig(probe)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, kubeconfigError(err)
 	}
 	sv, err := pc.Discovery().ServerVersion()
 	if err != nil {
@@ -116,11 +116,11 @@ func connect(opts Options) (*cluster, error) {
 	}
 	metaClient, err := metadata.NewForConfig(rc)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, kubeconfigError(err)
 	}
 	disco, err := newSharedDiscovery(rc)
 	if err != nil {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("kubeconfig: %w", err)}
+		return nil, kubeconfigError(err)
 	}
 	apis, err := action.GetVersionSet(disco.client)
 	if err != nil {
@@ -222,4 +222,9 @@ func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
 
 func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
 	return clientcmd.NewDefaultClientConfig(clientcmdapi.Config{}, &clientcmd.ConfigOverrides{Context: clientcmdapi.Context{Namespace: g.namespace}})
+}
+
+// kubeconfigError is a client the kubeconfig cannot make: bad input.
+func kubeconfigError(err error) error {
+	return &failure.BadInputError{Object: "kubeconfig", Err: err, Fix: "check --kubeconfig/--context; kubectl config get-contexts lists them"}
 }

@@ -99,7 +99,7 @@ func convert(tree map[string]any, md protoreflect.MessageDescriptor) error {
 func fieldError(iop istiovalues.Map, sets []string, err error) error {
 	path, value, cause, ok := badField(iop)
 	if !ok {
-		return failure.BadInputf("invalid IstioOperator: %w; fix the field named above in your -f file or --set", err)
+		return failure.BadInputf("invalid IstioOperator: %w (fix: correct the field named above in your -f file or --set)", err)
 	}
 	from := "your -f file"
 	field := strings.TrimPrefix(path, "spec.")
@@ -116,7 +116,7 @@ func fieldError(iop istiovalues.Map, sets []string, err error) error {
 			msg = after
 		}
 	}
-	return failure.BadInputf("invalid IstioOperator %s: value %s (from %s): %s; fix that field", path, jsonValue(value), from, msg)
+	return failure.BadInputf("invalid IstioOperator %s: value %s (from %s): %s (fix: correct that field)", path, jsonValue(value), from, msg)
 }
 
 func jsonValue(v any) string {

@@ -305,7 +305,7 @@ func RenderKubeVersion() *chartutil.KubeVersion {
 func (r *run) render(rel PlannedRelease) (ReleaseResult, error) {
 	out, err := renderRelease(rel, RenderKubeVersion(), nil, false)
 	if err != nil {
-		return r.result(rel, ActionRendered, nil), &failure.BadInputError{Err: err}
+		return r.result(rel, ActionRendered, nil), &failure.BadInputError{Object: "release " + rel.Namespace + "/" + rel.Name, Err: err, Fix: "correct the chart values the message names in the IstioOperator (-f, --set)"}
 	}
 	r.res.Rendered = append(r.res.Rendered, RenderedRelease{Name: rel.Name, Namespace: rel.Namespace, Chart: chartRef(rel), Manifest: out.Manifest})
 	return r.result(rel, ActionRendered, out), nil

@@ -151,7 +151,7 @@ func NewPlan(src Source) (*Plan, error) {
 	}
 	for _, f := range src.Files {
 		if _, err := os.Stat(f); err != nil {
-			return nil, failure.BadInputf("IstioOperator file %q: %w; pass an existing file with -f", f, err)
+			return nil, failure.BadInputf("IstioOperator file %q: %w (fix: pass an existing file with -f)", f, err)
 		}
 	}
 	files = append(files, src.Files...)
@@ -160,7 +160,7 @@ func NewPlan(src Source) (*Plan, error) {
 
 	merged, err := render.MergeInputs(files, iopSets, nil)
 	if err != nil {
-		return nil, failure.BadInputf("read IstioOperator (%s): %w", strings.Join(src.Files, ", "), err)
+		return nil, failure.BadInputf("read IstioOperator (%s): %w (fix: correct the -f file or --set named; profiles are %s)", strings.Join(src.Files, ", "), err, strings.Join(values.Profiles, ", "))
 	}
 	p := &Plan{IstioOperator: merged}
 	if err := p.validate(iopSets); err != nil {
@@ -172,13 +172,13 @@ func NewPlan(src Source) (*Plan, error) {
 	// translate writes out as <component>-values.yaml).
 	migrated, err := render.Migrate(files, iopSets, nil)
 	if err != nil {
-		return nil, failure.BadInputf("translate IstioOperator to chart values: %w", err)
+		return nil, failure.BadInputf("translate IstioOperator to chart values: %w (fix: correct the field named in your -f file or --set)", err)
 	}
 	for _, c := range migrated.Components {
 		name, ok := istioReleaseNames[c.Component.UserFacingName]
 		if !ok {
 			return nil, failure.BadInputf("IstioOperator spec.components.%s[name=%s]: no Helm chart release exists for it; "+
-				"set enabled: false there (meshbundle installs the ingress gateway from Istio's gateway chart, configured in values/gateway.yaml)",
+				"meshbundle installs the ingress gateway from Istio's gateway chart, configured in values/gateway.yaml (fix: set enabled: false there)",
 				c.Component.SpecName, c.ComponentSpec.Name)
 		}
 		vals, _ := c.Values.GetPathMap("spec.values")
@@ -248,7 +248,7 @@ func NewPlan(src Source) (*Plan, error) {
 		})
 	} else {
 		if len(addonSets) > 0 {
-			return nil, failure.BadInputf("--set %s%s with --no-addons: drop one of them", addonsSetPrefix, addonSets[0])
+			return nil, failure.BadInputf("--set %s%s with --no-addons: the addons are not installed (fix: drop one of them)", addonsSetPrefix, addonSets[0])
 		}
 		p.AddonsSkipped = "skipped: --no-addons"
 	}
@@ -261,11 +261,11 @@ func addonsChart(dir string) (*chart.Chart, error) {
 		return addonschart.Load()
 	}
 	if _, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err != nil {
-		return nil, failure.BadInputf("addons chart %s: no Chart.yaml there; fix --addons-chart (or leave it out to install the built-in chart)", dir)
+		return nil, failure.BadInputf("addons chart %s: no Chart.yaml there (fix: correct --addons-chart, or leave it out to install the built-in chart)", dir)
 	}
 	ch, err := loader.Load(dir)
 	if err != nil {
-		return nil, failure.BadInputf("load addons chart %s: %w", dir, err)
+		return nil, failure.BadInputf("load addons chart %s: %w (fix: correct the chart, or leave --addons-chart out to install the built-in chart)", dir, err)
 	}
 	return ch, nil
 }
@@ -278,7 +278,7 @@ func baseFiles(dir, profile string) ([]string, error) {
 	case "", "default":
 	default:
 		if _, err := fs.Stat(values.FS, profile+".yaml"); err != nil {
-			return nil, failure.BadInputf("profile %q does not exist; use one of %s", profile, strings.Join(values.Profiles, ", "))
+			return nil, failure.BadInputf("profile %q does not exist (fix: use one of %s)", profile, strings.Join(values.Profiles, ", "))
 		}
 		names = append(names, profile+".yaml")
 	}
@@ -326,7 +326,7 @@ func (p *Plan) validate(sets []string) error {
 		return err
 	}
 	if w, err := agent.ValidateMeshConfig(mc); err != nil {
-		return failure.BadInputf("invalid IstioOperator spec.meshConfig: %w", err)
+		return failure.BadInputf("invalid IstioOperator spec.meshConfig: %w (fix: correct the field named in your -f file or --set)", err)
 	} else if w != nil {
 		p.warn(w)
 	}
@@ -335,7 +335,7 @@ func (p *Plan) validate(sets []string) error {
 		if otel := ep.GetOpentelemetry(); otel != nil {
 			if err := agent.ValidateExtensionProviderTracingOpentelemetry(otel); err != nil {
 				return failure.BadInputf("invalid IstioOperator spec.meshConfig.extensionProviders[name=%s].opentelemetry: %w; "+
-					"set service to a host such as jaeger-collector.istio-system.svc.cluster.local and port to 1-65535", ep.GetName(), err)
+					"(fix: set service to a host such as jaeger-collector.istio-system.svc.cluster.local and port to 1-65535)", ep.GetName(), err)
 			}
 		}
 	}
@@ -363,7 +363,7 @@ func (p *Plan) MeshConfig() (*meshConfig, error) {
 	mcVals, _ := p.IstioOperator.GetPathMap("spec.values.meshConfig")
 	mc, err := mesh.ApplyMeshConfigDefaults(mcVals.YAML())
 	if err != nil {
-		return nil, failure.BadInputf("invalid IstioOperator spec.meshConfig: %w", err)
+		return nil, failure.BadInputf("invalid IstioOperator spec.meshConfig: %w (fix: correct the field named in your -f file or --set)", err)
 	}
 	return mc, nil
 }
@@ -385,7 +385,7 @@ func (p *Plan) meshRelease(jaeger bool) (PlannedRelease, error) {
 	if raw, ok := p.IstioOperator.GetPath("spec.values.meshConfig.defaultConfig.tracing.sampling"); ok {
 		sampling, err = strconv.ParseFloat(fmt.Sprint(raw), 64)
 		if err != nil {
-			return PlannedRelease{}, failure.BadInputf("IstioOperator meshConfig.defaultConfig.tracing.sampling %v: not a number; set a percentage 0-100", raw)
+			return PlannedRelease{}, failure.BadInputf("IstioOperator meshConfig.defaultConfig.tracing.sampling %v: not a number (fix: set a percentage 0-100)", raw)
 		}
 	}
 	if provider != "" {
@@ -398,7 +398,7 @@ func (p *Plan) meshRelease(jaeger bool) (PlannedRelease, error) {
 			}}},
 		})
 		if err != nil {
-			return PlannedRelease{}, failure.BadInputf("IstioOperator meshConfig.defaultConfig.tracing.sampling %v: %w; set a percentage 0-100", sampling, err)
+			return PlannedRelease{}, failure.BadInputf("IstioOperator meshConfig.defaultConfig.tracing.sampling %v: %w (fix: set a percentage 0-100)", sampling, err)
 		}
 	}
 	ch, err := meshChart()
@@ -429,7 +429,7 @@ func gatewayRelease(charts, namespace string, sets []string) (PlannedRelease, er
 	}
 	for _, s := range sets {
 		if err := strvals.ParseInto(s, vals); err != nil {
-			return PlannedRelease{}, failure.BadInputf("--set gateway.%s: %w; use gateway.<key>=<value> with keys of Istio's gateway chart", s, err)
+			return PlannedRelease{}, failure.BadInputf("--set gateway.%s: %w (fix: use gateway.<key>=<value> with keys of Istio's gateway chart)", s, err)
 		}
 	}
 	ch, err := istioChart(charts, "gateway")
@@ -437,7 +437,7 @@ func gatewayRelease(charts, namespace string, sets []string) (PlannedRelease, er
 		return PlannedRelease{}, err
 	}
 	if err := chartutil.ValidateAgainstSchema(ch, vals); err != nil {
-		return PlannedRelease{}, failure.BadInputf("gateway values (values/gateway.yaml, --set gateway.*): %w; see Istio's gateway chart values.schema.json", err)
+		return PlannedRelease{}, failure.BadInputf("gateway values (values/gateway.yaml, --set gateway.*): %w (fix: correct the --set gateway.* named; Istio's gateway chart values.schema.json lists the keys)", err)
 	}
 	if err := validateServiceType(vals); err != nil {
 		return PlannedRelease{}, err
@@ -453,7 +453,7 @@ func validateServiceType(vals map[string]any) error {
 	case nil, "LoadBalancer", "NodePort", "ClusterIP", "None":
 		return nil
 	}
-	return failure.BadInputf("gateway service.type %q: must be LoadBalancer, NodePort, ClusterIP or None; fix --set gateway.service.type", t)
+	return failure.BadInputf("gateway service.type %q: must be LoadBalancer, NodePort, ClusterIP or None (fix: correct --set gateway.service.type)", t)
 }
 
 // IstioChart loads one of Istio's charts from the manifests embedded in the
@@ -484,11 +484,11 @@ func istioChart(charts, dir string) (*chart.Chart, error) {
 		if _, err := os.Stat(filepath.Join(charts, "charts", filepath.FromSlash(dir), "Chart.yaml")); err == nil {
 			hint = fmt.Sprintf(" (it has one under charts/: pass --charts %s)", filepath.Join(charts, "charts"))
 		}
-		return nil, failure.BadInputf("charts directory %s: no chart %s there%s; pass a directory laid out like Istio's manifests/charts, or leave --charts out to install the built-in charts", charts, dir, hint)
+		return nil, failure.BadInputf("charts directory %s: no chart %s there%s (fix: pass a directory laid out like Istio's manifests/charts, or leave --charts out to install the built-in charts)", charts, dir, hint)
 	}
 	ch, err := loader.Load(p)
 	if err != nil {
-		return nil, failure.BadInputf("charts directory %s: load chart %s: %w", charts, dir, err)
+		return nil, failure.BadInputf("charts directory %s: load chart %s: %w (fix: correct the chart, or leave --charts out to install the built-in charts)", charts, dir, err)
 	}
 	return ch, nil
 }

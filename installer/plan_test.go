@@ -385,7 +385,7 @@ func TestAddonsPhase(t *testing.T) {
 		{name: "built-in chart", wantState: StateDone},
 		{name: "chart directory", chart: "../charts/meshbundle-addons", wantState: StateDone},
 		{name: "no addons", noAddons: true, wantState: StateSkipped, wantMsg: "skipped: --no-addons"},
-		{name: "chart absent", chart: "testdata/no-such-chart", wantErr: "no Chart.yaml there; fix --addons-chart"},
+		{name: "chart absent", chart: "testdata/no-such-chart", wantErr: "no Chart.yaml there (fix: correct --addons-chart"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

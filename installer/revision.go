@@ -33,7 +33,7 @@ const RevisionLabel = "istio.io/rev"
 // release name limit as istiod-<rev>.
 func validateRevision(rev string) error {
 	if msgs := validation.IsDNS1123Label(rev); len(msgs) > 0 || len("istiod-"+rev) > 53 {
-		return failure.BadInputf("--revision %q: must be a DNS-1123 label of at most 46 characters (%s), e.g. 1-31-0 or canary", rev, strings.Join(msgs, "; "))
+		return failure.BadInputf("--revision %q: must be a DNS-1123 label of at most 46 characters (%s) (fix: use a name such as 1-31-0 or canary)", rev, strings.Join(msgs, "; "))
 	}
 	return nil
 }
@@ -51,7 +51,7 @@ func (p *Plan) applyRevision(rev string) error {
 		return err
 	}
 	if iop := p.IstioOperator.GetPathString("spec.values.revision"); iop != "" && iop != rev {
-		return failure.BadInputf("--revision %s conflicts with the IstioOperator's revision %q; set one of them", rev, iop)
+		return failure.BadInputf("--revision %s conflicts with the IstioOperator's spec.revision %q (fix: set one of them)", rev, iop)
 	}
 	for i, r := range p.Releases {
 		if r.Phase == PhaseIstiod && r.Name == ReleaseIstiod {

@@ -63,11 +63,11 @@ func operateTag(ctx context.Context, opts Options, op string, fn func(ctx contex
 // the tag or, with overwrite, moving it.
 func TagSet(ctx context.Context, opts Options, tagName, revision string, overwrite bool) error {
 	if msgs := validation.IsDNS1123Label(tagName); len(msgs) > 0 {
-		return failure.BadInputf("tag %q: must be a DNS-1123 label (%s)", tagName, strings.Join(msgs, "; "))
+		return failure.BadInputf("tag %q: must be a DNS-1123 label (%s) (fix: use a name such as prod or canary)", tagName, strings.Join(msgs, "; "))
 	}
 	if tagName == DefaultRevision {
-		return failure.BadInputf("tag default: the default revision's own injector serves istio-injection=enabled namespaces; " +
-			"pin namespaces to a named tag instead (istio.io/rev=<tag>, AppMesh spec.injection.revision)")
+		return failure.BadInputf("tag default: the default revision's own injector serves istio-injection=enabled namespaces " +
+			"(fix: pin namespaces to a named tag instead: istio.io/rev=<tag>, AppMesh spec.injection.revision)")
 	}
 	if revision == "" {
 		revision = DefaultRevision
@@ -76,7 +76,7 @@ func TagSet(ctx context.Context, opts Options, tagName, revision string, overwri
 	return operateTag(ctx, opts, "tag set", func(ctx context.Context, r *run) error {
 		rels := r.plan.revisionRelease()
 		if len(rels) == 0 {
-			return failure.BadInputf("no istiod release planned for revision %s", revision)
+			return failure.BadInputf("revision %s: no istiod release planned for it (fix: name a revision the IstioOperator installs)", revision)
 		}
 		rel := rels[0]
 		cfg, err := r.cl.helmConfig(rel.Namespace)
@@ -84,7 +84,7 @@ func TagSet(ctx context.Context, opts Options, tagName, revision string, overwri
 			return err
 		}
 		if _, err := cfg.Releases.Deployed(rel.Name); err != nil {
-			return failure.BadInputf("revision %s: release %s/%s is not deployed (%v); install it first with `meshbundle install --revision %s`", revision, rel.Namespace, rel.Name, err, revision)
+			return failure.BadInputf("revision %s: release %s/%s is not deployed (%v) (fix: install it first with `meshbundle install --revision %s`)", revision, rel.Namespace, rel.Name, err, revision)
 		}
 		cur, err := r.cl.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, tagWebhookName(tagName), metav1.GetOptions{})
 		switch {
@@ -93,7 +93,7 @@ func TagSet(ctx context.Context, opts Options, tagName, revision string, overwri
 		case err != nil:
 			return fmt.Errorf("tag %s: %w", tagName, err)
 		case cur.Labels[RevisionLabel] != revision && !overwrite:
-			return failure.BadInputf("tag %s points at revision %s; pass --overwrite to move it to %s", tagName, cur.Labels[RevisionLabel], revision)
+			return failure.BadInputf("tag %s points at revision %s (fix: pass --overwrite to move it to %s)", tagName, cur.Labels[RevisionLabel], revision)
 		}
 		mwc, svc, err := r.renderTag(rel, tagName)
 		if err != nil {
@@ -180,7 +180,7 @@ func TagRemove(ctx context.Context, opts Options, tagName string, force bool) er
 	return operateTag(ctx, opts, "tag remove", func(ctx context.Context, r *run) error {
 		whs := r.cl.kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
 		if _, err := whs.Get(ctx, tagWebhookName(tagName), metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return failure.BadInputf("tag %q does not exist; see `meshbundle tag list`", tagName)
+			return failure.BadInputf("tag %q does not exist (fix: name one that `meshbundle tag list` shows)", tagName)
 		} else if err != nil {
 			return fmt.Errorf("tag %s: %w", tagName, err)
 		}

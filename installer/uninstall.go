@@ -59,7 +59,7 @@ func (r *run) uninstall(ctx context.Context) error {
 		if r.plan.Revision != "" {
 			// One control-plane revision, and only once no proxy uses it.
 			if r.opts.DeleteCRDs {
-				return failure.BadInputf("--delete-crds removes Istio for every revision; leave out --revision, or --delete-crds")
+				return failure.BadInputf("--delete-crds removes Istio for every revision, --revision names one (fix: leave out --revision, or --delete-crds)")
 			}
 			inUse, err := r.cl.revisionUsers(ctx, r.plan.Revision)
 			if err != nil {

@@ -70,11 +70,11 @@ type Result struct {
 func Link(ctx context.Context, a, b Cluster) (*Result, error) {
 	for _, c := range []Cluster{a, b} {
 		if msgs := validation.IsDNS1123Label(c.Name); len(msgs) > 0 {
-			return nil, &failure.BadInputError{Err: fmt.Errorf("cluster name %q: %s; use the installer's values.global.multiCluster.clusterName of that cluster", c.Name, strings.Join(msgs, "; "))}
+			return nil, &failure.BadInputError{Err: fmt.Errorf("cluster name %q: %s (fix: use the installer's values.global.multiCluster.clusterName of that cluster)", c.Name, strings.Join(msgs, "; "))}
 		}
 	}
 	if a.Name == b.Name {
-		return nil, &failure.BadInputError{Err: fmt.Errorf("both clusters are named %q: every cluster of a mesh needs its own values.global.multiCluster.clusterName", a.Name)}
+		return nil, &failure.BadInputError{Err: fmt.Errorf("both clusters are named %q: every cluster of a mesh needs its own values.global.multiCluster.clusterName (fix: give --from-name and --to-name each cluster's own)", a.Name)}
 	}
 	res := &Result{}
 	for _, dir := range [][2]Cluster{{a, b}, {b, a}} {
@@ -117,7 +117,7 @@ func remoteSecret(ctx context.Context, c Cluster) (*corev1.Secret, string, error
 	}
 	kube := cl.Kube()
 	if _, err := kube.CoreV1().ServiceAccounts(IstioNamespace).Get(ctx, readerServiceAccount, metav1.GetOptions{}); err != nil {
-		return nil, "", &failure.BadInputError{Err: fmt.Errorf("cluster %s: ServiceAccount %s/%s: %w; install Istio in that cluster first (meshbundle install; Istio's istiod chart creates it with read-only RBAC)",
+		return nil, "", &failure.BadInputError{Err: fmt.Errorf("cluster %s: ServiceAccount %s/%s: %w (fix: install Istio in that cluster first: meshbundle install; Istio's istiod chart creates it with read-only RBAC)",
 			c.Name, IstioNamespace, readerServiceAccount, err)}
 	}
 	tokenName := readerServiceAccount + tokenSecretSuffix

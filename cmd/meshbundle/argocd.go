@@ -42,7 +42,7 @@ output would make Argo CD prune the app). See docs/argocd.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := argocd.ParamsFromEnv(environ())
 			if err != nil {
-				return &failure.BadInputError{Err: err}
+				return &failure.BadInputError{Err: err, Fix: "correct the plugin parameters in the Application's spec.source.plugin (docs/argocd.md)"}
 			}
 			return argocd.Generate(dir, p, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},

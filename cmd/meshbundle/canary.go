@@ -97,7 +97,7 @@ changed, or the file and the release disagree; nothing written).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := strconv.Atoi(args[1])
 			if err != nil || w < 0 || w > 100 {
-				return failure.BadInputf("weight %q: must be a whole number between 0 and 100", args[1])
+				return failure.BadInputf("weight %q: not a whole number between 0 and 100 (fix: give the percentage of traffic for the copy, e.g. 10)", args[1])
 			}
 			return f.run(cmd, args[0], canary.Request{Op: canary.OpWeight, Weight: int32(w)})
 		},
@@ -132,10 +132,10 @@ changed, or the file and the release disagree; nothing written).`,
 
 func (f *canaryFlags) check() error {
 	if f.timeout <= 0 {
-		return failure.BadInputf("--timeout %s: must be positive", f.timeout)
+		return failure.BadInputf("--timeout %s: must be positive (fix: give a duration such as 5m)", f.timeout)
 	}
 	if f.settle < 0 {
-		return failure.BadInputf("--settle %s: must not be negative", f.settle)
+		return failure.BadInputf("--settle %s: must not be negative (fix: give a duration such as 10s, or 0)", f.settle)
 	}
 	return nil
 }
@@ -196,7 +196,7 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 		case f.file != "":
 			src = &canary.FileStore{Path: f.file, App: app}
 		default:
-			return nil, nil, failure.BadInputf("helm mode needs the AppMesh file your `helm upgrade --post-renderer-args --config=<file>` uses: --file FILE (or --repo DIR [--file FILE] when it lives in git, one commit per step); every step is written into it, so that your next routine helm upgrade carries the canary instead of dropping it")
+			return nil, nil, failure.BadInputf("--file: missing; helm mode writes every step into the AppMesh file your `helm upgrade --post-renderer-args --config=<file>` uses, so that your next routine helm upgrade carries the canary instead of dropping it (fix: give --file FILE, or --repo DIR [--file FILE] when it lives in git, one commit per step)")
 		}
 		ns := f.namespace
 		if ns == "" {
@@ -248,7 +248,7 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 		}
 		return g, &canary.Cluster{Client: kc, Namespace: ns, App: app}, nil
 	}
-	return nil, nil, failure.BadInputf("give --repo DIR (GitOps: one commit per step) or --release NAME (helm upgrade per step)")
+	return nil, nil, failure.BadInputf("--repo, --release: missing, the way steps are applied (fix: give --repo DIR for GitOps, one commit per step, or --release NAME for a helm upgrade per step)")
 }
 
 func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) error {

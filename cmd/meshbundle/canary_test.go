@@ -51,8 +51,8 @@ func TestCanaryCLIBadInput(t *testing.T) {
 		wantStderr string       // part of the error
 		wantCode   failure.Kind // exit code
 	}{
-		{"no mode", []string{"canary", "abort", "shop"}, "give --repo DIR", failure.BadInput},
-		{"helm mode without the AppMesh file", []string{"canary", "abort", "shop", "--release", "shop"}, "helm mode needs the AppMesh file your `helm upgrade --post-renderer-args --config=<file>` uses", failure.BadInput},
+		{"no mode", []string{"canary", "abort", "shop"}, "--repo, --release: missing", failure.BadInput},
+		{"helm mode without the AppMesh file", []string{"canary", "abort", "shop", "--release", "shop"}, "helm mode writes every step into the AppMesh file your `helm upgrade --post-renderer-args --config=<file>` uses", failure.BadInput},
 		{"helm mode with another app's file", append([]string{"canary", "abort", "cart", "--release", "cart", "--file", filepath.Join(repo, "appmesh.yaml")}, nokube...), `is the AppMesh of "shop", not "cart"`, failure.BadInput},
 		{"weight above 100", []string{"canary", "weight", "shop", "101", "--repo", repo}, "between 0 and 100", failure.BadInput},
 		{"weight not a number", []string{"canary", "weight", "shop", "ten", "--repo", repo}, "between 0 and 100", failure.BadInput},

@@ -41,7 +41,7 @@ secrets. See docs/gateways.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from.Kubeconfig == "" && from.Context == "" || to.Kubeconfig == "" && to.Context == "" {
-				return failure.BadInputf("name both clusters: --from-kubeconfig/--from-context and --to-kubeconfig/--to-context")
+				return failure.BadInputf("--from-kubeconfig/--from-context, --to-kubeconfig/--to-context: both clusters must be named (fix: give a kubeconfig or context for each of --from and --to)")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

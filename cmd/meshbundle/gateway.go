@@ -42,7 +42,7 @@ func (f *gatewayFlags) register(cmd *cobra.Command, dryRun bool) {
 
 func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
 	if f.timeout <= 0 {
-		return gateway.Target{}, failure.BadInputf("--timeout %s: must be positive", f.timeout)
+		return gateway.Target{}, failure.BadInputf("--timeout %s: must be positive (fix: give a duration such as 5m)", f.timeout)
 	}
 	// Istio's analyzers and kube client log to stderr on their own; the
 	// command reports what matters itself.
@@ -60,7 +60,7 @@ func (f *gatewayFlags) target(stderr io.Writer) (gateway.Target, error) {
 func (f *gatewayFlags) namedTarget(stderr io.Writer) (gateway.Target, error) {
 	t, err := f.target(stderr)
 	if err == nil && f.namespace == "" {
-		err = failure.BadInputf("-n/--namespace is required: the namespace of the gateway")
+		err = failure.BadInputf("-n/--namespace: required, the namespace of the gateway (fix: add -n NAMESPACE)")
 	}
 	return t, err
 }
@@ -103,15 +103,15 @@ func newGatewayAddCmd() *cobra.Command {
 				return err
 			}
 			if o.Class, err = gateway.ParseClass(class); err != nil {
-				return &failure.BadInputError{Err: err}
+				return &failure.BadInputError{Err: err, Fix: "use --class ingress, egress or east-west"}
 			}
 			if o.API, err = gateway.ParseAPI(api); err != nil {
-				return &failure.BadInputError{Err: err}
+				return &failure.BadInputError{Err: err, Fix: "use --api istio or gateway-api"}
 			}
 			o.Name, o.Namespace, o.DryRun = args[0], f.namespace, f.dryRun
 			if configFile != "" {
 				if o.Config, err = gatewayconfig.Load(configFile); err != nil {
-					return &failure.BadInputError{Err: err}
+					return &failure.BadInputError{Field: "-f/--filename", Err: err}
 				}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -150,14 +150,14 @@ func newGatewayConfigCmd() *cobra.Command {
 				return err
 			}
 			if file == "" {
-				return failure.BadInputf("-f/--filename is required: the GatewayConfig file")
+				return failure.BadInputf("-f/--filename: required, the GatewayConfig file (fix: add -f FILE)")
 			}
 			gc, err := gatewayconfig.Load(file)
 			if err != nil {
-				return &failure.BadInputError{Err: err}
+				return &failure.BadInputError{Field: "-f/--filename", Err: err}
 			}
 			if f.namespace != "" && f.namespace != gc.Metadata.Namespace {
-				return failure.BadInputf("-n %s disagrees with the GatewayConfig's metadata.namespace %s; drop -n or fix the file", f.namespace, gc.Metadata.Namespace)
+				return failure.BadInputf("-n %s disagrees with GatewayConfig %s metadata.namespace %s (fix: drop -n, or correct metadata.namespace in the file)", f.namespace, file, gc.Metadata.Namespace)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -187,7 +187,7 @@ func newGatewayListCmd() *cobra.Command {
 			if all {
 				ns = ""
 			} else if ns == "" {
-				return failure.BadInputf("give -n NAMESPACE or -A (all namespaces)")
+				return failure.BadInputf("-n/--namespace: missing (fix: give -n NAMESPACE, or -A for all namespaces)")
 			}
 			infos, err := gateway.List(cmd.Context(), t, ns)
 			if err != nil {

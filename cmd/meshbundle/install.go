@@ -81,13 +81,13 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 		s.SetOutputLevel(istiolog.ErrorLevel)
 	}
 	if f.timeout <= 0 {
-		return installer.Options{}, failure.BadInputf("--timeout %s: must be positive", f.timeout)
+		return installer.Options{}, failure.BadInputf("--timeout %s: must be positive (fix: give a duration such as 5m)", f.timeout)
 	}
 	if f.force && !f.deleteCRDs {
-		return installer.Options{}, failure.BadInputf("--force only applies to --delete-crds")
+		return installer.Options{}, failure.BadInputf("--force: only applies to --delete-crds (fix: drop --force, or add --delete-crds)")
 	}
 	if f.keepCRDs && f.deleteCRDs {
-		return installer.Options{}, failure.BadInputf("--keep-crds and --delete-crds contradict each other; CRDs are kept by default")
+		return installer.Options{}, failure.BadInputf("--keep-crds and --delete-crds contradict each other (fix: drop one; CRDs are kept by default)")
 	}
 	return installer.Options{
 		Source: installer.Source{

@@ -50,7 +50,7 @@ func TestInstallExitCodes(t *testing.T) {
 		{name: "status of unreachable cluster", args: []string{"status", "--kubeconfig", kc}, wantCode: failure.Unreachable, wantStderr: "unreachable"},
 		{name: "timeout", args: []string{"install", "--dry-run", "--timeout", "1ns"}, wantCode: failure.Timeout, wantStderr: "--timeout"},
 		{name: "uninstall bad input", args: []string{"uninstall", "--kubeconfig", kc, "--profile", "huge"}, wantCode: failure.BadInput, wantStderr: "huge"},
-		{name: "--force without --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--force"}, wantCode: failure.BadInput, wantStderr: "--force only applies to --delete-crds"},
+		{name: "--force without --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--force"}, wantCode: failure.BadInput, wantStderr: "--force: only applies to --delete-crds"},
 		{name: "--keep-crds with --delete-crds", args: []string{"uninstall", "--kubeconfig", kc, "--keep-crds", "--delete-crds"}, wantCode: failure.BadInput, wantStderr: "contradict"},
 	}
 	for _, tc := range cases {

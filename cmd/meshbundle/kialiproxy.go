@@ -46,18 +46,18 @@ cookies over HTTPS: serve with --tls-cert/--tls-key or behind a TLS ingress.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			up, err := url.Parse(upstream)
 			if err != nil {
-				return failure.BadInputf("--upstream %q: %v", upstream, err)
+				return failure.BadInputf("--upstream %q: %v (fix: give Kiali's base URL, e.g. http://kiali.istio-system:20001)", upstream, err)
 			}
 			if (certFile == "") != (keyFile == "") {
-				return failure.BadInputf("--tls-cert and --tls-key go together")
+				return failure.BadInputf("--tls-cert and --tls-key go together (fix: give both, or neither)")
 			}
 			h, err := kialiproxy.New(kialiproxy.Config{Upstream: up, WebRoot: webRoot, ConsoleOrigins: origins, Hosts: hosts, TokenCookie: tokenCookie})
 			if err != nil {
-				return &failure.BadInputError{Err: err}
+				return &failure.BadInputError{Err: err, Fix: "see meshbundle kiali-proxy --help"}
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
-				return failure.BadInputf("--listen %q: %v", listen, err)
+				return failure.BadInputf("--listen %q: %v (fix: give a free host:port, e.g. :8443)", listen, err)
 			}
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -56,7 +56,7 @@ per-dashboard result to stdout (-o json|yaml, a table without -o).`,
 			}
 			api, err := grafana.NewAPI(grafanaURL, token, &http.Client{Timeout: timeout})
 			if err != nil {
-				return &failure.BadInputError{Err: err}
+				return &failure.BadInputError{Err: err, Fix: "see meshbundle dashboards import --help"}
 			}
 			res, err := grafana.Import(cmd.Context(), api, dashboards.All(), grafana.Options{
 				Folder: folder, Overwrite: overwrite, Progress: cmd.ErrOrStderr(),
@@ -97,7 +97,7 @@ the operator download the pinned grafana.com revision instead).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "yaml" && output != "json" {
-				return failure.BadInputf("--output %q: use yaml or json", output)
+				return failure.BadInputf("--output %q: not an output format (fix: use -o yaml or json)", output)
 			}
 			out := cmd.OutOrStdout()
 			switch format {
@@ -120,7 +120,7 @@ the operator download the pinned grafana.com revision instead).`,
 				}
 				gds, err := dashboards.GrafanaDashboards(dashboards.GrafanaDashboardOptions{Namespace: namespace, Folder: folder, InstanceSelector: sel, Online: online})
 				if err != nil {
-					return &failure.BadInputError{Err: err}
+					return &failure.BadInputError{Err: err, Fix: "pass --instance-selector with the labels of your Grafana object, e.g. dashboards=grafana"}
 				}
 				objs := make([]any, 0, len(gds))
 				for _, g := range gds {
@@ -128,7 +128,7 @@ the operator download the pinned grafana.com revision instead).`,
 				}
 				return writeObjects(out, output, objs)
 			default:
-				return failure.BadInputf("--format %q: use json, configmap or grafana-operator", format)
+				return failure.BadInputf("--format %q: not a format (fix: use json, configmap or grafana-operator)", format)
 			}
 		},
 	}
@@ -199,7 +199,7 @@ func parseLabels(flag string, kvs []string) (map[string]string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, failure.BadInputf("%s %q: want key=value", flag, kv)
+			return nil, failure.BadInputf("%s %q: not a label (fix: write it as key=value)", flag, kv)
 		}
 		out[k] = v
 	}
@@ -236,7 +236,7 @@ scrape-config a scrape_configs block, for Prometheus without the operator.`,
 			switch format {
 			case "operator":
 				if output != "yaml" && output != "json" {
-					return failure.BadInputf("--output %q: use yaml or json", output)
+					return failure.BadInputf("--output %q: not an output format (fix: use -o yaml or json)", output)
 				}
 				return writeObjects(out, output, []any{rules.PrometheusRule(o), rules.PodMonitor(o), rules.ServiceMonitor(o)})
 			case "rule-file":
@@ -254,7 +254,7 @@ scrape-config a scrape_configs block, for Prometheus without the operator.`,
 				_, err = out.Write(b)
 				return err
 			default:
-				return failure.BadInputf("--format %q: use operator, rule-file or scrape-config", format)
+				return failure.BadInputf("--format %q: not a format (fix: use operator, rule-file or scrape-config)", format)
 			}
 		},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -33,7 +34,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	// argument counts are bad input of every command, like the checks the
 	// commands make themselves.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &failure.BadInputError{Err: err, Fix: "see " + c.CommandPath() + " --help"}
+		return &failure.BadInputError{Object: c.CommandPath(), Err: err, Fix: "see " + c.CommandPath() + " --help"}
 	})
 	badArgsAreBadInput(root)
 	return root
@@ -52,7 +53,7 @@ func badArgsAreBadInput(cmd *cobra.Command) {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			err := check(c, args)
 			if err != nil && failure.KindOf(err) == failure.Failed {
-				return &failure.BadInputError{Err: err, Fix: "see " + c.CommandPath() + " --help"}
+				return &failure.BadInputError{Object: c.CommandPath(), Err: err, Fix: "see " + c.CommandPath() + " --help"}
 			}
 			return err
 		}
@@ -63,11 +64,17 @@ func badArgsAreBadInput(cmd *cobra.Command) {
 }
 
 // run executes the CLI; errors go to stderr, and their kind is the exit
-// code (failure.KindOf, the one mapping; README "Exit codes").
+// code (failure.KindOf, the one mapping; README "Exit codes"). Bad input
+// that names no object of its own is the command's: the message starts
+// with the command ("meshbundle install: --timeout 0s: ...").
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) failure.Kind {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	c, err := root.ExecuteC()
+	var bad *failure.BadInputError
+	if errors.As(err, &bad) && bad.Object == "" && c != nil {
+		bad.Object = c.CommandPath()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
