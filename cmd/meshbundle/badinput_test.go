@@ -66,6 +66,7 @@ func TestBadInputMessages(t *testing.T) {
 		{name: "canary start flags", args: []string{"canary", "start", "shop", "--repo", repo, "--deployment", "web", "--version", "v2", "--no-wait", "--kubeconfig", nokube}, object: "meshbundle canary start", field: "--image"},
 		{name: "canary without a canary", args: []string{"canary", "promote", "shop", "--repo", repo, "--no-wait", "--kubeconfig", nokube}, object: "app shop", field: "promote"},
 		{name: "dashboards format", args: []string{"dashboards", "render", "--format", "xml"}, object: "meshbundle dashboards render", field: "--format"},
+		{name: "dashboards required URL", args: []string{"dashboards", "import"}, object: "meshbundle dashboards import", field: "--grafana-url"},
 		{name: "kiali-proxy TLS pair", args: []string{"kiali-proxy", "--upstream", "http://127.0.0.1:1", "--tls-cert", "x"}, object: "meshbundle kiali-proxy", field: "--tls-key"},
 		{name: "cluster link clusters", args: []string{"cluster", "link"}, object: "meshbundle cluster link", field: "--from-kubeconfig"},
 		// The post-renderer inside the CLI.

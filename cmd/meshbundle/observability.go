@@ -51,6 +51,11 @@ per-dashboard result to stdout (-o json|yaml, a table without -o).`,
 		Example: `  meshbundle dashboards import --grafana-url http://grafana.monitoring:3000 --token "$GRAFANA_TOKEN" --folder Istio --overwrite`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if grafanaURL == "" {
+				// Checked here, not with MarkFlagRequired, whose error
+				// cobra returns as it is (exit 1, not bad input).
+				return failure.BadInputf("--grafana-url: required (fix: give Grafana's base URL, e.g. --grafana-url http://grafana.monitoring:3000)")
+			}
 			if token == "" {
 				token = os.Getenv("GRAFANA_TOKEN")
 			}
@@ -68,13 +73,12 @@ per-dashboard result to stdout (-o json|yaml, a table without -o).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&grafanaURL, "grafana-url", "", "Grafana base URL, e.g. http://grafana.monitoring:3000")
+	fl.StringVar(&grafanaURL, "grafana-url", "", "Grafana base URL, e.g. http://grafana.monitoring:3000 (required)")
 	fl.StringVar(&token, "token", "", "Grafana service account token or user:password (default $GRAFANA_TOKEN)")
 	fl.StringVar(&folder, "folder", dashboards.DefaultFolder, "Grafana folder (created if missing); empty for General")
 	fl.BoolVar(&overwrite, "overwrite", false, "replace dashboards that already exist (same UID)")
 	fl.DurationVar(&timeout, "timeout", 30*time.Second, "per-request timeout")
 	registerOutput(fl, &out)
-	_ = cmd.MarkFlagRequired("grafana-url")
 	return cmd
 }
 
