@@ -92,7 +92,7 @@ func render(root, dir string, p Params, am *appmesh.AppMesh, out, warn io.Writer
 	if p.KubeVersion != "" {
 		kv, err := chartutil.ParseKubeVersion(p.KubeVersion)
 		if err != nil {
-			return fmt.Errorf("KUBE_VERSION %q: %w", p.KubeVersion, err)
+			return fmt.Errorf("KUBE_VERSION %q: %w (fix: Argo CD sets it to the destination cluster's version, e.g. 1.31.0; unset it to render for Helm's default)", p.KubeVersion, err)
 		}
 		install.KubeVersion = kv
 	}
@@ -128,7 +128,7 @@ func (p Params) values(root, dir string) (map[string]any, error) {
 	}
 	vals, err := opts.MergeValues(getter.Providers{})
 	if err != nil {
-		return nil, fmt.Errorf("values files: %w", err)
+		return nil, fmt.Errorf("values files: %w (fix: correct the YAML of the values file named)", err)
 	}
 	if strings.TrimSpace(p.Values) != "" {
 		inline := map[string]any{}
@@ -146,7 +146,7 @@ func (p Params) values(root, dir string) (map[string]any, error) {
 		// Commas would split one value into several assignments.
 		kv := k + "=" + strings.ReplaceAll(p.Set[k], ",", `\,`)
 		if err := strvals.ParseInto(kv, vals); err != nil {
-			return nil, fmt.Errorf("plugin parameter %q key %q: %w", ParamSet, k, err)
+			return nil, fmt.Errorf("plugin parameter %q key %q: %w (fix: use keys in helm --set syntax, e.g. image.tag)", ParamSet, k, err)
 		}
 	}
 	return vals, nil
@@ -168,7 +168,7 @@ func checkoutRoot(dir, sourcePath string) (string, error) {
 // checkout (symlinks included), as Argo CD refuses out-of-repo values files.
 func inside(root, dir, name, what string) (string, error) {
 	if name == "" {
-		return "", fmt.Errorf("%s: empty path", what)
+		return "", fmt.Errorf("%s: empty path (fix: give a path relative to the app directory)", what)
 	}
 	if filepath.IsAbs(name) {
 		return "", fmt.Errorf("%s %q: absolute path (fix: give a path relative to the app directory)", what, name)
@@ -176,7 +176,7 @@ func inside(root, dir, name, what string) (string, error) {
 	path := filepath.Join(dir, name)
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return "", fmt.Errorf("%s %q: %w", what, name, err)
+		return "", fmt.Errorf("%s %q: %w (fix: commit the file to the app directory, or correct the parameter)", what, name, err)
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
@@ -186,7 +186,7 @@ func inside(root, dir, name, what string) (string, error) {
 		return "", fmt.Errorf("%s %q is outside the repository checkout (fix: keep it in the repository)", what, name)
 	}
 	if _, err := os.Stat(real); err != nil {
-		return "", fmt.Errorf("%s %q: %w", what, name, err)
+		return "", fmt.Errorf("%s %q: %w (fix: commit the file to the app directory, or correct the parameter)", what, name, err)
 	}
 	return real, nil
 }

@@ -115,7 +115,9 @@ func BadInputf(format string, args ...any) error {
 }
 
 // Error reads "<object> <field>: <err> (fix: <fix>)", leaving out what is
-// empty.
+// empty. Fix is left out too when Err's message says its own "(fix: ...)",
+// which is the more specific (Fix is then the fallback for errors that do
+// not).
 func (e *BadInputError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Object)
@@ -133,7 +135,7 @@ func (e *BadInputError) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(msg)
-	if e.Fix != "" {
+	if e.Fix != "" && !strings.Contains(msg, "(fix: ") {
 		b.WriteString(" (fix: " + e.Fix + ")")
 	}
 	return b.String()

@@ -18,6 +18,8 @@ func TestBadInputErrorMessage(t *testing.T) {
 		{"field only", &BadInputError{Field: "--output", Err: errors.New(`"xml": use json or yaml`)}, `--output: "xml": use json or yaml`},
 		{"message only", &BadInputError{Err: errors.New("--timeout 0s: must be positive")}, "--timeout 0s: must be positive"},
 		{"no Err", &BadInputError{Object: "flag"}, "flag: invalid"},
+		{"Err says its own fix", &BadInputError{Object: "meshbundle argocd generate", Err: errors.New(`plugin parameter "set": want a map (fix: set map:)`), Fix: "correct the plugin parameters"},
+			`meshbundle argocd generate: plugin parameter "set": want a map (fix: set map:)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

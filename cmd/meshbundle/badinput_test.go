@@ -43,6 +43,8 @@ func TestBadInputMessages(t *testing.T) {
 	const httpSvc = "---\n# Source: shop/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - {name: http, port: 80}\n"
 	const badYAML = "---\n# Source: shop/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: 1, a: 2}\n"
 	repo, _ := gitopsRepo(t)
+	t.Setenv("ARGOCD_APP_NAME", "shop")
+	t.Setenv("ARGOCD_APP_PARAMETERS", `[{"name":"values-files","string":"a.yaml"}]`)
 
 	// Each kind of bad input once: cobra's flag and argument checks, the
 	// commands' own flag checks, files (AppMesh, GatewayConfig,
@@ -68,6 +70,7 @@ func TestBadInputMessages(t *testing.T) {
 		{name: "dashboards format", args: []string{"dashboards", "render", "--format", "xml"}, object: "meshbundle dashboards render", field: "--format"},
 		{name: "dashboards required URL", args: []string{"dashboards", "import"}, object: "meshbundle dashboards import", field: "--grafana-url"},
 		{name: "kiali-proxy TLS pair", args: []string{"kiali-proxy", "--upstream", "http://127.0.0.1:1", "--tls-cert", "x"}, object: "meshbundle kiali-proxy", field: "--tls-key"},
+		{name: "argocd plugin parameter", args: []string{"argocd", "generate", "--dir", dir}, object: "meshbundle argocd generate", field: `plugin parameter "values-files"`},
 		{name: "cluster link clusters", args: []string{"cluster", "link"}, object: "meshbundle cluster link", field: "--from-kubeconfig"},
 		// The post-renderer inside the CLI.
 		{name: "postrender AppMesh value", args: []string{"postrender", "--config", badAppMesh}, stdin: httpSvc, object: "AppMesh file " + badAppMesh, field: "spec.ports.mode"},
@@ -127,11 +130,15 @@ func checkBadInput(row badInputRow, code int, stdout, stderr string) error {
 	if !ok || len(strings.Trim(strings.TrimSpace(fix), ")")) == 0 {
 		return fmt.Errorf("error %q says no fix (want %q and what to do)", msg, "(fix: ")
 	}
+	if strings.Count(msg, "(fix: ") > 1 {
+		return fmt.Errorf("error %q says two fixes: a wrapper added its own to one that had one", msg)
+	}
 	return nil
 }
 
 // TestCheckBadInputControl: the checker fails messages that lack the fix,
-// the object or the field, a wrong exit code and output on stdout (a
+// the object or the field, say two fixes, a wrong exit code and output on
+// stdout (a
 // checker that passes everything would make the test above prove nothing).
 func TestCheckBadInputControl(t *testing.T) {
 	row := badInputRow{object: "meshbundle install", field: "--timeout"}
@@ -148,6 +155,7 @@ func TestCheckBadInputControl(t *testing.T) {
 		{"empty fix", 2, "", "Error: meshbundle install: --timeout 0s: must be positive (fix: )\n", false},
 		{"no object", 2, "", "Error: --timeout 0s: must be positive (fix: give a duration such as 5m)\n", false},
 		{"no field", 2, "", "Error: meshbundle install: must be positive (fix: give a duration such as 5m)\n", false},
+		{"two fixes", 2, "", "Error: meshbundle install: --timeout 0s: must be positive (fix: give a duration such as 5m) (fix: see --help)\n", false},
 		{"exit 1", 1, "", good, false},
 		{"partial output", 2, "apiVersion: v1\n", good, false},
 	}
