@@ -97,7 +97,7 @@ func TestHelmSDKPostRender(t *testing.T) {
 
 	// Default config enforces port names: the chart's "web" port fails.
 	_, _, err = helmTemplate(t, renderer.New(nil, nil))
-	if err == nil || !strings.Contains(err.Error(), `Service web port 80 (spec.ports[0].name "web")`) {
+	if err == nil || !strings.Contains(err.Error(), `Service web (# Source: example-app/templates/web.yaml) port 80 (spec.ports[0].name "web")`) {
 		t.Errorf("install with enforce mode: err = %v, want the renderer's port error", err)
 	}
 }
