@@ -16,7 +16,6 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"istio.io/istio/istioctl/pkg/install/k8sversion"
 	"k8s.io/client-go/rest"
@@ -56,6 +55,11 @@ type Options struct {
 	DeleteCRDs bool
 	// Force lets DeleteCRDs delete the CRDs although Istio config exists.
 	Force bool
+	// Reconcile upgrades every deployed release, even one whose deployed
+	// revision equals the plan: Helm's three-way merge then puts back
+	// fields of its objects that were edited in place, which the default
+	// check (the objects exist) does not see.
+	Reconcile bool
 	// Progress, if set, is called when each phase starts and ends.
 	Progress func(Event)
 }
@@ -85,8 +89,8 @@ type run struct {
 
 // manifestFacts is what the run reads from one release manifest.
 type manifestFacts struct {
-	docs    map[string]string // Helm's split of the manifest
-	objects []objectRef       // nil until asked for
+	docs    []string    // Helm's split of the manifest (splitManifest)
+	objects []objectRef // nil until asked for
 }
 
 func newRun(op string, opts Options) *run {
@@ -233,6 +237,14 @@ func (r *run) install(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
+				if !wroteAny(pr.Releases) {
+					// Nothing written: the revisions' CRDs were found
+					// served when their objects were checked; the same
+					// discovery says so again without a request.
+					if unlisted, err := r.cl.crdsInDiscovery(names); err == nil && len(unlisted) == 0 {
+						return nil
+					}
+				}
 				return r.crdsServed(ctx, names)
 			})
 		default:
@@ -243,6 +255,13 @@ func (r *run) install(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// wroteAny says whether any of the releases was installed or upgraded.
+func wroteAny(rels []ReleaseResult) bool {
+	return slices.ContainsFunc(rels, func(rr ReleaseResult) bool {
+		return rr.Action == ActionInstalled || rr.Action == ActionUpgraded
+	})
 }
 
 // releasesPhase converges (or, dry-run, renders) the phase's releases.
@@ -345,7 +364,7 @@ func (r *run) facts(manifest string) *manifestFacts {
 	}
 	f, ok := r.manifests[manifest]
 	if !ok {
-		f = &manifestFacts{docs: releaseutil.SplitManifests(manifest)}
+		f = &manifestFacts{docs: splitManifest(manifest)}
 		r.manifests[manifest] = f
 	}
 	return f
@@ -380,6 +399,17 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		return r.result(rel, "", nil), err
 	}
 	var restored []string
+	// The API versions Helm's install or upgrade renders with now: the
+	// run's discovery, read again after base's CRDs are served.
+	apis, err := action.GetVersionSet(r.cl.disco.client)
+	if err != nil {
+		return r.result(rel, "", nil), fmt.Errorf("list API versions: %w", err)
+	}
+	digest, err := renderDigest(rel.Chart, rel.Values, rel.Name, rel.Namespace, r.cl.kubeVersion, apis)
+	if err != nil {
+		return r.result(rel, "", nil), err
+	}
+	labels := map[string]string{RenderDigestLabel: digest}
 	// A release that never deployed (a first install killed or failed) is
 	// installed again, replacing the failed record: an upgrade would render
 	// it as an upgrade (Istio's webhook templates differ) and so leave other
@@ -392,7 +422,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 	}
 	if last == nil || replace {
 		inst := action.NewInstall(cfg)
-		inst.ReleaseName, inst.Namespace, inst.Timeout, inst.Replace = rel.Name, rel.Namespace, r.opts.Timeout, replace
+		inst.ReleaseName, inst.Namespace, inst.Timeout, inst.Replace, inst.Labels = rel.Name, rel.Namespace, r.opts.Timeout, replace, labels
 		out, err := inst.RunWithContext(ctx, rel.Chart, rel.Values)
 		r.record(rel, out, err)
 		rr := r.result(rel, ActionInstalled, out)
@@ -400,16 +430,25 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		return rr, err
 	}
 	// Render as the deployed revision was rendered (by an install or an
-	// upgrade) and compare: equal means no write at all.
-	if last.Info.Status == release.StatusDeployed {
-		planned, err := renderRelease(rel, r.cl.kubeVersion, r.cl.apiVersions, !renderedByInstall(last))
+	// upgrade) and compare: equal means no write at all. A revision this
+	// installer wrote from the same chart, values and Kubernetes version
+	// renders the same, so it is not rendered again (sameRender).
+	if last.Info.Status == release.StatusDeployed && !r.opts.Reconcile {
+		same, err := sameRender(last, digest, r.cl.kubeVersion, apis)
 		if err != nil {
 			return r.result(rel, "", nil), err
 		}
-		// Objects decide, not values: Istio's translation hands every chart
-		// the whole values tree, so a mesh config change would otherwise
-		// write new revisions of istio-base and istio-cni that change nothing.
-		if planned.Manifest == last.Manifest && planned.Chart.Metadata.Version == last.Chart.Metadata.Version {
+		if !same {
+			planned, err := renderRelease(rel, r.cl.kubeVersion, apis, !renderedByInstall(last))
+			if err != nil {
+				return r.result(rel, "", nil), err
+			}
+			// Objects decide, not values: Istio's translation hands every chart
+			// the whole values tree, so a mesh config change would otherwise
+			// write new revisions of istio-base and istio-cni that change nothing.
+			same = planned.Manifest == last.Manifest && planned.Chart.Metadata.Version == last.Chart.Metadata.Version
+		}
+		if same {
 			missing, err := r.missingObjects(ctx, rel.Namespace, last.Manifest)
 			if err != nil {
 				return r.result(rel, "", nil), fmt.Errorf("check the objects of revision %d are in the cluster: %w", last.Version, err)
@@ -425,7 +464,7 @@ func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, 
 		}
 	}
 	up := action.NewUpgrade(cfg)
-	up.Namespace, up.Timeout, up.MaxHistory = rel.Namespace, r.opts.Timeout, 10
+	up.Namespace, up.Timeout, up.MaxHistory, up.Labels = rel.Namespace, r.opts.Timeout, 10, labels
 	out, err := up.RunWithContext(ctx, rel.Name, rel.Chart, rel.Values)
 	r.record(rel, out, err)
 	rr := r.result(rel, ActionUpgraded, out)

@@ -3,9 +3,10 @@ package installer
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
-	"helm.sh/helm/v3/pkg/releaseutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,10 +32,16 @@ func (o objectRef) String() string {
 }
 
 // manifestObjects names the objects of a release manifest, split into
-// documents by Helm (documents that hold only comments are none).
-func manifestObjects(docs map[string]string) ([]objectRef, error) {
+// documents as Helm splits it (documents that hold only comments are none).
+// objectHeader reads a document written as Helm's charts write them; any
+// other is parsed in full.
+func manifestObjects(docs []string) ([]objectRef, error) {
 	out := make([]objectRef, 0, len(docs))
 	for _, doc := range docs {
+		if o, ok := objectHeader(doc); ok {
+			out = append(out, o)
+			continue
+		}
 		var o objectRef
 		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
 			return nil, fmt.Errorf("parse release manifest: %w", err)
@@ -49,17 +56,22 @@ func manifestObjects(docs map[string]string) ([]objectRef, error) {
 
 // crdNames lists the CustomResourceDefinitions in a release manifest.
 func crdNames(manifest string) ([]string, error) {
-	objs, err := manifestObjects(releaseutil.SplitManifests(manifest))
+	objs, err := manifestObjects(splitManifest(manifest))
 	if err != nil {
 		return nil, err
 	}
 	return crdNamesIn(objs), nil
 }
 
+// isCRD says whether o is a CustomResourceDefinition.
+func isCRD(o objectRef) bool {
+	return o.Kind == "CustomResourceDefinition" && strings.HasPrefix(o.APIVersion, "apiextensions.k8s.io/")
+}
+
 func crdNamesIn(objs []objectRef) []string {
 	names := []string{}
 	for _, o := range objs {
-		if o.Kind == "CustomResourceDefinition" {
+		if isCRD(o) {
 			names = append(names, o.Metadata.Name)
 		}
 	}
@@ -80,9 +92,25 @@ func (r *run) missingObjects(ctx context.Context, releaseNamespace, manifest str
 	}
 	found := make([]bool, len(objs))
 	errs := make([]error, len(objs))
+	// A CRD whose resource discovery lists exists (and is Established):
+	// no GET of its (large) object needed.
+	var crds []string
+	for _, o := range objs {
+		if isCRD(o) {
+			crds = append(crds, o.Metadata.Name)
+		}
+	}
+	unlisted, err := r.cl.crdsInDiscovery(crds)
+	if err != nil {
+		return nil, err
+	}
 	sem := make(chan struct{}, missingCheckParallel)
 	var wg sync.WaitGroup
 	for i, o := range objs {
+		if isCRD(o) && !slices.Contains(unlisted, o.Metadata.Name) {
+			found[i] = true
+			continue
+		}
 		gv, err := schema.ParseGroupVersion(o.APIVersion)
 		if err != nil {
 			return nil, fmt.Errorf("%s: apiVersion %q: %w", o, o.APIVersion, err)

@@ -32,6 +32,7 @@ type installFlags struct {
 	charts              string
 	noAddons            bool
 	dryRun, wait        bool
+	reconcile           bool
 	deleteCRDs, force   bool
 	revision            string
 	keepCRDs            bool // deprecated: CRDs are kept by default
@@ -63,6 +64,7 @@ func (f *installFlags) register(cmd *cobra.Command, op string) {
 		fl.BoolVar(&f.jaeger, "jaeger", false, "also install a Jaeger all-in-one as the tracing collector (jaeger-collector.istio-system:4317)")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "print the manifests of every release; contact no cluster, change nothing")
 		fl.BoolVar(&f.wait, "wait", false, "wait until the CNI node agent, istiod and the gateway are ready")
+		fl.BoolVar(&f.reconcile, "reconcile", false, "upgrade every release even if it equals the plan, so Helm's three-way merge restores fields of its objects edited in place")
 	case "uninstall":
 		fl.BoolVar(&f.dryRun, "dry-run", false, "list what would be removed; contact no cluster")
 		fl.BoolVar(&f.wait, "wait", false, "wait until the namespaces the installer created are gone")
@@ -96,7 +98,7 @@ func (f *installFlags) options(progress func(installer.Event)) (installer.Option
 			Revision: f.revision, Charts: f.charts,
 		},
 		Kubeconfig: f.kubeconfig, Context: f.context,
-		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, DeleteCRDs: f.deleteCRDs, Force: f.force,
+		DryRun: f.dryRun, Wait: f.wait, Timeout: f.timeout, DeleteCRDs: f.deleteCRDs, Force: f.force, Reconcile: f.reconcile,
 		Progress: progress,
 	}, nil
 }

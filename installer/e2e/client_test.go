@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 type requestCounter struct {
 	total     atomic.Int32 // every request
 	discovery atomic.Int32 // GET /api: the start of a full discovery read
+	crdReads  atomic.Int32 // GET of one CustomResourceDefinition (~90 KB each for Istio's)
 }
 
 // wrap returns a copy of cfg whose requests are counted.
@@ -26,6 +28,9 @@ func (rc *requestCounter) wrap(cfg *rest.Config) *rest.Config {
 			rc.total.Add(1)
 			if r.Method == http.MethodGet && r.URL.Path == "/api" {
 				rc.discovery.Add(1)
+			}
+			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") {
+				rc.crdReads.Add(1)
 			}
 			return rt.RoundTrip(r)
 		})
