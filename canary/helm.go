@@ -131,6 +131,17 @@ func (h *HelmStore) Load(ctx context.Context) (*appmesh.AppMesh, error) {
 // does not wait for the state ConfigMap to show the AppMesh Load returned.
 func (h *HelmStore) Interrupted() bool { return h.interrupted }
 
+// LastStep is the description of the release's newest revision when it is
+// deployed: a canary step's timeline entry when a canary command made it
+// ("" otherwise).
+func (h *HelmStore) LastStep() string {
+	last, err := h.lastRelease()
+	if err != nil || last.Info.Status != release.StatusDeployed {
+		return ""
+	}
+	return last.Info.Description
+}
+
 func (h *HelmStore) lastRelease() (*release.Release, error) {
 	rel, err := h.Config.Releases.Last(h.Release)
 	if err != nil {

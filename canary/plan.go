@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -133,7 +134,9 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		}
 		if c != nil {
 			same := c.Target == req.Target && c.Version == req.Version && c.Image == req.Image && c.Container == req.Container
-			if !same || (c.Phase != appmesh.CanaryLabelling && c.Phase != appmesh.CanaryPinning) {
+			// The same start again continues it: after --no-wait, or after
+			// it was killed (in Starting: while it waited for the copy).
+			if !same || (c.Phase != appmesh.CanaryLabelling && c.Phase != appmesh.CanaryPinning && c.Phase != appmesh.CanaryStarting) {
 				return nil, failure.BadInputf("a canary of Deployment %s (version %s) is already running, phase %s: only one canary per app (fix: `meshbundle canary abort` or `promote` it first)", c.Target, c.Version, c.Phase)
 			}
 		} else {
@@ -168,7 +171,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			return nil, failure.BadInputf("canary %s %s is in phase %s: the stable Deployment already runs the new version (fix: finish with `meshbundle canary promote`)", c.Target, c.Version, c.Phase)
 		case appmesh.CanaryLabelling:
 			// No copy yet and routing on the Service host: one step back.
-			b.remove("abort", "aborted, stable unchanged", nil)
+			b.remove("abort", abortedUnchanged, nil)
 		default:
 			if c.Phase.CopyRuns() && c.Phase != appmesh.CanaryAborting {
 				b.phase("abort: weight 0", "abort, all traffic to stable", appmesh.CanaryAborting, 0)
@@ -179,7 +182,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			if c.Phase != appmesh.CanaryUnlabelling {
 				b.phase("abort: route to the Service", "abort, route to the Service host", appmesh.CanaryUnlabelling, 0)
 			}
-			b.remove("abort: unlabel stable", "aborted", []Condition{{Kind: DeploymentReady, Deployment: c.Target}})
+			b.remove("abort: unlabel stable", aborted, []Condition{{Kind: DeploymentReady, Deployment: c.Target}})
 		}
 	case OpPromote:
 		if c == nil {
@@ -199,7 +202,7 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 			fallthrough
 		case appmesh.CanaryFinishing:
 			prom := appmesh.Promotion{Deployment: c.Target, Container: c.Container, Version: c.Version, Image: c.Image, Replaces: c.Replaces}
-			b.remove("promote: remove copy", "promoted, "+renderer.CopyName(c.Target, c.Version)+" removed", []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
+			b.remove("promote: remove copy", promoted(c.Target, c.Version), []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(c.Target, c.Version)}}, prom)
 		case appmesh.CanaryLabelling, appmesh.CanaryPinning:
 			return nil, failure.BadInputf("canary %s %s is in phase %s, still starting: there is no copy to promote yet (fix: finish with `meshbundle canary start`, or `meshbundle canary abort`)", c.Target, c.Version, c.Phase)
 		default:
@@ -221,6 +224,45 @@ func NewPlan(cur *appmesh.AppMesh, req Request) (*Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// What the last step of abort and promote records (after "canary <target>
+// <version>: "): finishedPlan reads it back.
+const (
+	aborted          = "aborted"
+	abortedUnchanged = "aborted, stable unchanged"
+)
+
+func promoted(target, version string) string {
+	return "promoted, " + renderer.CopyName(target, version) + " removed"
+}
+
+// finishedPlan is the plan of an abort or promote run again after it was
+// killed while it waited after its last step: no canary is left to plan
+// from, but the store's newest record (lastStep: HEAD's commit message,
+// or the deployed revision's description) is that last step, so the
+// command waits for that step's conditions and finishes. Anything recorded
+// since (another commit or revision) and the command is refused as before
+// (nil).
+func finishedPlan(cur *appmesh.AppMesh, req Request, lastStep string) *Plan {
+	if cur.Spec.Canary != nil {
+		return nil
+	}
+	var target, version string
+	if _, err := fmt.Sscanf(lastStep, "canary %s %s", &target, &version); err != nil || !strings.HasSuffix(version, ":") {
+		return nil
+	}
+	version = strings.TrimSuffix(version, ":")
+	what := strings.TrimPrefix(lastStep, message(&appmesh.Canary{Target: target, Version: version}, ""))
+	switch {
+	case req.Op == OpAbort && what == aborted:
+		return &Plan{Pending: []Condition{{Kind: DeploymentReady, Deployment: target}}}
+	case req.Op == OpAbort && what == abortedUnchanged:
+		return &Plan{}
+	case req.Op == OpPromote && what == promoted(target, version):
+		return &Plan{Pending: []Condition{{Kind: DeploymentGone, Deployment: renderer.CopyName(target, version)}}}
+	}
+	return nil
 }
 
 func checkStart(cur *appmesh.AppMesh, req Request) error {

@@ -38,6 +38,8 @@ func TestPlanSteps(t *testing.T) {
 		{"start", mesh(nil), startReq, []string{"canary reviews v2: label the stable pods", "canary reviews v2: route to the stable pods", "canary reviews v2: start reviews-v2 at weight 0"}},
 		{"start again after --no-wait continues", mesh(inPhase(appmesh.CanaryLabelling, 0)), startReq, []string{"canary reviews v2: route to the stable pods", "canary reviews v2: start reviews-v2 at weight 0"}},
 		{"start again after pinning continues", mesh(inPhase(appmesh.CanaryPinning, 0)), startReq, []string{"canary reviews v2: start reviews-v2 at weight 0"}},
+		// Killed while it waited for the copy: nothing to change, it waits.
+		{"start again after its last step", mesh(inPhase(appmesh.CanaryStarting, 0)), startReq, nil},
 		// No copy yet: only the route goes back to the host, then the label.
 		{"abort while pinning", mesh(inPhase(appmesh.CanaryPinning, 0)), Request{Op: OpAbort}, []string{"canary reviews v2: abort, route to the Service host", "canary reviews v2: aborted"}},
 		{"weight", mesh(inPhase(appmesh.CanaryStarting, 0)), Request{Op: OpWeight, Weight: 10}, []string{"canary reviews v2: weight 10%"}},
@@ -118,6 +120,8 @@ func TestPlanBadInput(t *testing.T) {
 		{"abort after the stable moved", mesh(inPhase(appmesh.CanaryStabilizing, 100)), Request{Op: OpAbort}, "finish with `meshbundle canary promote`"},
 		{"abort after routing back", mesh(inPhase(appmesh.CanaryFinishing, 100)), Request{Op: OpAbort}, "finish with `meshbundle canary promote`"},
 		{"start while one runs", mesh(inPhase(appmesh.CanaryProgressing, 10)), Request{Op: OpStart, Target: "reviews", Version: "v3", Image: "reviews:3"}, "already running"},
+		{"start again after weight", mesh(inPhase(appmesh.CanaryProgressing, 10)), startReq, "already running"},
+		{"another start while one starts", mesh(inPhase(appmesh.CanaryStarting, 0)), Request{Op: OpStart, Target: "reviews", Version: "v2", Image: "reviews:3"}, "already running"},
 		{"start without image", mesh(nil), Request{Op: OpStart, Target: "reviews", Version: "v2"}, "image of the copy is required (--image)"},
 		{"start without deployment", mesh(nil), Request{Op: OpStart, Version: "v2", Image: "x"}, "--deployment"},
 		{"start with the promoted version", func() *appmesh.AppMesh {

@@ -11,6 +11,12 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshbundle/meshbundle/appmesh"
+	"github.com/meshbundle/meshbundle/renderer"
 )
 
 const bookinfoFile = "apps/bookinfo/appmesh.yaml"
@@ -183,4 +189,145 @@ func TestGitOpsPushesWhatAKilledCommandDidNot(t *testing.T) {
 			t.Errorf("%d commits, want %d: nothing committed", n, before)
 		}
 	})
+}
+
+// TestGitSourceKeepsAStepItCommitted: in Helm mode with --repo each step is
+// committed, then upgraded; a command killed after the commit (before or
+// during its helm upgrade) leaves HEAD one step ahead of the release, and
+// the re-run saves that same step into the working copy again before it
+// upgrades. That is no error and no commit: the killed command's commit
+// stands, once (go-git refused the empty commit before, so the re-run
+// failed and the step could not be resumed).
+func TestGitSourceKeepsAStepItCommitted(t *testing.T) {
+	dir, repo := newRepo(t)
+	runToEnd(t, dir, startReq)
+	killedGitStep(t, dir, "committed") // weight 10, committed, not upgraded
+	want := log(t, repo)
+	head, _ := repo.Head()
+	g := &GitStore{Dir: dir, App: "bookinfo"}
+	step, err := g.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := g.Save(context.Background(), step, "canary reviews v2: weight 10%")
+	if err != nil {
+		t.Fatalf("saving the step HEAD records: %v", err)
+	}
+	if ref != head.Hash().String()[:8] {
+		t.Errorf("ref %s, want HEAD %s", ref, head.Hash().String()[:8])
+	}
+	if got := log(t, repo); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("git log:\n  %s\nwant (the killed command's commit, once):\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestRunAgainAfterTheLastStep: abort and promote killed while they waited
+// after their last step leave no canary to plan from; the same command
+// run again reads the newest commit, finds its own last step there, and
+// finishes without a commit. Any other newest commit, or another command,
+// is still refused (the controls).
+func TestRunAgainAfterTheLastStep(t *testing.T) {
+	for _, tc := range []struct {
+		name   string    // the situation
+		before []Request // the commands run to their end first
+		commit bool      // then someone else commits
+		again  Request   // the command run again
+		want   string    // "" it finishes; else the refusal contains it
+	}{
+		{name: "abort", before: []Request{startReq, {Op: OpWeight, Weight: 10}, {Op: OpAbort}}, again: Request{Op: OpAbort}},
+		{name: "abort while labelling", before: []Request{}, again: Request{Op: OpAbort}},
+		{name: "promote", before: []Request{startReq, {Op: OpPromote}}, again: Request{Op: OpPromote}},
+		{name: "abort, then a commit", before: []Request{startReq, {Op: OpAbort}}, commit: true, again: Request{Op: OpAbort}, want: "nothing to abort"},
+		{name: "promote after abort", before: []Request{startReq, {Op: OpAbort}}, again: Request{Op: OpPromote}, want: "nothing to promote"},
+		{name: "abort after promote", before: []Request{startReq, {Op: OpPromote}}, again: Request{Op: OpAbort}, want: "nothing to abort"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, repo := newRepo(t)
+			if tc.name == "abort while labelling" {
+				// start's first step only (--no-wait), then abort.
+				if _, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, nil, startReq, Options{}); err != nil {
+					t.Fatal(err)
+				}
+				runToEnd(t, dir, Request{Op: OpAbort})
+			}
+			for _, req := range tc.before {
+				runToEnd(t, dir, req)
+			}
+			if tc.commit {
+				writeFile(t, dir, "apps/bookinfo/values.yaml", "replicas: 5\n")
+				commitAll(t, repo, "bookinfo: scale")
+			}
+			want := log(t, repo)
+			var progress bytes.Buffer
+			res, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, nil, tc.again, Options{Progress: &progress})
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want a refusal with %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("run again: %v", err)
+			}
+			if len(res.Applied) != 0 || !strings.Contains(progress.String(), "this command's last step") {
+				t.Errorf("applied %+v, progress %q; want nothing applied, and why", res.Applied, progress.String())
+			}
+			if got := log(t, repo); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("git log:\n  %s\nwant no new commit:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestResumeWaitsForTheRecordedStep: a GitOps command stopped after it
+// committed (and pushed) Pinning, a step with no conditions of its own,
+// before Argo CD applied it: run again, it first waits until the cluster
+// runs Pinning (here --no-wait: it checks once and stops, committing
+// nothing), and goes on only then. Before, it made the next change at
+// once, so one sync could apply both (the copy created while routes still
+// named the Service host). The control: once the cluster shows Pinning,
+// the same run commits the next step.
+func TestResumeWaitsForTheRecordedStep(t *testing.T) {
+	dir, repo := newRepo(t)
+	for i := 0; i < 2; i++ { // start's Labelling and Pinning, one per run
+		if _, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, nil, startReq, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	am, err := (&GitStore{Dir: dir, App: "bookinfo"}).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if am.Spec.Canary.Phase != appmesh.CanaryPinning {
+		t.Fatalf("phase %s, want Pinning", am.Spec.Canary.Phase)
+	}
+	// The cluster still runs Labelling.
+	applied := clone(am)
+	applied.Spec.Canary.Phase = appmesh.CanaryLabelling
+	data, err := appmesh.Marshal(applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "bookinfo", Name: renderer.StateConfigMapName("bookinfo")}, Data: map[string]string{renderer.StateKey: string(data)}}
+	kube := kubefake.NewClientset(cm)
+	cl := &Cluster{Client: kube, Namespace: "bookinfo", App: "bookinfo"}
+	want := log(t, repo)
+	_, err = Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, cl, startReq, Options{})
+	var timeout *TimeoutError
+	if !errors.As(err, &timeout) || !strings.Contains(err.Error(), "phase Pinning") {
+		t.Fatalf("err = %v, want a wait for the cluster to apply Pinning", err)
+	}
+	if got := log(t, repo); len(got) != len(want) {
+		t.Fatalf("committed %q before the cluster applied Pinning", got[len(want):])
+	}
+
+	data, _ = appmesh.Marshal(am)
+	cm.Data[renderer.StateKey] = string(data)
+	if _, err := kube.CoreV1().ConfigMaps("bookinfo").Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), &GitStore{Dir: dir, App: "bookinfo"}, cl, startReq, Options{})
+	if err != nil || len(res.Applied) != 1 {
+		t.Fatalf("once the cluster runs Pinning: %+v, %v; want the next step committed", res, err)
+	}
 }

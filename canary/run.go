@@ -104,7 +104,15 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 	}
 	plan, err := NewPlan(cur, req)
 	if err != nil {
-		return nil, err
+		ls, ok := store.(interface{ LastStep() string })
+		if !ok {
+			return nil, err
+		}
+		last := ls.LastStep()
+		if plan = finishedPlan(cur, req, last); plan == nil {
+			return nil, err
+		}
+		fmt.Fprintf(opts.Progress, "no canary is running and the newest record is this command's last step (%q): it was stopped while it waited; waiting for that step\n", last)
 	}
 	for _, s := range plan.Steps {
 		if err := store.Check(ctx, s.Config); err != nil {
@@ -112,7 +120,11 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 		}
 	}
 	res := &Result{}
-	if len(plan.Pending) > 0 {
+	// Wait for the step the store records last, also when it has no
+	// conditions of its own (Pinning): a command stopped after that step's
+	// commit or push, before the cluster applied it, must not make the
+	// next change before Argo CD applied that one (two steps in one sync).
+	if len(plan.Pending) > 0 || cur.Spec.Canary != nil {
 		applied := cur
 		if in, ok := store.(interface{ Interrupted() bool }); ok && in.Interrupted() {
 			// A step that did not finish: the cluster may run part of it,
