@@ -16,7 +16,6 @@ import (
 	"unsafe"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"golang.org/x/sys/unix"
@@ -343,60 +342,16 @@ func watchFile(t *testing.T, dir, name string) <-chan struct{} {
 // after its commit, before its push; the same command, run again, finishes
 // with one commit per step, everything pushed, and the cluster (a stand-in
 // for Argo CD, ci/argocdstandin, that applies the remote's branch, i.e.
-// only pushed commits)
-// at the step.
+// only pushed commits) at the step.
 func TestGitOpsKilledResumes(t *testing.T) {
 	c := testcluster.Shared(t)
 	store, cl, ns := install(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	origin := t.TempDir()
-	if _, err := git.PlainInit(origin, true); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applied, err := cl.AppliedAppMesh(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := appmesh.Marshal(applied)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "appmesh.yaml"), doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, origin, repo, branch := gitOpsRepo(t, cl)
 	wt, _ := repo.Worktree()
-	if _, err := wt.Add("appmesh.yaml"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := wt.Commit("example-app", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{origin}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Push(&git.PushOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	head, _ := repo.Head()
-	branch := head.Name()
-	remoteHead := func() plumbing.Hash {
-		r, err := git.PlainOpen(origin)
-		if err != nil {
-			return plumbing.ZeroHash
-		}
-		ref, err := r.Reference(branch, true)
-		if err != nil {
-			return plumbing.ZeroHash
-		}
-		return ref.Hash()
-	}
+	remoteHead := func() plumbing.Hash { return remoteHash(origin, branch) }
 
 	// The Argo CD stand-in applies the AppMesh of the remote's branch:
 	// only pushed commits.
