@@ -9,6 +9,8 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -148,11 +150,26 @@ func (c *cluster) helmConfig(namespace string) (*action.Configuration, error) {
 	if cfg, ok := c.helm[namespace]; ok {
 		return cfg, nil
 	}
+	cfg, err := c.newHelmConfig(namespace)
+	if err != nil {
+		return nil, err
+	}
+	c.helm[namespace] = cfg
+	return cfg, nil
+}
+
+// newHelmConfig is a Helm client of its own for namespace (not cached), over
+// the run's shared discovery.
+func (c *cluster) newHelmConfig(namespace string) (*action.Configuration, error) {
 	cfg := new(action.Configuration)
 	if err := cfg.Init(&restGetter{shared: c.disco, namespace: namespace}, namespace, "secret", c.log); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	c.helm[namespace] = cfg
+	// Helm's Secrets driver, writing at the default gzip level (records.go).
+	if sec, ok := cfg.Releases.Driver.(*driver.Secrets); ok {
+		cfg.Releases = storage.Init(&releaseSecrets{Secrets: sec, impl: c.kube.CoreV1().Secrets(namespace)})
+		cfg.Releases.Log = c.log
+	}
 	return cfg, nil
 }
 
