@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -85,6 +86,9 @@ type run struct {
 	// base's carries Istio's CRD schemas (most of its size), and the
 	// release, base and verify phases all split and read it.
 	manifests map[string]*manifestFacts
+	// mu guards deployed and manifests: the base phase converges its
+	// releases concurrently.
+	mu sync.Mutex
 }
 
 // manifestFacts is what the run reads from one release manifest.
@@ -275,6 +279,9 @@ func (r *run) releasesPhase(ctx context.Context, pr *PhaseResult, p Phase) error
 		}
 		return nil
 	}
+	if p == PhaseBase && !r.opts.DryRun {
+		return r.convergeConcurrently(ctx, pr, rels)
+	}
 	for _, rel := range rels {
 		var rr ReleaseResult
 		var err error
@@ -285,7 +292,10 @@ func (r *run) releasesPhase(ctx context.Context, pr *PhaseResult, p Phase) error
 		if r.opts.DryRun {
 			rr, err = r.render(rel)
 		} else {
-			rr, err = r.converge(ctx, rel)
+			var cfg *action.Configuration
+			if cfg, err = r.cl.helmConfig(rel.Namespace); err == nil {
+				rr, err = r.converge(ctx, rel, cfg)
+			}
 		}
 		pr.Releases = append(pr.Releases, rr)
 		if err != nil {
@@ -297,6 +307,45 @@ func (r *run) releasesPhase(ctx context.Context, pr *PhaseResult, p Phase) error
 			if err := r.waitDeployment(ctx, rel.Namespace, rel.Workload); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// convergeConcurrently converges the base phase's releases at the same
+// time: istio-base and gateway-api-crds hold CRDs, cluster roles and a
+// webhook configuration, none reads another's objects, and most of each
+// one's time is Helm's client-side work on ~1 MB of CRD schemas and the API
+// server creating the CRDs, which overlap. Each has its own Helm client;
+// both run to the end even if one fails (stopping a Helm action half-way
+// leaves its release pending), and the first error in plan order is
+// returned.
+func (r *run) convergeConcurrently(ctx context.Context, pr *PhaseResult, rels []PlannedRelease) error {
+	results := make([]ReleaseResult, len(rels))
+	errs := make([]error, len(rels))
+	var wg sync.WaitGroup
+	for i, rel := range rels {
+		if r.gatewayAPIExternal(rel) {
+			results[i] = r.result(rel, ActionExternal, nil)
+			continue
+		}
+		// The first uses the namespace's cached client; the others get
+		// their own (a Helm client's capabilities are not safe to share).
+		cfg, err := r.cl.helmConfig(rel.Namespace)
+		if i > 0 && err == nil {
+			cfg, err = r.cl.newHelmConfig(rel.Namespace)
+		}
+		if err != nil {
+			results[i], errs[i] = r.result(rel, "", nil), err
+			continue
+		}
+		wg.Go(func() { results[i], errs[i] = r.converge(ctx, rel, cfg) })
+	}
+	wg.Wait()
+	pr.Releases = append(pr.Releases, results...)
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("release %s/%s: %w", rels[i].Namespace, rels[i].Name, err)
 		}
 	}
 	return nil
@@ -357,7 +406,8 @@ func (r *run) result(rel PlannedRelease, a Action, out *release.Release) Release
 	return rr
 }
 
-// facts returns the cached facts of a manifest, creating the entry.
+// facts returns the cached facts of a manifest, creating the entry; the
+// caller holds r.mu.
 func (r *run) facts(manifest string) *manifestFacts {
 	if r.manifests == nil {
 		r.manifests = map[string]*manifestFacts{}
@@ -370,10 +420,16 @@ func (r *run) facts(manifest string) *manifestFacts {
 	return f
 }
 
-func (r *run) countObjects(manifest string) int { return len(r.facts(manifest).docs) }
+func (r *run) countObjects(manifest string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.facts(manifest).docs)
+}
 
 // objectsOf is manifestObjects, parsed once per manifest in a run.
 func (r *run) objectsOf(manifest string) ([]objectRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	f := r.facts(manifest)
 	if f.objects == nil {
 		objs, err := manifestObjects(f.docs)
@@ -385,13 +441,10 @@ func (r *run) objectsOf(manifest string) ([]objectRef, error) {
 	return f.objects, nil
 }
 
-// converge makes one release match the plan.
-func (r *run) converge(ctx context.Context, rel PlannedRelease) (ReleaseResult, error) {
+// converge makes one release match the plan, through cfg (a Helm client
+// for its namespace that no other converge uses at the same time).
+func (r *run) converge(ctx context.Context, rel PlannedRelease, cfg *action.Configuration) (ReleaseResult, error) {
 	if err := r.ensureNamespace(ctx, rel.Namespace); err != nil {
-		return r.result(rel, "", nil), err
-	}
-	cfg, err := r.cl.helmConfig(rel.Namespace)
-	if err != nil {
 		return r.result(rel, "", nil), err
 	}
 	unlocked, last, err := r.lease.Unlock(cfg, rel.Name)
@@ -493,7 +546,9 @@ func renderedByInstall(rel *release.Release) bool {
 // record remembers the release record a converge left deployed.
 func (r *run) record(rel PlannedRelease, out *release.Release, err error) {
 	if err == nil && out != nil {
+		r.mu.Lock()
 		r.deployed[rel.Namespace+"/"+rel.Name] = out
+		r.mu.Unlock()
 	}
 }
 
