@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,14 @@ type Cluster struct {
 	// Gateway reads the Gateway API routes of an app with routeAPI
 	// gateway-api (status); nil is enough for apps with VirtualServices.
 	Gateway gatewayclient.Interface
+	// Istio reads the app's VirtualServices and DestinationRules, whose
+	// status and versions the gate after each step checks (effect.go);
+	// nil: the gate cannot tell and waits the settle delay.
+	Istio istioclient.Interface
+	// Istiod reads istiod's debug endpoints: whether istiod holds the
+	// step's objects and the app's proxies acknowledged them (istiod.go);
+	// nil: the settle delay instead.
+	Istiod Istiod
 }
 
 // AppliedAppMesh reads the AppMesh from the ConfigMap meshbundle-<app>;

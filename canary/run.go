@@ -38,11 +38,12 @@ type Options struct {
 	Progress io.Writer
 	// Interval between cluster polls. Default 500ms.
 	Interval time.Duration
-	// Settle is how long a step is given, once the cluster applied it and
-	// what it waits for holds, for istiod to push it to the proxies before
-	// the next step: the next step may remove what this one moved traffic
-	// away from (abort removes the copy after weight 0, promote removes it
-	// after routing back). 0: DefaultSettle; negative: none.
+	// Settle is the fallback of the gate after each step (effect.go): when
+	// istiod cannot tell whether the app's proxies acknowledged the step
+	// (no Cluster.Istiod, istiod unreachable, no proxy of the namespace
+	// connected), the step is given this long for istiod to push it before
+	// the next step, which may remove what this one moved traffic away
+	// from. 0: DefaultSettle; negative: none.
 	Settle time.Duration
 }
 
@@ -54,6 +55,8 @@ const DefaultSettle = 5 * time.Second
 // stay, and running the command again continues.
 type TimeoutError struct {
 	Cond Condition
+	// What names what was waited for when it is not a Condition.
+	What string
 	Last string
 }
 
@@ -61,7 +64,11 @@ type TimeoutError struct {
 func (e *TimeoutError) Kind() failure.Kind { return failure.Timeout }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("timed out waiting for %s (%s); the steps so far are applied: run the command again to continue, or abort", e.Cond, e.Last)
+	what := e.What
+	if what == "" {
+		what = e.Cond.String()
+	}
+	return fmt.Sprintf("timed out waiting for %s (%s); the steps so far are applied: run the command again to continue, or abort", what, e.Last)
 }
 
 // Result lists the steps a run applied.
@@ -131,7 +138,7 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 			// not cur; the plan applies it again.
 			applied = nil
 		}
-		if err := waitAll(ctx, cl, applied, plan.Pending, opts); err != nil {
+		if err := waitAll(ctx, cl, applied, plan.Pending, nil, opts); err != nil {
 			return res, err
 		}
 	}
@@ -144,6 +151,12 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 			break
 		}
 		fmt.Fprintf(opts.Progress, "step %d/%d: %s\n", i+1, len(plan.Steps), s.Name)
+		var mark *pushMark
+		if opts.Wait && cl != nil {
+			if mark, err = cl.markPush(ctx); err != nil {
+				return res, fmt.Errorf("step %q: %w", s.Name, err)
+			}
+		}
 		ref, err := store.Save(ctx, s.Config, s.Message)
 		if err != nil {
 			return res, fmt.Errorf("step %q: %w", s.Name, err)
@@ -151,7 +164,7 @@ func Run(ctx context.Context, store Store, cl *Cluster, req Request, opts Option
 		res.Applied = append(res.Applied, AppliedStep{Name: s.Name, Message: s.Message, Ref: ref})
 		fmt.Fprintf(opts.Progress, "  applied %s: %s\n", ref, s.Message)
 		if opts.Wait {
-			if err := waitAll(ctx, cl, s.Config, s.After, opts); err != nil {
+			if err := waitAll(ctx, cl, s.Config, s.After, mark, opts); err != nil {
 				return res, err
 			}
 		}
@@ -174,8 +187,12 @@ func condList(cs []Condition) string {
 }
 
 // waitAll waits until the cluster runs am (the state ConfigMap shows it;
-// nil: not checked) and the conditions hold. Without Wait each is checked once.
-func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Condition, opts Options) error {
+// nil: not checked) and the conditions hold, then until the step is in
+// effect (effect.go): istiod accepted the app's routing objects and the
+// app's proxies acknowledged the push of the step applied after mark (nil:
+// a step an earlier run applied). Without Wait each condition is checked
+// once.
+func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Condition, mark *pushMark, opts Options) error {
 	if cl == nil {
 		if opts.Wait {
 			return errors.New("cannot wait without access to the cluster (fix: give --kubeconfig/--context, or use --no-wait)")
@@ -210,13 +227,8 @@ func waitAll(ctx context.Context, cl *Cluster, am *appmesh.AppMesh, conds []Cond
 			}
 		}
 	}
-	if opts.Wait && opts.Settle > 0 {
-		fmt.Fprintf(opts.Progress, "  waiting %s for istiod to push it to the proxies (settle delay)\n", opts.Settle)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(opts.Settle):
-		}
+	if opts.Wait {
+		return cl.waitInEffect(ctx, mark, opts)
 	}
 	return nil
 }

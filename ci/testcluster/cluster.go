@@ -98,7 +98,8 @@ type Cluster struct {
 	env        *envtest.Environment
 	procs      []*process
 	istiod     *process
-	istiodAddr string // host:port of istiod's webhook server
+	istiodAddr string   // host:port of istiod's webhook server
+	istiodEnv  []string // added to istiod's environment (RestartIstiod)
 	ownDir     bool
 }
 

@@ -158,12 +158,24 @@ func (c *Cluster) StartIstiodBuild(ctx context.Context, tool string) error {
 	if c.istiod != nil {
 		return fmt.Errorf("testcluster: istiod already running (pid %d)", c.istiod.PID())
 	}
-	p, err := c.startIstiodProcess(tool, "istiod", DefaultRevision, c.istiodAddr)
+	p, err := c.startIstiodProcess(tool, "istiod", DefaultRevision, c.istiodAddr, c.istiodEnv...)
 	if err != nil {
 		return err
 	}
 	c.istiod = p
 	return waitIstiod(ctx, p, "istiod", c.istiodAddr, c.webhooksCABundled(injectorWebhookName, validatorWebhookName))
+}
+
+// RestartIstiod stops the local istiod and starts it again with env added
+// to its environment, e.g. "PILOT_DEBOUNCE_AFTER=4s" for a slow push; with
+// no env it runs as StartIstiod does. Its xDS and debug addresses change:
+// clients connected before must be made again.
+func (c *Cluster) RestartIstiod(ctx context.Context, env ...string) error {
+	if err := c.StopIstiod(); err != nil {
+		return err
+	}
+	c.istiodEnv = env
+	return c.StartIstiod(ctx)
 }
 
 // DefaultRevision is the revision of the istiod StartIstiod runs.
@@ -174,7 +186,7 @@ const DefaultRevision = "default"
 // else on free loopback ports; it logs to <Dir>/<name>.log. Revision
 // "default" is Istio's unrevisioned control plane (release istiod, injector
 // istio-sidecar-injector); any other is istiod-<rev> with its own injector.
-func (c *Cluster) startIstiodProcess(tool, name, rev, webhookAddr string) (*process, error) {
+func (c *Cluster) startIstiodProcess(tool, name, rev, webhookAddr string, extraEnv ...string) (*process, error) {
 	bin, err := Bin(tool)
 	if err != nil {
 		return nil, err
@@ -209,6 +221,7 @@ func (c *Cluster) startIstiodProcess(tool, name, rev, webhookAddr string) (*proc
 		"INJECTION_WEBHOOK_CONFIG_NAME=" + injector, "SERVICE_ACCOUNT=" + serviceAccount,
 		"KUBECONFIG=" + c.Kubeconfig,
 	}
+	env = append(env, extraEnv...)
 	return startProcess(c.Dir, name, bin, args, env)
 }
 
@@ -284,14 +297,27 @@ func (c *Cluster) StopIstiod() error {
 // only TLS connections.
 func (c *Cluster) IstiodXDSAddr() string { return xdsAddr(c.istiod) }
 
+// IstiodDebugURL is the base URL of the running local istiod's monitoring
+// port (Istio's 15014), which serves its /debug endpoints to loopback
+// callers, or "" when istiod is not running.
+func (c *Cluster) IstiodDebugURL() string {
+	if addr := flagValue(c.istiod, "--monitoringAddr="); addr != "" {
+		return "http://" + addr
+	}
+	return ""
+}
+
 // xdsAddr is the --grpcAddr of a running istiod process ("" for none).
-func xdsAddr(p *process) string {
+func xdsAddr(p *process) string { return flagValue(p, "--grpcAddr=") }
+
+// flagValue is the value of a running process's flag (prefix "--name=").
+func flagValue(p *process, prefix string) string {
 	if p == nil {
 		return ""
 	}
 	for _, arg := range p.cmd.Args {
-		if addr, ok := strings.CutPrefix(arg, "--grpcAddr="); ok {
-			return addr
+		if v, ok := strings.CutPrefix(arg, prefix); ok {
+			return v
 		}
 	}
 	return ""

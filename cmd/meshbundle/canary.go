@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	istiokube "istio.io/istio/pkg/kube"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -34,6 +35,7 @@ type canaryFlags struct {
 	release                        string
 	values                         []string
 	timeout, settle                time.Duration
+	istiodNamespace, istiodURL     string
 	noWait, force                  bool
 	output                         output
 
@@ -50,8 +52,11 @@ func newCanaryCmd() *cobra.Command {
 AppMesh file, either one git commit in a working copy Argo CD syncs (--repo)
 or one helm upgrade of the release through the meshbundle post-renderer
 (--release), recorded first in the AppMesh file your own helm upgrade uses
-(--file, or --repo to commit it). Each step waits (--timeout) until the cluster applied it and
-what the next step needs is Ready; --no-wait applies one step and returns
+(--file, or --repo to commit it). Each step waits (--timeout) until the cluster applied it, what the
+next step needs is Ready, and the step is in effect: istiod accepted the
+app's routing objects and the app's connected proxies acknowledged a push
+that carries them (istiod's debug endpoints; when istiod cannot tell, the
+--settle delay, said on stderr); --no-wait applies one step and returns
 (run the same command again to continue). Progress goes to stderr, results
 to stdout. Exit codes: 0 done, 1 failed, 2 bad input or refused (nothing
 changed), 3 the cluster cannot be reached (nothing changed; GitOps --force
@@ -70,7 +75,9 @@ changed, or the file and the release disagree; nothing written).`,
 	pf.BoolVar(&f.push, "push", false, "GitOps mode: push after every commit")
 	pf.StringVar(&f.release, "release", "", "Helm mode: the Helm release of the app")
 	pf.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long each step may wait for the cluster")
-	pf.DurationVar(&f.settle, "settle", canary.DefaultSettle, "after each step is applied, how long istiod is given to push it to the proxies before the next step (0: none)")
+	pf.DurationVar(&f.settle, "settle", canary.DefaultSettle, "when istiod cannot tell whether the app's proxies have a step (unreachable, no proxy connected), how long it is given to push it before the next step (0: none)")
+	pf.StringVar(&f.istiodNamespace, "istiod-namespace", "istio-system", "namespace of the istiod pods whose debug endpoints (port 15014, reached by port-forward as istioctl does) tell when the app's proxies have a step")
+	pf.StringVar(&f.istiodURL, "istiod-url", "", "istiod's monitoring address instead of a port-forward to its pods, e.g. http://127.0.0.1:15014 (`kubectl port-forward -n istio-system deploy/istiod 15014`)")
 	pf.BoolVar(&f.force, "force", false, "GitOps mode: commit even when the cluster cannot be reached (nothing is checked against it)")
 	pf.BoolVar(&f.noWait, "no-wait", false, "apply the next step only (when what it needs is already Ready) and return")
 	registerOutput(pf, &f.output)
@@ -214,7 +221,10 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 		if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
 			return nil, nil, fmt.Errorf("helm: %w", err)
 		}
-		cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+		cl, err := f.cluster(flags, kc, ns, app)
+		if err != nil {
+			return nil, nil, err
+		}
 		// One canary command per app at a time, for its whole run: the lease
 		// lets the next command unlock a release this one leaves
 		// pending-upgrade if it is killed (docs/canary.md).
@@ -242,13 +252,44 @@ func (f *canaryFlags) store(cmd *cobra.Command, app string) (canary.Store, *cana
 			}
 			ns = am.Metadata.Namespace
 		}
-		_, kc, _, ns, err := f.clients(ns)
+		flags, kc, _, ns, err := f.clients(ns)
 		if err != nil {
 			return nil, nil, &unreachableError{err: fmt.Errorf("GitOps mode checks every step against the cluster Argo CD syncs to, before committing it: %w (fix: --kubeconfig/--context; or --force to commit without any check)", err), local: g, gitops: true}
 		}
-		return g, &canary.Cluster{Client: kc, Namespace: ns, App: app}, nil
+		cl, err := f.cluster(flags, kc, ns, app)
+		if err != nil {
+			return nil, nil, err
+		}
+		return g, cl, nil
 	}
 	return nil, nil, failure.BadInputf("--repo, --release: missing, the way steps are applied (fix: give --repo DIR for GitOps, one commit per step, or --release NAME for a helm upgrade per step)")
+}
+
+// cluster is the app in the cluster, with what the gate after each step
+// reads: the app's routing objects and istiod's debug endpoints (through a
+// port-forward to its pods, or --istiod-url).
+func (f *canaryFlags) cluster(flags *genericclioptions.ConfigFlags, kc kubernetes.Interface, ns, app string) (*canary.Cluster, error) {
+	rc, err := flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app}
+	if cl.Istio, err = istioclient.NewForConfig(rc); err != nil {
+		return nil, err
+	}
+	if cl.Gateway, err = gatewayclient.NewForConfig(rc); err != nil {
+		return nil, err
+	}
+	if f.istiodURL != "" {
+		cl.Istiod = canary.IstiodURL(f.istiodURL)
+		return cl, nil
+	}
+	ik, err := istiokube.NewCLIClient(istiokube.NewClientConfigForRestConfig(rc))
+	if err != nil {
+		return nil, fmt.Errorf("client for istiod's debug endpoints: %w", err)
+	}
+	cl.Istiod = &canary.IstiodPods{Client: ik, Namespace: f.istiodNamespace}
+	return cl, nil
 }
 
 func (f *canaryFlags) run(cmd *cobra.Command, app string, req canary.Request) error {

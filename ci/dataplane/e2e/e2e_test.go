@@ -45,8 +45,10 @@ const (
 	// settleTimeout bounds the wait for one config change to reach the
 	// client (istiod debounces, then pushes).
 	settleTimeout = 60 * time.Second
-	// settle is the canary's settle delay after each step here: the local
-	// istiod pushes within a second (its default debounce is 100 ms).
+	// settle is the canary's settle delay after a step when istiod cannot
+	// tell whether the proxies have it (here it can: the gate reads the
+	// local istiod's debug endpoints, and the settle delay is not used
+	// unless that fails, which the progress output would say).
 	settle = 2 * time.Second
 )
 
@@ -85,7 +87,13 @@ func install(t *testing.T, c *testcluster.Cluster, edit func(*appmesh.Spec)) (*c
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app, Gateway: gc}
+	ic, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gate after each step reads the app's routing objects and the
+	// local istiod's debug endpoints (canary/istiod.go).
+	cl := &canary.Cluster{Client: kc, Namespace: ns, App: app, Gateway: gc, Istio: ic, Istiod: canary.IstiodURL(c.IstiodDebugURL())}
 	srv, err := dataplane.StartServers(context.Background(), c.Config, ns, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -112,13 +120,21 @@ func driver(t *testing.T, c *testcluster.Cluster, ns, host string) *dataplane.Dr
 }
 
 // step runs one canary command the way `meshbundle canary` does (helm
-// mode, waiting until the cluster applied it).
-func step(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request) {
+// mode, waiting until each step is in effect) and returns its progress
+// output.
+func step(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request) string {
+	t.Helper()
+	return stepSettle(t, store, cl, req, settle)
+}
+
+// stepSettle is step with another settle delay (negative: none).
+func stepSettle(t *testing.T, store canary.Store, cl *canary.Cluster, req canary.Request, settle time.Duration) string {
 	t.Helper()
 	var progress strings.Builder
 	if _, err := canary.Run(context.Background(), store, cl, req, canary.Options{Wait: true, Timeout: 90 * time.Second, Progress: &progress, Interval: 200 * time.Millisecond, Settle: settle}); err != nil {
 		t.Fatalf("canary %s: %v\n%s", req.Op, err, progress.String())
 	}
+	return progress.String()
 }
 
 // measure waits until traffic shows the change reached the client (shares

@@ -1,0 +1,332 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	analysis "istio.io/api/analysis/v1alpha1"
+	istiometa "istio.io/api/meta/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// "Applied" means in effect (docs/canary.md, "When a step counts as
+// applied"): after the Kubernetes conditions of a step hold, the app's
+// routing objects (VirtualServices, DestinationRules, Gateway API routes)
+// are observed and accepted by istiod, and the app's connected proxies
+// acknowledged a push that carries them (istiod.go). Only then does the
+// next step run.
+
+// Kinds of the app's routing objects, as istiod's /debug/configz names them.
+const (
+	kindVirtualService  = "VirtualService"
+	kindDestinationRule = "DestinationRule"
+	kindHTTPRoute       = "HTTPRoute"
+	kindGRPCRoute       = "GRPCRoute"
+	kindTCPRoute        = "TCPRoute"
+)
+
+// routingObject is one of the app's routing objects as the API server has it.
+type routingObject struct {
+	Kind, Name      string
+	ResourceVersion string
+	Generation      int64
+	// Status says what istiod wrote about this generation: "" when it
+	// accepted it, "not observed yet" while its status is for an older
+	// generation, or the problem it reported. Unknown is true when istiod
+	// writes no status for the kind (VirtualServices and DestinationRules
+	// without PILOT_ENABLE_ANALYSIS): then only /debug/configz can tell
+	// that istiod has this version.
+	Status  string
+	Unknown bool
+	// Rejected: Status is an error istiod reported (an analysis error, a
+	// route not Accepted): waiting does not fix it.
+	Rejected bool
+	// Routes (VirtualServices): per named HTTP route, the destinations a
+	// proxy's route of that name must send to once it has this version.
+	Routes map[string]routeTargets
+}
+
+func (o routingObject) key() string { return o.Kind + "/" + o.Name }
+
+// routingObjects lists the app's routing objects (label meshbundle.dev/app).
+// Gateway API routes are read only when the Gateway API client is set.
+func (c *Cluster) routingObjects(ctx context.Context) ([]routingObject, error) {
+	if c.Istio == nil {
+		return nil, nil
+	}
+	app := metav1.ListOptions{LabelSelector: "meshbundle.dev/app=" + c.App}
+	var out []routingObject
+	vss, err := c.Istio.NetworkingV1().VirtualServices(c.Namespace).List(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("list VirtualServices: %w", err)
+	}
+	for _, vs := range vss.Items {
+		o := istioObject(kindVirtualService, vs.ObjectMeta, &vs.Status)
+		o.Routes = map[string]routeTargets{}
+		for _, r := range vs.Spec.Http {
+			if r.Name == "" {
+				continue
+			}
+			t := routeTargets{}
+			for _, d := range r.Route {
+				w := uint32(d.Weight)
+				if len(r.Route) == 1 {
+					w = 100
+				}
+				if w > 0 {
+					t[d.Destination.Subset+"|"+d.Destination.Host] = w
+				}
+			}
+			o.Routes[r.Name] = t
+		}
+		out = append(out, o)
+	}
+	drs, err := c.Istio.NetworkingV1().DestinationRules(c.Namespace).List(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("list DestinationRules: %w", err)
+	}
+	for _, dr := range drs.Items {
+		out = append(out, istioObject(kindDestinationRule, dr.ObjectMeta, &dr.Status))
+	}
+	if c.Gateway == nil {
+		return out, nil
+	}
+	gw := c.Gateway.GatewayV1()
+	https, err := gw.HTTPRoutes(c.Namespace).List(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
+	}
+	for _, r := range https.Items {
+		out = append(out, routeObject(kindHTTPRoute, r.ObjectMeta, r.Status.Parents))
+	}
+	grpcs, err := gw.GRPCRoutes(c.Namespace).List(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("list GRPCRoutes: %w", err)
+	}
+	for _, r := range grpcs.Items {
+		out = append(out, routeObject(kindGRPCRoute, r.ObjectMeta, r.Status.Parents))
+	}
+	tcps, err := gw.TCPRoutes(c.Namespace).List(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("list TCPRoutes: %w", err)
+	}
+	for _, r := range tcps.Items {
+		out = append(out, routeObject(kindTCPRoute, r.ObjectMeta, r.Status.Parents))
+	}
+	slices.SortFunc(out, func(a, b routingObject) int { return strings.Compare(a.key(), b.key()) })
+	return out, nil
+}
+
+// istioObject reads the status istiod writes on Istio objects when its
+// analysis runs (PILOT_ENABLE_ANALYSIS): observedGeneration and analysis
+// messages, of which an Error rejects the object.
+func istioObject(kind string, m metav1.ObjectMeta, st *istiometa.IstioStatus) routingObject {
+	o := routingObject{Kind: kind, Name: m.Name, ResourceVersion: m.ResourceVersion, Generation: m.Generation}
+	switch {
+	case st.GetObservedGeneration() == 0 && len(st.GetValidationMessages()) == 0:
+		o.Unknown = true
+	case st.GetObservedGeneration() < m.Generation:
+		o.Status = fmt.Sprintf("istiod's status is for generation %d, not %d yet", st.GetObservedGeneration(), m.Generation)
+	default:
+		for _, msg := range st.GetValidationMessages() {
+			if msg.GetLevel() == analysis.AnalysisMessageBase_ERROR {
+				o.Status = fmt.Sprintf("istiod's analysis reports %s (%s, %s)", msg.GetType().GetName(), msg.GetType().GetCode(), msg.GetDocumentationUrl())
+				o.Rejected = true
+			}
+		}
+	}
+	return o
+}
+
+// routeObject reads a Gateway API route's status, which istiod writes
+// (PILOT_ENABLE_GATEWAY_API_STATUS, on by default): every parent must have
+// Accepted and ResolvedRefs true for this generation. A route with no
+// parent status yet has not been observed.
+func routeObject(kind string, m metav1.ObjectMeta, parents []gwapi.RouteParentStatus) routingObject {
+	o := routingObject{Kind: kind, Name: m.Name, ResourceVersion: m.ResourceVersion, Generation: m.Generation}
+	if len(parents) == 0 {
+		o.Status = "no parent status from istiod yet"
+		return o
+	}
+	for _, p := range parents {
+		for _, t := range []gwapi.RouteConditionType{gwapi.RouteConditionAccepted, gwapi.RouteConditionResolvedRefs} {
+			i := slices.IndexFunc(p.Conditions, func(c metav1.Condition) bool { return c.Type == string(t) })
+			switch {
+			case i < 0 || p.Conditions[i].ObservedGeneration < m.Generation:
+				o.Status = fmt.Sprintf("parent %s: condition %s not observed for generation %d yet", p.ParentRef.Name, t, m.Generation)
+			case p.Conditions[i].Status != metav1.ConditionTrue:
+				c := p.Conditions[i]
+				o.Status = fmt.Sprintf("parent %s: %s is %s: %s: %s", p.ParentRef.Name, t, c.Status, c.Reason, c.Message)
+				o.Rejected = true
+				return o
+			}
+		}
+	}
+	return o
+}
+
+// wantRoutes are the named HTTP routes of the app's VirtualServices.
+func wantRoutes(objs []routingObject) map[string]routeTargets {
+	out := map[string]routeTargets{}
+	for _, o := range objs {
+		maps.Copy(out, o.Routes)
+	}
+	return out
+}
+
+// versions maps each object to its resourceVersion.
+func versions(objs []routingObject) map[string]string {
+	out := make(map[string]string, len(objs))
+	for _, o := range objs {
+		out[o.key()] = o.ResourceVersion
+	}
+	return out
+}
+
+// changedKinds lists the kinds of the objects that differ between two
+// snapshots (created, changed or deleted).
+func changedKinds(before, after map[string]string) []string {
+	kinds := map[string]bool{}
+	for k, v := range after {
+		if before[k] != v {
+			kinds[strings.SplitN(k, "/", 2)[0]] = true
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			kinds[strings.SplitN(k, "/", 2)[0]] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(kinds))
+}
+
+// waitInEffect waits until the step applied after m is in effect: the
+// app's routing objects observed and accepted by istiod, and the app's
+// connected proxies acknowledged a push carrying them. When that cannot be
+// told (no istiod endpoint or Istio client, istiod unreachable, no proxy
+// of the namespace connected), it waits the settle delay instead and says
+// so. A routing object istiod rejected is an error.
+func (c *Cluster) waitInEffect(ctx context.Context, m *pushMark, opts Options) error {
+	if c.Istio == nil {
+		return settle(ctx, opts, "no Istio client to read the app's routing objects")
+	}
+	deadline := time.Now().Add(opts.Timeout)
+	var objs []routingObject
+	fmt.Fprintf(opts.Progress, "  waiting for istiod to observe and accept the app's routing objects\n")
+	for {
+		var err error
+		if objs, err = c.routingObjects(ctx); err != nil {
+			return fmt.Errorf("read the app's routing objects: %w", err)
+		}
+		pending := ""
+		for _, o := range objs {
+			if o.Rejected {
+				return fmt.Errorf("istiod rejected %s %s/%s generation %d: %s (fix: correct the AppMesh or the chart, then run the command again, or abort)", o.Kind, c.Namespace, o.Name, o.Generation, o.Status)
+			}
+			if o.Status != "" && pending == "" {
+				pending = o.key() + ": " + o.Status
+			}
+		}
+		if pending == "" {
+			break
+		}
+		if err := pause(ctx, deadline, opts, "istiod to observe the app's routing objects", pending); err != nil {
+			return err
+		}
+	}
+	resumed := m == nil
+	if resumed {
+		// The step was applied by an earlier run (killed, or --no-wait):
+		// which push carried it is not known. What can be told: istiod
+		// holds the routing objects as they are, and every proxy
+		// acknowledged all istiod sent it.
+		m = &pushMark{objects: map[string]string{}}
+		if c.Istiod == nil {
+			m.unknown = "no istiod debug endpoint was given"
+		}
+	}
+	kinds := changedKinds(m.objects, versions(objs))
+	if len(kinds) == 0 {
+		fmt.Fprintf(opts.Progress, "  no routing object of the app changed: nothing for istiod to push\n")
+		return nil
+	}
+	if m.unknown != "" {
+		return settle(ctx, opts, "istiod cannot tell whether the proxies have it: "+m.unknown)
+	}
+	types := pushedTypes(kinds)
+	what := "the changed"
+	if resumed {
+		what = "the app's"
+	}
+	fmt.Fprintf(opts.Progress, "  waiting for the proxies of namespace %s to acknowledge istiod's push of %s %s\n", c.Namespace, what, strings.Join(kinds, ", "))
+	var unchangedSince time.Time
+	for {
+		n, waiting, err := c.proxiesHave(ctx, m, versions(objs), wantRoutes(objs), types)
+		switch {
+		case err != nil:
+			return settle(ctx, opts, "istiod cannot tell whether the proxies have it: "+err.Error())
+		case waiting == "" && n.total == 0:
+			return settle(ctx, opts, "no proxy of namespace "+c.Namespace+" is connected to istiod, so it cannot tell")
+		case waiting == "" && resumed:
+			fmt.Fprintf(opts.Progress, "  in effect as far as istiod can tell on a resumed run: it holds the routing objects and %d/%d proxies of namespace %s acknowledged all it sent (a push it has not begun yet cannot be seen)\n", n.have, n.total, c.Namespace)
+			return nil
+		case waiting == "":
+			fmt.Fprintf(opts.Progress, "  in effect: istiod holds the step and %d/%d proxies of namespace %s acknowledged a push that carries it\n", n.have, n.total, c.Namespace)
+			return nil
+		case n.have+n.unchanged == n.total:
+			// Every proxy acknowledged a push after the step, and for some
+			// the routes (or routes and clusters) istiod last pushed do not
+			// show it: the step changes none of theirs (another
+			// VirtualService of theirs names its routes alike, or they do
+			// not import it), or the push that carries it is still to come.
+			// Only time tells these apart.
+			if unchangedSince.IsZero() {
+				unchangedSince = time.Now()
+			}
+			if time.Since(unchangedSince) >= max(opts.Settle, 0) {
+				fmt.Fprintf(opts.Progress, "  in effect as far as istiod can tell: %d/%d proxies of namespace %s acknowledged a push after the step, but for %d of them what istiod last pushed did not show the step within the settle delay %s (%s)\n", n.have+n.unchanged, n.total, c.Namespace, n.unchanged, opts.Settle, waiting)
+				return nil
+			}
+		default:
+			unchangedSince = time.Time{}
+		}
+		waiting = fmt.Sprintf("%d/%d proxies have it; %s", n.have, n.total, waiting)
+		if err := pause(ctx, deadline, opts, "the proxies of namespace "+c.Namespace+" to acknowledge the step", waiting); err != nil {
+			return err
+		}
+	}
+}
+
+// pause waits one poll interval, or fails with a TimeoutError past the
+// deadline (a condition name and what was seen last).
+func pause(ctx context.Context, deadline time.Time, opts Options, what, last string) error {
+	if time.Now().After(deadline) {
+		return &TimeoutError{What: what, Last: last}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(opts.Interval):
+		return nil
+	}
+}
+
+// settle is the fallback when istiod cannot tell: the settle delay, said.
+func settle(ctx context.Context, opts Options, why string) error {
+	if opts.Settle <= 0 {
+		fmt.Fprintf(opts.Progress, "  not waiting for the proxies: %s, and the settle delay is off\n", why)
+		return nil
+	}
+	fmt.Fprintf(opts.Progress, "  waiting the settle delay %s for istiod to push it to the proxies: %s\n", opts.Settle, why)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(opts.Settle):
+		return nil
+	}
+}

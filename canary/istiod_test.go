@@ -1,0 +1,143 @@
+package canary
+
+import (
+	"strings"
+	"testing"
+
+	analysis "istio.io/api/analysis/v1alpha1"
+	istiometa "istio.io/api/meta/v1alpha1"
+	"istio.io/istio/pilot/pkg/xds"
+	v3 "istio.io/istio/pilot/pkg/xds/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+const uuid = "0b6f5c1e-6a4c-4f7e-9f5e-2d0c3f1a9b7d"
+
+func TestPushCounter(t *testing.T) {
+	for _, tc := range []struct {
+		nonce string // as istiod sends it: push version + UUID
+		want  uint64
+	}{
+		{"2026-12-07T05:00:00Z/12" + uuid, 12},
+		{"2026-12-07T05:00:00Z/7" + uuid, 7},
+		{"", 0},
+		{uuid, 0},                  // no version
+		{"garbage/x" + uuid, 0},    // no counter
+		{"noslash" + uuid + "", 0}, // no counter
+	} {
+		if got := pushCounter(tc.nonce); got != tc.want {
+			t.Errorf("pushCounter(%q) = %d, want %d", tc.nonce, got, tc.want)
+		}
+	}
+}
+
+func TestProxyNamespace(t *testing.T) {
+	for id, want := range map[string]string{
+		"sidecar~10.244.0.5~web-1.shop~shop.svc.cluster.local":           "shop",
+		"sidecar~127.0.0.1~driver.test-x~test-x.svc.cluster.local":       "test-x",
+		"router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local": "istio-system",
+		"not-an-id": "",
+	} {
+		if got := proxyNamespace(id); got != want {
+			t.Errorf("proxyNamespace(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+func TestProxyLag(t *testing.T) {
+	nonce := func(n string) string { return "2026-12-07T05:00:00Z/" + n + uuid }
+	for _, tc := range []struct {
+		name  string
+		res   map[string]xds.ResourceStatus // the proxy's watched types
+		mark  uint64                        // highest counter sent before the step
+		known bool                          // the istiod answered at the mark
+		want  string                        // substring of the lag; "" for none
+	}{
+		{"acked a push after the mark", map[string]xds.ResourceStatus{v3.RouteType: {Sent: nonce("5"), Acked: nonce("5")}}, 4, true, ""},
+		{"acked only the push of the mark", map[string]xds.ResourceStatus{v3.RouteType: {Sent: nonce("4"), Acked: nonce("4")}}, 4, true, "needs a push after 4"},
+		{"sent, not acked yet", map[string]xds.ResourceStatus{v3.RouteType: {Sent: nonce("5"), Acked: nonce("4")}}, 4, true, "sent in push 5"},
+		{"rejected", map[string]xds.ResourceStatus{v3.ClusterType: {Sent: nonce("5"), Acked: nonce("4"), LastError: "bad cluster"}}, 4, true, "rejected CDS: bad cluster"},
+		{"istiod unknown at the mark: any acked push", map[string]xds.ResourceStatus{v3.RouteType: {Sent: nonce("1"), Acked: nonce("1")}}, 0, false, ""},
+		{"type not watched", map[string]xds.ResourceStatus{v3.ListenerType: {Sent: nonce("1"), Acked: nonce("1")}}, 4, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := proxyLag(xds.SyncStatus{ProxyID: "p", Resources: tc.res}, []string{v3.RouteType}, tc.mark, tc.known)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("proxyLag = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRoutesDiffer(t *testing.T) {
+	want := map[string]routeTargets{"web": {"stable|web.shop.svc.cluster.local": 90, "v2|web.shop.svc.cluster.local": 10}}
+	for _, tc := range []struct {
+		name string
+		got  map[string][]routeTargets // route name -> the pushed routes of that name (one per port)
+		diff string                    // substring of the difference; "" for none
+	}{
+		{"as the step says", map[string][]routeTargets{"web": {want["web"]}}, ""},
+		{"the step before", map[string][]routeTargets{"web": {{"stable|web.shop.svc.cluster.local": 100}}}, "sends to"},
+		{"one port behind", map[string][]routeTargets{"web": {want["web"], {"|web.shop.svc.cluster.local": 100}}}, "sends to"},
+		{"no such route yet", map[string][]routeTargets{"other": {want["web"]}}, `no route "web"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := routesDiffer(want, tc.got)
+			if (tc.diff == "") != (got == "") || !strings.Contains(got, tc.diff) {
+				t.Errorf("routesDiffer = %q, want %q", got, tc.diff)
+			}
+		})
+	}
+}
+
+func TestChangedKinds(t *testing.T) {
+	before := map[string]string{"VirtualService/web": "1", "DestinationRule/web": "2", "VirtualService/old": "3"}
+	after := map[string]string{"VirtualService/web": "1", "DestinationRule/web": "5", "HTTPRoute/new": "6"}
+	got := changedKinds(before, after)
+	if strings.Join(got, ",") != "DestinationRule,HTTPRoute,VirtualService" {
+		t.Errorf("changedKinds = %v", got)
+	}
+	if got := pushedTypes(got); strings.Join(got, ",") != v3.ClusterType+","+v3.RouteType {
+		t.Errorf("pushedTypes = %v, want clusters and routes", got)
+	}
+	if got := changedKinds(before, before); len(got) != 0 {
+		t.Errorf("changedKinds of the same = %v, want none", got)
+	}
+}
+
+func TestRoutingObjectStatus(t *testing.T) {
+	meta := metav1.ObjectMeta{Name: "web", Generation: 3}
+	for _, tc := range []struct {
+		name     string
+		obj      routingObject
+		status   string // substring; "" for accepted
+		unknown  bool
+		rejected bool
+	}{
+		{"VirtualService, no status (analysis off)", istioObject(kindVirtualService, meta, &istiometa.IstioStatus{}), "", true, false},
+		{"VirtualService, status of an older generation", istioObject(kindVirtualService, meta, &istiometa.IstioStatus{ObservedGeneration: 2}), "generation 2, not 3", false, false},
+		{"VirtualService, analysis error", istioObject(kindVirtualService, meta, &istiometa.IstioStatus{ObservedGeneration: 3, ValidationMessages: []*analysis.AnalysisMessageBase{{Level: analysis.AnalysisMessageBase_ERROR, Type: &analysis.AnalysisMessageBase_Type{Name: "ReferencedResourceNotFound", Code: "IST0101"}}}}), "IST0101", false, true},
+		{"VirtualService, analysis warning only", istioObject(kindVirtualService, meta, &istiometa.IstioStatus{ObservedGeneration: 3, ValidationMessages: []*analysis.AnalysisMessageBase{{Level: analysis.AnalysisMessageBase_WARNING}}}), "", false, false},
+		{"HTTPRoute, no parent status", routeObject(kindHTTPRoute, meta, nil), "no parent status", false, false},
+		{"HTTPRoute, accepted for this generation", routeObject(kindHTTPRoute, meta, []gwapi.RouteParentStatus{parent(3, metav1.ConditionTrue)}), "", false, false},
+		{"HTTPRoute, accepted for an older generation", routeObject(kindHTTPRoute, meta, []gwapi.RouteParentStatus{parent(2, metav1.ConditionTrue)}), "not observed for generation 3", false, false},
+		{"HTTPRoute, not accepted", routeObject(kindHTTPRoute, meta, []gwapi.RouteParentStatus{parent(3, metav1.ConditionFalse)}), "Accepted is False", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.obj
+			if (tc.status == "") != (o.Status == "") || !strings.Contains(o.Status, tc.status) || o.Unknown != tc.unknown || o.Rejected != tc.rejected {
+				t.Errorf("status %q unknown %v rejected %v; want %q, %v, %v", o.Status, o.Unknown, o.Rejected, tc.status, tc.unknown, tc.rejected)
+			}
+		})
+	}
+}
+
+// parent is a route's status for one Gateway: Accepted and ResolvedRefs
+// with the given generation and status.
+func parent(gen int64, st metav1.ConditionStatus) gwapi.RouteParentStatus {
+	return gwapi.RouteParentStatus{ParentRef: gwapi.ParentReference{Name: "gw"}, Conditions: []metav1.Condition{
+		{Type: string(gwapi.RouteConditionAccepted), Status: st, ObservedGeneration: gen, Reason: "r", Message: "m"},
+		{Type: string(gwapi.RouteConditionResolvedRefs), Status: metav1.ConditionTrue, ObservedGeneration: gen},
+	}}
+}
