@@ -39,14 +39,35 @@ type Servers struct {
 
 	mu      sync.Mutex
 	running map[types.UID]*podServer
-	// draining are going pods' servers by IP: a new pod given the same IP
-	// (kwok reuses them) stops the old server at once.
-	draining map[string]*podServer
-	going    sync.WaitGroup
-	errs     []error // listen failures, reported by Err
-	events   []ServerEvent
-	stopCh   chan struct{}
+	going   sync.WaitGroup
+	errs    []error // listen failures, reported by Err
+	stopCh  chan struct{}
+
+	// evMu guards events only. It is taken last, never held while taking
+	// another lock: a new pod's server records the cut-short stop of
+	// another Servers' pod server (ipOwners).
+	evMu   sync.Mutex
+	events []ServerEvent
 }
+
+// ipOwners holds the pod server listening on each pod IP, across every
+// Servers of the process. Pod IPs are the cluster's, not a namespace's: kwok
+// hands a freed IP to the next new pod in any namespace, and every Servers
+// of a test binary listens in its one network namespace. So a test with two
+// namespaces served at once (TestSlowPush's control run and its gated run)
+// sees one namespace's new pod given the IP another namespace's going pod is
+// still draining on; with the ownership kept per Servers, the new pod's
+// listen failed with "address already in use".
+//
+// The API server's word decides: kwok gives an IP to a new pod only once the
+// pod that had it is gone (or, under testcluster's WithPodTermination, once
+// its termination ended), so the new pod's server takes the IP over. A going
+// pod's server keeps its entry until its listeners are closed, so a new
+// pod's server never binds while the old one still listens.
+var ipOwners = struct {
+	sync.Mutex
+	m map[string]*podServer
+}{m: map[string]*podServer{}}
 
 // ServerEvent is one start or stop of a pod's server, for reading
 // failed requests against what the servers did (Servers.Events).
@@ -71,8 +92,10 @@ func (e ServerEvent) String() string {
 // maxEvents bounds Servers.Events.
 const maxEvents = 10000
 
-// event records one server event. Called with s.mu held.
+// event records one server event.
 func (s *Servers) event(e ServerEvent) {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
 	if len(s.events) < maxEvents {
 		e.At = time.Now()
 		s.events = append(s.events, e)
@@ -81,8 +104,8 @@ func (s *Servers) event(e ServerEvent) {
 
 // Events lists what the servers did, in order.
 func (s *Servers) Events() []ServerEvent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
 	return slices.Clone(s.events)
 }
 
@@ -97,7 +120,7 @@ func StartServers(ctx context.Context, cfg *rest.Config, namespace string, drain
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: client for pods of namespace %s: %w", namespace, err)
 	}
-	s := &Servers{namespace: namespace, drain: drain, running: map[types.UID]*podServer{}, draining: map[string]*podServer{}, stopCh: make(chan struct{})}
+	s := newServers(namespace, drain)
 	factory := informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithNamespace(namespace))
 	inf := factory.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -115,6 +138,10 @@ func StartServers(ctx context.Context, cfg *rest.Config, namespace string, drain
 		return nil, fmt.Errorf("dataplane: list pods of namespace %s: informer not synced in 30s", namespace)
 	}
 	return s, nil
+}
+
+func newServers(namespace string, drain time.Duration) *Servers {
+	return &Servers{namespace: namespace, drain: drain, running: map[types.UID]*podServer{}, stopCh: make(chan struct{})}
 }
 
 // sync starts or stops the server of one pod to match its state; gone is
@@ -144,12 +171,7 @@ func (s *Servers) sync(obj any, gone bool) {
 		cur = nil
 	}
 	if want && cur == nil {
-		if old := s.draining[pod.Status.PodIP]; old != nil {
-			delete(s.draining, old.ip)
-			old.stop(0)
-			s.event(ServerEvent{Pod: old.id, IP: old.ip, What: "stopped: IP reused by " + pod.Name, CutShort: true})
-		}
-		p, err := startPodServer(id, pod.Status.PodIP, containerPorts(pod))
+		p, err := s.serve(id, pod.Status.PodIP, containerPorts(pod))
 		if err != nil {
 			s.errs = append(s.errs, err)
 			s.event(ServerEvent{Pod: id, IP: pod.Status.PodIP, What: "listen failed: " + err.Error()})
@@ -160,10 +182,48 @@ func (s *Servers) sync(obj any, gone bool) {
 	}
 }
 
+// serve starts the server of pod id on ip. A server still holding ip, this
+// Servers' or another namespace's, is stopped first and its listeners
+// closed: the pod that had the IP is gone, since kwok gave the IP to this
+// one (ipOwners).
+func (s *Servers) serve(id Identity, ip string, ports []int32) (*podServer, error) {
+	ipOwners.Lock()
+	defer ipOwners.Unlock()
+	if old := ipOwners.m[ip]; old != nil {
+		delete(ipOwners.m, ip)
+		// Cut short: stopped while it served, or before its drain ended.
+		cut := old.drainEnds.IsZero() || time.Now().Before(old.drainEnds)
+		old.stop(0) // returns once its listeners are closed
+		old.owner.event(ServerEvent{Pod: old.id, IP: old.ip, What: "stopped: IP reused by " + id.Namespace + "/" + id.Pod, CutShort: cut})
+	}
+	p, err := startPodServer(id, ip, ports)
+	if err != nil {
+		return nil, err
+	}
+	p.owner = s
+	ipOwners.m[ip] = p
+	return p, nil
+}
+
+// release stops p, then gives up its IP unless a new pod's server took it
+// over; it says whether p still held the IP.
+func release(p *podServer, grace time.Duration) bool {
+	p.stop(grace) // listeners closed before the IP is free for the next pod
+	ipOwners.Lock()
+	defer ipOwners.Unlock()
+	if ipOwners.m[p.ip] != p {
+		return false
+	}
+	delete(ipOwners.m, p.ip)
+	return true
+}
+
 // retire keeps a going pod's server serving for the drain time, then stops
 // it. Called with s.mu held.
 func (s *Servers) retire(p *podServer) {
-	s.draining[p.ip] = p
+	ipOwners.Lock()
+	p.drainEnds = time.Now().Add(s.drain)
+	ipOwners.Unlock()
 	s.event(ServerEvent{Pod: p.id, IP: p.ip, What: "draining"})
 	s.going.Add(1)
 	go func() {
@@ -172,17 +232,10 @@ func (s *Servers) retire(p *podServer) {
 		case <-time.After(s.drain):
 		case <-s.stopCh:
 		}
-		s.mu.Lock()
-		mine := s.draining[p.ip] == p
-		if mine {
-			delete(s.draining, p.ip)
-		}
-		s.mu.Unlock()
-		p.stop(time.Second) // at once if a new pod's server took the IP
-		if mine {
-			s.mu.Lock()
+		// At once if a new pod's server took the IP meanwhile: that one
+		// recorded the stop.
+		if release(p, time.Second) {
 			s.event(ServerEvent{Pod: p.id, IP: p.ip, What: "stopped"})
-			s.mu.Unlock()
 		}
 	}()
 }
@@ -229,7 +282,7 @@ func (s *Servers) Stop() {
 	s.running = map[types.UID]*podServer{}
 	s.mu.Unlock()
 	for _, p := range running {
-		p.stop(time.Second)
+		release(p, time.Second)
 	}
 	s.going.Wait()
 }

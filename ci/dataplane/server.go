@@ -77,6 +77,12 @@ type podServer struct {
 	ip      string
 	servers []*grpc.Server
 	done    chan struct{} // closed when every server has stopped
+
+	// owner is the Servers that started it (nil for a bare podServer).
+	owner *Servers
+	// drainEnds is when its pod's drain ends, zero while the pod is
+	// Ready. Guarded by ipOwners.
+	drainEnds time.Time
 }
 
 // startPodServer listens on ip:port for every port. It listens on all ports

@@ -103,6 +103,14 @@ func install(t *testing.T, c *testcluster.Cluster, edit func(*appmesh.Spec)) (*c
 			t.Errorf("pod servers: %v", err)
 		}
 		srv.Stop()
+		// kwok hands a freed IP to the next pod at once (this package
+		// runs without testcluster.WithPodTermination): say when that cut
+		// a going pod's drain short, to read failures against.
+		for _, e := range srv.Events() {
+			if e.CutShort {
+				t.Logf("pod server drain cut short: %v", e)
+			}
+		}
 	})
 	t.Logf("serving pods: %v", srv.Serving())
 	return &canary.HelmStore{Config: cfg, Release: app, Cluster: cl, Timeout: time.Minute}, cl, ns
