@@ -10,6 +10,8 @@ import (
 
 	analysis "istio.io/api/analysis/v1alpha1"
 	istiometa "istio.io/api/meta/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -96,23 +98,26 @@ func (c *Cluster) routingObjects(ctx context.Context) ([]routingObject, error) {
 	if c.Gateway == nil {
 		return out, nil
 	}
+	// A cluster without the Gateway API CRDs (or without a kind's CRD:
+	// TCPRoute and GRPCRoute came to the standard channel later) answers
+	// 404 to the list: it holds no such route, so none of the app's.
 	gw := c.Gateway.GatewayV1()
 	https, err := gw.HTTPRoutes(c.Namespace).List(ctx, app)
-	if err != nil {
+	if err != nil && !notServed(err) {
 		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
 	}
 	for _, r := range https.Items {
 		out = append(out, routeObject(kindHTTPRoute, r.ObjectMeta, r.Status.Parents))
 	}
 	grpcs, err := gw.GRPCRoutes(c.Namespace).List(ctx, app)
-	if err != nil {
+	if err != nil && !notServed(err) {
 		return nil, fmt.Errorf("list GRPCRoutes: %w", err)
 	}
 	for _, r := range grpcs.Items {
 		out = append(out, routeObject(kindGRPCRoute, r.ObjectMeta, r.Status.Parents))
 	}
 	tcps, err := gw.TCPRoutes(c.Namespace).List(ctx, app)
-	if err != nil {
+	if err != nil && !notServed(err) {
 		return nil, fmt.Errorf("list TCPRoutes: %w", err)
 	}
 	for _, r := range tcps.Items {
@@ -120,6 +125,12 @@ func (c *Cluster) routingObjects(ctx context.Context) ([]routingObject, error) {
 	}
 	slices.SortFunc(out, func(a, b routingObject) int { return strings.Compare(a.key(), b.key()) })
 	return out, nil
+}
+
+// notServed: the API server does not serve the kind listed (its CRD is not
+// installed), as opposed to a failed list.
+func notServed(err error) bool {
+	return apierrors.IsNotFound(err) || meta.IsNoMatchError(err)
 }
 
 // istioObject reads the status istiod writes on Istio objects when its

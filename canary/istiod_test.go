@@ -1,15 +1,24 @@
 package canary
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	analysis "istio.io/api/analysis/v1alpha1"
 	istiometa "istio.io/api/meta/v1alpha1"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	"istio.io/istio/pilot/pkg/xds"
 	v3 "istio.io/istio/pilot/pkg/xds/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 )
 
 const uuid = "0b6f5c1e-6a4c-4f7e-9f5e-2d0c3f1a9b7d"
@@ -140,4 +149,36 @@ func parent(gen int64, st metav1.ConditionStatus) gwapi.RouteParentStatus {
 		{Type: string(gwapi.RouteConditionAccepted), Status: st, ObservedGeneration: gen, Reason: "r", Message: "m"},
 		{Type: string(gwapi.RouteConditionResolvedRefs), Status: metav1.ConditionTrue, ObservedGeneration: gen},
 	}}
+}
+
+// TestRoutingObjectsWithoutGatewayAPI: a cluster that does not serve the
+// Gateway API kinds (no CRDs, or none for TCPRoute/GRPCRoute) answers 404
+// to their lists; the gate reads that as "no such routes" and still reads
+// the app's VirtualServices. Any other list error stops it (the control).
+// canary/e2e's cluster has no Gateway API CRDs: before, every CLI step
+// failed there with "list HTTPRoutes: the server could not find the
+// requested resource".
+func TestRoutingObjectsWithoutGatewayAPI(t *testing.T) {
+	vs := &istionet.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: map[string]string{"meshbundle.dev/app": "shop"}}}
+	for _, tc := range []struct {
+		name    string
+		err     error  // what every Gateway API list answers
+		wantErr string // "" when the gate reads the objects
+	}{
+		{"kinds not served", apierrors.NewNotFound(schema.GroupResource{Group: "gateway.networking.k8s.io", Resource: "httproutes"}, ""), ""},
+		{"list failed", apierrors.NewForbidden(schema.GroupResource{Group: "gateway.networking.k8s.io", Resource: "httproutes"}, "", errors.New("no RBAC")), "list HTTPRoutes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := gatewayfake.NewSimpleClientset()
+			gw.PrependReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
+			c := &Cluster{Namespace: "shop", App: "shop", Istio: istiofake.NewSimpleClientset(vs), Gateway: gw}
+			objs, err := c.routingObjects(context.Background())
+			switch {
+			case tc.wantErr == "" && (err != nil || len(objs) != 1 || objs[0].key() != kindVirtualService+"/web"):
+				t.Errorf("routingObjects = %v, %v; want the VirtualService web only", objs, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("routingObjects error = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
 }
