@@ -13,24 +13,43 @@ import (
 // can be released (Resource.release) and every filter's pass over the whole
 // stream reads a few fields instead of walking nodes.
 type facts struct {
-	hook     bool
-	headless bool // a Service with spec.clusterIP: None
-	workload bool // a workload with a pod template (podTemplatePath)
-	gateway  bool // a workload whose pod template is an Istio gateway
+	bits factBits
 	// nLabels is how many entries of strs are labels (key, value, ...).
-	nLabels  uint32
-	filename string
+	nLabels uint32
 
 	// strs holds the string facts in one slice (one allocation per
-	// document: facts are kept for every document of the stream): the
-	// labels that matter for the kind — a Service's or Namespace's
-	// metadata.labels, a workload's pod template labels — then a
-	// Service's spec.selector (key, value, ...), or the hosts of a
-	// VirtualService (spec.hosts) or DestinationRule (spec.host).
+	// document: facts are kept for every document of the stream, so they
+	// are 80 bytes and this slice): the labels that matter for the kind —
+	// a Service's or Namespace's metadata.labels, a workload's pod
+	// template labels — then a Service's spec.selector (key, value, ...),
+	// or the hosts of a VirtualService (spec.hosts) or DestinationRule
+	// (spec.host), then Helm 4's post-render filename if there is one.
 	strs []string
 
 	ports      []servicePort // a Service's spec.ports
 	namedPorts []namedPort   // a workload's container ports with a name, in order
+}
+
+// factBits are the yes/no facts, one bit each.
+type factBits uint8
+
+const (
+	factHook     factBits = 1 << iota // a Helm hook
+	factHeadless                      // a Service with spec.clusterIP: None
+	factWorkload                      // a workload with a pod template (podTemplatePath)
+	factGateway                       // a workload whose pod template is an Istio gateway
+	factFilename                      // the last entry of strs is Helm 4's post-render filename
+)
+
+func (f *facts) hook() bool     { return f.bits&factHook != 0 }
+func (f *facts) headless() bool { return f.bits&factHeadless != 0 }
+func (f *facts) workload() bool { return f.bits&factWorkload != 0 }
+func (f *facts) gateway() bool  { return f.bits&factGateway != 0 }
+
+func (f *facts) set(b factBits, on bool) {
+	if on {
+		f.bits |= b
+	}
 }
 
 // labels are a Service's or Namespace's metadata.labels.
@@ -40,11 +59,27 @@ func (f *facts) labels() labelList { return labelList(f.strs[:f.nLabels:f.nLabel
 func (f *facts) podLabels() labelList { return f.labels() }
 
 // selector is a Service's spec.selector.
-func (f *facts) selector() labelList { return labelList(f.strs[f.nLabels:]) }
+func (f *facts) selector() labelList { return labelList(f.more()) }
 
 // hosts are a VirtualService's spec.hosts or a DestinationRule's
 // spec.host.
-func (f *facts) hosts() []string { return f.strs[f.nLabels:] }
+func (f *facts) hosts() []string { return f.more() }
+
+func (f *facts) more() []string {
+	end := len(f.strs)
+	if f.bits&factFilename != 0 {
+		end--
+	}
+	return f.strs[f.nLabels:end:end]
+}
+
+// filename is Helm 4's post-render filename ("" with Helm 3).
+func (f *facts) filename() string {
+	if f.bits&factFilename == 0 {
+		return ""
+	}
+	return f.strs[len(f.strs)-1]
+}
 
 // facts returns the document's facts, reading them from the tree the first
 // time (and after an edit).
@@ -53,10 +88,9 @@ func (r *Resource) facts() *facts {
 		return r.f
 	}
 	obj := r.root()
-	f := &facts{
-		hook:     lookup(obj, "metadata", "annotations", helmHookAnnotation) != nil,
-		filename: scalar(lookup(obj, "metadata", "annotations", postRenderFilenameAnnotation)),
-	}
+	f := &facts{}
+	f.set(factHook, lookup(obj, "metadata", "annotations", helmHookAnnotation) != nil)
+	filename := scalar(lookup(obj, "metadata", "annotations", postRenderFilenameAnnotation))
 	// labels and more are the two parts of strs.
 	var labels, more *yaml.Node
 	var hosts []*yaml.Node
@@ -66,7 +100,7 @@ func (r *Resource) facts() *facts {
 	case r.is("", "Service"):
 		labels, more = lookup(obj, "metadata", "labels"), lookup(obj, "spec", "selector")
 		f.ports = readServicePorts(lookup(obj, "spec", "ports"))
-		f.headless = scalar(lookup(obj, "spec", "clusterIP")) == "None"
+		f.set(factHeadless, scalar(lookup(obj, "spec", "clusterIP")) == "None")
 	case r.is("networking.istio.io", "VirtualService"):
 		if h := lookup(obj, "spec", "hosts"); h != nil && h.Kind == yaml.SequenceNode {
 			hosts = h.Content
@@ -76,17 +110,25 @@ func (r *Resource) facts() *facts {
 	}
 	if p := podTemplate(r); p != nil {
 		tmpl := deref(lookup(obj, p...))
-		f.workload = true
+		f.set(factWorkload, true)
 		labels = lookup(tmpl, "metadata", "labels")
-		f.gateway = isGatewayTemplate(tmpl)
+		f.set(factGateway, isGatewayTemplate(tmpl))
 		f.namedPorts = containerPorts(tmpl)
 	}
-	strs := make([]string, 0, labelCount(labels)+labelCount(more)+len(hosts))
+	nFile := 0
+	if filename != "" {
+		nFile = 1
+	}
+	strs := make([]string, 0, labelCount(labels)+labelCount(more)+len(hosts)+nFile)
 	strs = appendLabels(strs, labels)
 	f.nLabels = uint32(len(strs))
 	strs = appendLabels(strs, more)
 	for _, h := range hosts {
 		strs = append(strs, scalar(h))
+	}
+	if filename != "" {
+		strs = append(strs, filename)
+		f.set(factFilename, true)
 	}
 	if len(strs) > 0 {
 		f.strs = strs

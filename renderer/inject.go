@@ -61,7 +61,7 @@ func (f *inject) Document(s *stream, r *Resource) error {
 		}
 		return nil
 	}
-	if podTemplate(r) == nil || r.facts().gateway {
+	if podTemplate(r) == nil || r.facts().gateway() {
 		return nil
 	}
 	if f.ambient() {

@@ -114,9 +114,16 @@ func (r *Renderer) Render(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The Writer prints bytes, patches and edited trees only: the facts
+	// of every document (and, with s, the indexes) are let go before it
+	// runs, so the collector has them back while it encodes and prints.
+	docs := s.docs
+	for _, d := range docs {
+		d.f = nil
+	}
 	// The Writer fails only before its first write, so out gets all or
 	// nothing (short of out's own write errors).
-	return Writer{}.Write(out, s.docs)
+	return Writer{}.Write(out, docs)
 }
 
 // run reads the stream and runs the stages. Each document's trees is
@@ -205,7 +212,7 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 // filter still to run keeps them too.
 func releaseKept(docs []*Resource, later []filter) {
 	for _, r := range docs {
-		if r.obj == nil || r.dirty {
+		if r.doc == nil || r.dirty {
 			continue
 		}
 		keep := false

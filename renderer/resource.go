@@ -40,8 +40,7 @@ const (
 // (TestFiltersEditThroughTheModel), so they cannot bypass it.
 type Resource struct {
 	raw []byte     // the document as read (or as generated); never written: the scanner's strings point into it
-	doc *yaml.Node // the document node; nil once released
-	obj *yaml.Node // its top-level mapping; nil once released
+	doc *yaml.Node // the document node, its top-level mapping (top) the one child; nil once released
 	f   *facts     // what the indexes read of every document (facts.go)
 	// ed is what edits of the tree need besides it (line offsets, keys
 	// inserted in front): made on the first edit, dropped with the tree,
@@ -50,7 +49,7 @@ type Resource struct {
 
 	patches []patch // byte edits of raw (see patch.go)
 
-	touchedIn int32 // 1 + the stage that last edited it (stream.set)
+	touchedIn int16 // 1 + the stage that last edited it (stream.set); the pipeline has a few stages
 	dirty     bool  // the tree holds an edit no patch expresses: re-encode it
 	// expanded: the source has anchors and aliases, which the tree holds
 	// resolved: an edit re-encodes the document from the tree, since a
@@ -110,9 +109,9 @@ func (r *Resource) String() string {
 	}
 	src := sourceOf(r.raw)
 	if src == "" && r.f != nil {
-		src = r.f.filename
-	} else if src == "" && r.obj != nil {
-		src = scalar(lookup(r.obj, "metadata", "annotations", postRenderFilenameAnnotation))
+		src = r.f.filename()
+	} else if src == "" && r.doc != nil {
+		src = scalar(lookup(r.top(), "metadata", "annotations", postRenderFilenameAnnotation))
 	}
 	if src != "" {
 		s += " (# Source: " + src + ")"
@@ -132,10 +131,10 @@ func (r *Resource) name() string {
 func (r *Resource) is(group, kind string) bool { return r.Kind == kind && r.Group() == group }
 
 // IsHook reports whether Helm treats the object as a hook.
-func (r *Resource) IsHook() bool { return r.facts().hook }
+func (r *Resource) IsHook() bool { return r.facts().hook() }
 
 // Filename is Helm 4's post-render filename of the object ("" with Helm 3).
-func (r *Resource) Filename() string { return r.facts().filename }
+func (r *Resource) Filename() string { return r.facts().filename() }
 
 // get returns a read-only view of the node at p below the object's root
 // (missing steps give an empty view).
@@ -149,20 +148,30 @@ func (r *Resource) Lookup(path ...string) *yaml.Node { return lookup(r.root(), p
 // again: a filter that edits a document after reading must say so in
 // keepTree, and reading a released tree is a bug the tests catch.
 func (r *Resource) root() *yaml.Node {
-	if r.obj == nil {
+	if r.doc == nil {
 		panic(fmt.Sprintf("renderer: the tree of %s was released after reading; the filter that reads it must keep it (keepTree)", r))
 	}
-	return r.obj
+	return r.top()
+}
+
+// top is the document's top-level mapping, nil once released. It is not a
+// field of its own: a Resource is kept for every document of the stream
+// (144 bytes with the names).
+func (r *Resource) top() *yaml.Node {
+	if r.doc == nil {
+		return nil
+	}
+	return r.doc.Content[0]
 }
 
 // release drops the tree of a clean document after its facts are taken,
 // so that the heap holds bytes, not trees, of the whole stream.
 func (r *Resource) release() {
-	if r.dirty || r.obj == nil {
+	if r.dirty || r.doc == nil {
 		return
 	}
 	r.facts()
-	r.doc, r.obj, r.ed = nil, nil, nil
+	r.doc, r.ed = nil, nil
 }
 
 // copyTree returns a document holding a deep copy of r's tree, without
@@ -172,7 +181,7 @@ func (r *Resource) release() {
 func (r *Resource) copyTree() *Resource {
 	obj := deepCopy(r.root())
 	clearPositions(obj)
-	return &Resource{doc: &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{obj}}, obj: obj, dirty: true,
+	return &Resource{doc: &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{obj}}, dirty: true,
 		APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, Namespace: r.Namespace}
 }
 
@@ -277,7 +286,7 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 	if err := duplicateKeys(obj, nil); err != nil {
 		return nil, err
 	}
-	r := &Resource{raw: raw, doc: doc, obj: obj, expanded: expanded}
+	r := &Resource{raw: raw, doc: doc, expanded: expanded}
 	var missing []string
 	for _, f := range []struct {
 		dst  *string

@@ -110,8 +110,8 @@ func (s *stream) set(r *Resource, p path, value any) {
 	for i := n; i < len(r.patches); i++ {
 		r.patches[i].text = s.intern(r.patches[i].text)
 	}
-	if r.touchedIn != int32(s.stage+1) {
-		r.touchedIn = int32(s.stage + 1)
+	if r.touchedIn != int16(s.stage+1) {
+		r.touchedIn = int16(s.stage + 1)
 		s.touched = append(s.touched, r)
 	}
 }

@@ -51,23 +51,27 @@ func isGatewayTemplate(tmpl *yaml.Node) bool {
 // workload's current facts, so an edit of its labels (refresh) keeps the
 // index true.
 type workloads struct {
-	byLabel map[string][]*Resource // "key=value" -> workloads with that pod label
+	byLabel map[labelKV][]*Resource // a pod label -> workloads with that label
 }
 
+// labelKV is one label, a key of the index: its strings are the facts'
+// own (no "key=value" string made per workload and label).
+type labelKV struct{ key, value string }
+
 func newWorkloads() *workloads {
-	return &workloads{byLabel: map[string][]*Resource{}}
+	return &workloads{byLabel: map[labelKV][]*Resource{}}
 }
 
 // add indexes a workload under each of its pod labels; after an edit of
 // its labels it is added again (selected skips the repeats).
 func (ix *workloads) add(r *Resource) {
 	f := r.facts()
-	if f.hook || !f.workload {
+	if f.hook() || !f.workload() {
 		return
 	}
 	pl := f.podLabels()
 	for i := 0; i+1 < len(pl); i += 2 {
-		kv := pl[i] + "=" + pl[i+1]
+		kv := labelKV{pl[i], pl[i+1]}
 		b := ix.byLabel[kv]
 		if len(b) == 0 || b[len(b)-1] != r {
 			ix.byLabel[kv] = append(b, r)
@@ -85,7 +89,7 @@ func (ix *workloads) selected(selector map[string]string) []*Resource {
 	var bucket []*Resource
 	first := true
 	for k, v := range selector {
-		b := ix.byLabel[k+"="+v]
+		b := ix.byLabel[labelKV{k, v}]
 		if first || len(b) < len(bucket) {
 			bucket, first = b, false
 		}
@@ -105,7 +109,7 @@ func (ix *workloads) selected(selector map[string]string) []*Resource {
 // selectsGateway reports whether a Service fronts an Istio gateway workload.
 func (ix *workloads) selectsGateway(svc *Resource) bool {
 	for _, w := range ix.selected(svc.facts().selector().Map()) {
-		if w.facts().gateway {
+		if w.facts().gateway() {
 			return true
 		}
 	}
@@ -140,4 +144,4 @@ func servicePorts(svc *Resource) []servicePort { return svc.facts().ports }
 func serviceSelector(svc *Resource) map[string]string { return svc.facts().selector().Map() }
 
 // isHeadless reports clusterIP: None.
-func isHeadless(svc *Resource) bool { return svc.facts().headless }
+func isHeadless(svc *Resource) bool { return svc.facts().headless() }
