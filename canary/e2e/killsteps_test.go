@@ -38,8 +38,8 @@ import (
 	"github.com/meshbundle/meshbundle/renderer"
 )
 
-// This file SIGKILLs the real `meshbundle canary start` and `canary abort`
-// at every point of every step, in Helm mode (--release --file), in Helm
+// This file SIGKILLs the real `meshbundle canary start`, `canary weight`,
+// `canary abort` and `canary promote` at every point of every step, in Helm mode (--release --file), in Helm
 // mode with the file in git (--release --repo: each step committed, then
 // upgraded) and in GitOps mode (--repo --push, with the Argo CD stand-in
 // applying the remote's branch), and runs the same command again after
@@ -119,6 +119,28 @@ type killMode struct {
 	settled func(t *testing.T)
 	// afterKill runs after every kill, before the command is run again.
 	afterKill func(t *testing.T)
+	// reset puts the app back as the AppMesh file initial says (after a
+	// clean promote), through the mode's own store: the file, a commit
+	// (pushed in GitOps mode) and a helm upgrade in Helm mode.
+	reset func(t *testing.T, initial []byte)
+}
+
+// resetWith saves the AppMesh initial through the store st makes.
+func resetWith(st func() canary.Store) func(t *testing.T, initial []byte) {
+	return func(t *testing.T, initial []byte) {
+		t.Helper()
+		am, err := appmesh.Decode(initial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := st()
+		if _, err := s.Load(context.Background()); err != nil {
+			t.Fatalf("reset: %v", err)
+		}
+		if _, err := s.Save(context.Background(), am, "test: the app as before the sequence"); err != nil {
+			t.Fatalf("reset: %v", err)
+		}
+	}
 }
 
 // recordOf is what a command leaves behind, compared with a clean run's.
@@ -128,85 +150,116 @@ type recordOf struct {
 	objects state
 }
 
-// TestKilledStartAbortResume: the kills above during start and abort, in
-// the three modes. Each mode first runs start → weight 10 → abort cleanly
-// on its app, then the same with start and abort killed at every point of
-// every step (weight 10 in between, unkilled: kill_test.go kills it).
-func TestKilledStartAbortResume(t *testing.T) {
+// killCmd is one command of a sequence.
+type killCmd struct {
+	op   canary.Request // the request the CLI makes (for the plan)
+	args []string       // `canary ...` before the mode's flags
+	kill bool           // kill it at every point of every step
+}
+
+// killSequences are the sequences TestKilledCommandsResume runs in every
+// mode, each cleanly, then with kills. Every command of the first is
+// killed; the second reaches promote the same way and kills only promote.
+var killSequences = []struct {
+	name string
+	cmds []killCmd
+}{
+	{name: "start-weight-abort", cmds: []killCmd{
+		{op: start, args: []string{"canary", "start", app, "--deployment", "web", "--version", "v2", "--image", newImage}, kill: true},
+		{op: canary.Request{Op: canary.OpWeight, Weight: 10}, args: []string{"canary", "weight", app, "10"}, kill: true},
+		{op: canary.Request{Op: canary.OpAbort}, args: []string{"canary", "abort", app}, kill: true},
+	}},
+	{name: "start-weight-promote", cmds: []killCmd{
+		{op: start, args: []string{"canary", "start", app, "--deployment", "web", "--version", "v2", "--image", newImage}},
+		{op: canary.Request{Op: canary.OpWeight, Weight: 10}, args: []string{"canary", "weight", app, "10"}},
+		{op: canary.Request{Op: canary.OpPromote}, args: []string{"canary", "promote", app}, kill: true},
+	}},
+}
+
+// TestKilledCommandsResume: the kills above during start, weight, abort
+// and promote, in the three modes. Each mode runs every sequence of
+// killSequences cleanly on its app, then the same with kills; after a
+// clean promote the app is put back as before the sequence (the mode's
+// store saves the AppMesh the sequence began with; the objects are
+// checked to be as before) so the killed promote begins where the clean
+// one did.
+func TestKilledCommandsResume(t *testing.T) {
 	c := testcluster.Shared(t)
 	mb := buildCLI(t)
 	for _, mk := range []func(t *testing.T, c *testcluster.Cluster) (killMode, *canary.Cluster, string){helmKillMode, helmRepoKillMode, gitOpsKillMode} {
-		began := time.Now()
 		m, cl, ns := mk(t, c)
 		t.Run(m.name, func(t *testing.T) {
 			common := []string{"-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s", "--settle", "500ms"}
-			cmds := []struct {
-				op   canary.Request // the request the CLI makes (for the plan)
-				args []string       // `canary ...` before the mode's flags
-				kill bool           // kill it at every point of every step
-			}{
-				{op: start, args: []string{"canary", "start", app, "--deployment", "web", "--version", "v2", "--image", newImage}, kill: true},
-				{op: canary.Request{Op: canary.OpWeight, Weight: 10}, args: []string{"canary", "weight", app, "10"}},
-				{op: canary.Request{Op: canary.OpAbort}, args: []string{"canary", "abort", app}, kill: true},
-			}
-			argv := func(i int) []string {
-				return append(append(slices.Clone(cmds[i].args), m.args...), common...)
-			}
-			before := snapshot(t, c, ns)
-			initial, err := os.ReadFile(m.file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The clean run: what each command leaves.
-			var clean []recordOf
-			for i := range cmds {
-				from := m.history(t)
-				if res := runCanary(t, mb, argv(i)...); res.code() != 0 {
-					t.Fatalf("clean %s: exit %d\n%s", cmds[i].op.Op, res.code(), res.stderr)
+			for _, seq := range killSequences {
+				began := time.Now()
+				cmds := seq.cmds
+				argv := func(i int) []string {
+					return append(append(slices.Clone(cmds[i].args), m.args...), common...)
 				}
-				m.settled(t)
-				clean = append(clean, recordOf{file: readFile(t, m.file), history: added(from, m.history(t)), objects: snapshot(t, c, ns)})
-			}
-			if got := clean[2]; !bytes.Equal(got.file, initial) || !sameObjects(got.objects, before) {
-				t.Fatalf("the clean abort did not leave the app as before start: file\n%s\nwant\n%s", got.file, initial)
-			}
-			cleanTook := time.Since(began)
+				before := snapshot(t, c, ns)
+				initial, err := os.ReadFile(m.file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The clean run: what each command leaves.
+				var clean []recordOf
+				for i := range cmds {
+					from := m.history(t)
+					if res := runCanary(t, mb, argv(i)...); res.code() != 0 {
+						t.Fatalf("%s: clean %s: exit %d\n%s", seq.name, cmds[i].op.Op, res.code(), res.stderr)
+					}
+					m.settled(t)
+					clean = append(clean, recordOf{file: readFile(t, m.file), history: added(from, m.history(t)), objects: snapshot(t, c, ns)})
+				}
+				if last := clean[len(clean)-1]; !bytes.Equal(last.file, initial) {
+					m.reset(t, initial)
+					m.settled(t)
+				}
+				if got := readFile(t, m.file); !bytes.Equal(got, initial) {
+					t.Fatalf("%s: after the clean run (and the reset) the file is\n%s\nwant as before\n%s", seq.name, got, initial)
+				}
+				testcluster.WaitFor(t, "the app's objects as before the clean run", func() bool { return sameObjects(snapshot(t, c, ns), before) })
+				cleanTook := time.Since(began)
 
-			// The same commands, killed.
-			killedAt := time.Now()
-			hits, misses := 0, []string{}
-			for i, cmd := range cmds {
-				from := m.history(t)
-				if cmd.kill {
-					h, miss := killEachStep(t, m, mb, argv(i), cmd.op)
-					hits += h
-					misses = append(misses, miss...)
-				} else if res := runCanary(t, mb, argv(i)...); res.code() != 0 {
-					t.Fatalf("%s: exit %d\n%s", cmd.op.Op, res.code(), res.stderr)
+				// The same commands, killed.
+				killedAt := time.Now()
+				hits, misses := 0, []string{}
+				for i, cmd := range cmds {
+					from := m.history(t)
+					if cmd.kill {
+						h, miss := killEachStep(t, m, mb, argv(i), cmd.op)
+						hits += h
+						misses = append(misses, miss...)
+					} else if res := runCanary(t, mb, argv(i)...); res.code() != 0 {
+						t.Fatalf("%s: %s: exit %d\n%s", seq.name, cmd.op.Op, res.code(), res.stderr)
+					}
+					m.settled(t)
+					got := recordOf{file: readFile(t, m.file), history: added(from, m.history(t)), objects: snapshot(t, c, ns)}
+					want := clean[i]
+					if !bytes.Equal(got.file, want.file) {
+						t.Errorf("%s: after %s: the AppMesh file\n%s\nwant (a clean run's)\n%s", seq.name, cmd.op.Op, got.file, want.file)
+					}
+					if !slices.Equal(got.history, want.history) {
+						t.Errorf("%s: after %s: history\n  %s\nwant (a clean run's: one entry per step)\n  %s", seq.name, cmd.op.Op, strings.Join(got.history, "\n  "), strings.Join(want.history, "\n  "))
+					}
+					if !sameObjects(got.objects, want.objects) {
+						t.Errorf("%s: after %s: the app's objects differ from a clean run's:\ngot  %v\nwant %v", seq.name, cmd.op.Op, got.objects.istio, want.objects.istio)
+					}
+					lease, err := cl.Client.CoordinationV1().Leases(ns).Get(context.Background(), canary.LeaseName(app), metav1.GetOptions{})
+					if err == nil && ptr.Deref(lease.Spec.HolderIdentity, "") != "" {
+						t.Errorf("%s: after %s: the canary lease is held by %q", seq.name, cmd.op.Op, *lease.Spec.HolderIdentity)
+					}
 				}
-				m.settled(t)
-				got := recordOf{file: readFile(t, m.file), history: added(from, m.history(t)), objects: snapshot(t, c, ns)}
-				want := clean[i]
-				if !bytes.Equal(got.file, want.file) {
-					t.Errorf("after %s: the AppMesh file\n%s\nwant (a clean run's)\n%s", cmd.op.Op, got.file, want.file)
+				t.Logf("%s %s: %d kills landed in the window aimed at, %d did not (%s); clean run %s, killed run %s",
+					m.name, seq.name, hits, len(misses), strings.Join(misses, "; "), cleanTook.Round(time.Second), time.Since(killedAt).Round(time.Second))
+				// Every point of every step is aimed at; a kill may land
+				// late on a loaded machine, but most must land where aimed.
+				if hits == 0 || len(misses) > hits/3 {
+					t.Errorf("%s: %d of %d kills missed their window", seq.name, len(misses), hits+len(misses))
 				}
-				if !slices.Equal(got.history, want.history) {
-					t.Errorf("after %s: history\n  %s\nwant (a clean run's: one entry per step)\n  %s", cmd.op.Op, strings.Join(got.history, "\n  "), strings.Join(want.history, "\n  "))
+				if t.Failed() {
+					return
 				}
-				if !sameObjects(got.objects, want.objects) {
-					t.Errorf("after %s: the app's objects differ from a clean run's:\ngot  %v\nwant %v", cmd.op.Op, got.objects.istio, want.objects.istio)
-				}
-				lease, err := cl.Client.CoordinationV1().Leases(ns).Get(context.Background(), canary.LeaseName(app), metav1.GetOptions{})
-				if err == nil && ptr.Deref(lease.Spec.HolderIdentity, "") != "" {
-					t.Errorf("after %s: the canary lease is held by %q", cmd.op.Op, *lease.Spec.HolderIdentity)
-				}
-			}
-			t.Logf("%s: %d kills landed in the window aimed at, %d did not (%s); clean run %s, killed run %s",
-				m.name, hits, len(misses), strings.Join(misses, "; "), cleanTook.Round(time.Second), time.Since(killedAt).Round(time.Second))
-			// Every point of every step is aimed at; a kill may land late
-			// on a loaded machine, but most must land where aimed.
-			if hits == 0 || len(misses) > hits/3 {
-				t.Errorf("%d of %d kills missed their window", len(misses), hits+len(misses))
 			}
 		})
 	}
@@ -545,6 +598,9 @@ func helmKillMode(t *testing.T, c *testcluster.Cluster) (killMode, *canary.Clust
 	}
 	m.settled = func(t *testing.T) {}
 	m.afterKill = func(t *testing.T) { expireLease(t, cl) }
+	m.reset = resetWith(func() canary.Store {
+		return &canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute, Source: &canary.FileStore{Path: file, App: app}}
+	})
 	return m, cl, ns
 }
 
@@ -612,6 +668,9 @@ func helmRepoKillMode(t *testing.T, c *testcluster.Cluster) (killMode, *canary.C
 		}
 	}
 	m.afterKill = func(t *testing.T) { expireLease(t, cl) }
+	m.reset = resetWith(func() canary.Store {
+		return &canary.HelmStore{Config: store.Config, Release: app, Cluster: cl, Timeout: time.Minute, Source: &canary.GitStore{Dir: dir, App: app}}
+	})
 	return m, cl, ns
 }
 
@@ -654,6 +713,7 @@ func gitOpsKillMode(t *testing.T, c *testcluster.Cluster) (killMode, *canary.Clu
 		}
 	}
 	m.afterKill = func(t *testing.T) {}
+	m.reset = resetWith(func() canary.Store { return &canary.GitStore{Dir: dir, App: app, Push: true} })
 	return m, cl, ns
 }
 
