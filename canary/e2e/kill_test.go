@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -306,32 +305,13 @@ func TestHelmKilledResumes(t *testing.T) {
 // dir is renamed into place or written (inotify: within microseconds).
 func watchFile(t *testing.T, dir, name string) <-chan struct{} {
 	t.Helper()
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close ends a Read
-	t.Cleanup(func() { f.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	events := watchEvents(t, dir, name, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY, done)
 	fired := make(chan struct{})
 	go func() {
-		buf := make([]byte, 64*1024)
-		for {
-			n, err := f.Read(buf)
-			if err != nil {
-				return
-			}
-			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-				got := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
-				off += unix.SizeofInotifyEvent + int(ev.Len)
-				if got == name {
-					close(fired)
-					return
-				}
-			}
+		if _, ok := <-events; ok {
+			close(fired)
 		}
 	}()
 	return fired

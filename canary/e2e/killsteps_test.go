@@ -395,11 +395,19 @@ func runKilledAt(t *testing.T, m killMode, mb string, args []string, target *kil
 // dir is renamed into place or written, until done is closed.
 func inotifyEvents(t *testing.T, dir, name string, done <-chan struct{}) <-chan struct{} {
 	t.Helper()
+	return watchEvents(t, dir, name, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE, done)
+}
+
+// watchEvents sends (without blocking) every time inotify reports one of
+// mask's events for a file named name in dir, until done is closed; the
+// channel is closed when the watch ends.
+func watchEvents(t *testing.T, dir, name string, mask uint32, done <-chan struct{}) <-chan struct{} {
+	t.Helper()
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
 		t.Fatal(err)
 	}
 	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close ends a Read
