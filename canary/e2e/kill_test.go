@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"golang.org/x/sys/unix"
 	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
@@ -353,19 +351,6 @@ func TestGitOpsKilledResumes(t *testing.T) {
 	weight := func(w int32) []string {
 		return []string{"canary", "weight", app, strconv.Itoa(int(w)), "--repo", dir, "--push", "-n", ns, "--kubeconfig", c.Kubeconfig, "--timeout", "90s", "--settle", "500ms"}
 	}
-	commits := func(t *testing.T) []string {
-		t.Helper()
-		iter, err := repo.Log(&git.LogOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []string
-		_ = iter.ForEach(func(c *object.Commit) error {
-			msgs = append(msgs, strings.TrimSpace(c.Message))
-			return nil
-		})
-		return msgs
-	}
 
 	next := int32(0)
 	for _, tc := range []struct {
@@ -427,7 +412,7 @@ func TestGitOpsKilledResumes(t *testing.T) {
 				}
 				msg := fmt.Sprintf("canary web v2: weight %d%%", w)
 				n := 0
-				for _, m := range commits(t) {
+				for _, m := range commitLog(t, repo) {
 					if m == msg {
 						n++
 					}
@@ -451,5 +436,5 @@ func TestGitOpsKilledResumes(t *testing.T) {
 	if err := argo.Stop(); err != nil {
 		t.Error(err)
 	}
-	t.Logf("%d syncs by the stand-in; commits:\n  %s", argo.Synced(), strings.Join(commits(t), "\n  "))
+	t.Logf("%d syncs by the stand-in; commits:\n  %s", argo.Synced(), strings.Join(commitLog(t, repo), "\n  "))
 }
