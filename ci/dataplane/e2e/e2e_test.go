@@ -270,19 +270,8 @@ func checkStatus(t *testing.T, c *testcluster.Cluster, cl *canary.Cluster, weigh
 // returns what those requests did.
 func stepWithTraffic(t *testing.T, d *dataplane.Driver, store canary.Store, cl *canary.Cluster, req canary.Request) dataplane.Result {
 	t.Helper()
-	stop := make(chan struct{})
-	during := make(chan dataplane.Result)
-	go func() { during <- d.RunWhile(context.Background(), stop) }()
-	defer func() {
-		if stop != nil {
-			close(stop)
-			<-during
-		}
-	}()
-	step(t, store, cl, req)
-	close(stop)
-	stop = nil
-	return <-during
+	r, _ := stepWithTrafficSettle(t, d, store, cl, req, settle)
+	return r
 }
 
 // TestCanaryAbortTraffic: start → 10 % → abort with requests running the
