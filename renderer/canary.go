@@ -70,6 +70,14 @@ type destination struct {
 	weight int32  // written only when the route has several destinations
 }
 
+// readsTree: Deployments (the target it copies), and the
+// HorizontalPodAutoscalers and PodDisruptionBudgets that may select the
+// copy.
+func (f *canary) readsTree(group, kind string) bool {
+	return group == "apps" && kind == "Deployment" || group == "autoscaling" && kind == "HorizontalPodAutoscaler" ||
+		group == "policy" && kind == "PodDisruptionBudget"
+}
+
 // keepTree keeps the Deployments it edits: the target and the promoted.
 func (f *canary) keepTree(r *Resource) bool {
 	if f.am.Spec.Canary != nil && !r.IsHook() && (r.is("autoscaling", "HorizontalPodAutoscaler") || r.is("policy", "PodDisruptionBudget")) {

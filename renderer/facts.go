@@ -81,6 +81,22 @@ func (f *facts) filename() string {
 	return f.strs[len(f.strs)-1]
 }
 
+// factsRead reports whether facts reads more than the hook and filename of
+// documents of the kind (see needsTree): Namespaces, Services,
+// VirtualServices, DestinationRules and workloads.
+func factsRead(group, kind string) bool {
+	switch group {
+	case "":
+		return kind == "Namespace" || kind == "Service"
+	case "networking.istio.io":
+		return kind == "VirtualService" || kind == "DestinationRule"
+	case "apps", "batch":
+		_, ok := podTemplatePath[kind]
+		return ok
+	}
+	return false
+}
+
 // facts returns the document's facts, reading them from the tree the first
 // time (and after an edit).
 func (r *Resource) facts() *facts {

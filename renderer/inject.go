@@ -109,6 +109,13 @@ func runsToCompletion(r *Resource) bool {
 	return r.is("batch", "Job") || r.is("batch", "CronJob") || r.is("", "Pod")
 }
 
+// readsTree: Namespaces and the workloads it injects, and the bare Pods
+// of hooks it may keep out of the mesh.
+func (f *inject) readsTree(group, kind string) bool {
+	_, workload := podTemplatePath[kind]
+	return group == "" && (kind == "Namespace" || kind == "Pod") || (group == "apps" || group == "batch") && workload
+}
+
 // keepTree keeps the hooks that run to completion: Filter may keep them
 // out of a namespace the renderer labels.
 func (f *inject) keepTree(r *Resource) bool { return r.IsHook() && runsToCompletion(r) }

@@ -105,6 +105,9 @@ func (f *team) Document(s *stream, r *Resource) error {
 	return nil
 }
 
+// readsTree: the Deployments it labels.
+func (f *team) readsTree(group, kind string) bool { return group == "apps" && kind == "Deployment" }
+
 // Filter adds one object for the whole stream.
 func (f *team) Filter(s *stream) error {
 	cm, err := f.generate(&corev1.ConfigMap{

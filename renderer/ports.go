@@ -139,6 +139,13 @@ func (f *ports) makeRenames(s *stream, r *Resource, plan *portPlan) {
 	plan.done = true
 }
 
+// readsTree: Services, and the Ingresses and ServiceMonitors that may name
+// their ports.
+func (f *ports) readsTree(group, kind string) bool {
+	return group == "" && kind == "Service" || group == "networking.k8s.io" && kind == "Ingress" ||
+		group == "monitoring.coreos.com" && kind == "ServiceMonitor"
+}
+
 // keepTree keeps the Services it renames ports of, and the Ingresses and
 // ServiceMonitors that may name those ports.
 func (f *ports) keepTree(r *Resource) bool {

@@ -22,6 +22,11 @@ type Reader struct {
 	// parsed (Render makes the per-document edits there and releases the
 	// tree, so the whole stream's trees are never in memory at once).
 	Document func(*Resource) error
+	// needsTree, when set, says which kinds (by API group and kind) a
+	// filter reads beyond the names and facts: documents of any other
+	// kind are skimmed, never built into a tree (see skim). Without it
+	// every document is parsed whole.
+	needsTree func(group, kind string) bool
 }
 
 // objectKey identifies an object in the stream.
@@ -68,7 +73,7 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 			}
 		}
 		name := documentName(i, chunk)
-		r, err := parseResource(chunk, sl)
+		r, err := parseResource(chunk, sl, rd.needsTree)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, withFix(err, "the chart must render Kubernetes objects only"))
 		}
@@ -199,7 +204,7 @@ func sourceOf(chunk []byte) string {
 // too. Each item becomes a document of its own, encoded from its tree with
 // the List's "# Source:" comment; field names the item in errors.
 func flatten(r *Resource, source, field string) ([]*Resource, error) {
-	if !isList(r.root()) {
+	if r.skimmed || !isList(r.root()) { // a List is never skimmed
 		return []*Resource{r}, nil
 	}
 	items := lookup(r.root(), "items")

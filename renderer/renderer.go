@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 
 	"istio.io/api/annotation"
 
@@ -35,7 +36,11 @@ import (
 //     read, while its tree is in memory; the per-document work of every
 //     filter runs before any Filter;
 //   - keepTree (treeKeeper): the documents it will edit in Filter, whose
-//     trees must survive reading (all others are released then).
+//     trees must survive reading (all others are released then);
+//   - readsTree (treeReader): the kinds of documents it reads or edits at
+//     all (in Document or Filter) beyond their names and facts. Documents
+//     of a kind no filter (and no fact, factsRead) reads are skimmed: never
+//     built into a tree (skim), so they cost their bytes.
 //
 // docs/renderer.md shows how to add one.
 var pipeline = []stage{
@@ -72,6 +77,28 @@ type documentFilter interface {
 // pipeline).
 type treeKeeper interface {
 	keepTree(r *Resource) bool
+}
+
+// treeReader is a filter that reads documents of some kinds (see
+// pipeline).
+type treeReader interface {
+	readsTree(group, kind string) bool
+}
+
+// needsTree says which kinds of documents get a tree: those the facts or
+// a filter read, and Lists (the Reader flattens them).
+func needsTree(filters []filter) func(group, kind string) bool {
+	return func(group, kind string) bool {
+		if factsRead(group, kind) || strings.HasSuffix(kind, "List") {
+			return true
+		}
+		for _, f := range filters {
+			if tr, ok := f.(treeReader); ok && tr.readsTree(group, kind) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Renderer runs the pipeline for one AppMesh.
@@ -166,6 +193,9 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 		}
 		return nil
 	}}
+	if !keepAll {
+		rd.needsTree = needsTree(filters)
+	}
 	docs, err := rd.read(data)
 	if err != nil {
 		return nil, err

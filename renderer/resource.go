@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -57,7 +58,10 @@ type Resource struct {
 	expanded bool
 	// sketch: a generated document whose tree was built from its plain
 	// value, for reading; an edit first parses its bytes into the tree.
-	sketch    bool
+	sketch bool
+	// skimmed: no filter reads documents of its kind (Reader.needsTree),
+	// so its tree was never built: the Reader kept its names and facts.
+	skimmed   bool
 	listed    bool // in the stream's list (and indexes)
 	generated bool // added by a filter (stream.insert), not read
 
@@ -148,6 +152,9 @@ func (r *Resource) Lookup(path ...string) *yaml.Node { return lookup(r.root(), p
 // again: a filter that edits a document after reading must say so in
 // keepTree, and reading a released tree is a bug the tests catch.
 func (r *Resource) root() *yaml.Node {
+	if r.doc == nil && r.skimmed {
+		panic(fmt.Sprintf("renderer: %s was skimmed, its tree never built: a filter that reads documents of its kind must say so (readsTree)", r))
+	}
 	if r.doc == nil {
 		panic(fmt.Sprintf("renderer: the tree of %s was released after reading; the filter that reads it must keep it (keepTree)", r))
 	}
@@ -242,10 +249,17 @@ var parses atomic.Int64
 
 // parseResource builds a Resource from one document's bytes, its tree cut
 // from sl if the scanner reads it (see scanInto). It returns (nil, nil) for
-// documents holding only comments or whitespace.
-func parseResource(raw []byte, sl *slabs) (*Resource, error) {
+// documents holding only comments or whitespace. With needsTree, a
+// document of a kind it says no one reads is skimmed (skim): it gets no
+// tree at all.
+func parseResource(raw []byte, sl *slabs, needsTree func(group, kind string) bool) (*Resource, error) {
 	parses.Add(1)
 	if !yamlOnly {
+		if needsTree != nil {
+			if r := skim(raw, sl, needsTree); r != nil {
+				return r, nil
+			}
+		}
 		if doc, ok := scanInto(raw, sl); ok {
 			return newResource(raw, doc)
 		}
@@ -255,6 +269,67 @@ func parseResource(raw []byte, sl *slabs) (*Resource, error) {
 		return nil, fmt.Errorf("malformed YAML: %w (fix: correct the template's YAML at the line named, counted from the document's start)", err)
 	}
 	return newResource(raw, &doc)
+}
+
+// headKeep is what the Reader reads of a document no filter reads: its
+// names and the facts every document has (hook, Helm 4 filename).
+var headKeep = keepSet{"apiVersion": nil, "kind": nil, "metadata": {"name": nil, "namespace": nil,
+	"annotations": {helmHookAnnotation: nil, postRenderFilenameAnnotation: nil}}}
+
+// skim reads a document whose kind needsTree says no filter reads (a
+// ConfigMap, a Secret, a CRD: most of a chart's bytes): the scanner checks
+// all of it but keeps only headKeep, the facts are taken and that head
+// dropped, so the document costs its bytes and a Resource, never a tree
+// (a tree is ~30 bytes of heap per byte of YAML, and a ConfigMap of
+// 100 000 keys was held whole while it was read). It returns nil, for the
+// full parse to do, where the kind is one a filter reads, the scanner
+// gives up, or the head is not a plain object: the full parse then says
+// what is wrong in its own words.
+func skim(raw []byte, sl *slabs, needsTree func(group, kind string) bool) *Resource {
+	group, kind, ok := guessKind(raw)
+	if !ok || needsTree(group, kind) {
+		return nil
+	}
+	head, ok := skimInto(raw, sl, headKeep)
+	if !ok {
+		return nil
+	}
+	r, err := newResource(raw, head)
+	if err != nil || r == nil || r.Kind != kind || r.Group() != group {
+		return nil
+	}
+	r.facts()
+	r.doc, r.skimmed = nil, true
+	return r
+}
+
+// guessKind reads apiVersion's group and kind off the lines that start
+// with them at column 0, as charts render them: a line scan, so that a
+// document a filter reads is not scanned twice. skim checks the guess
+// against the parse.
+func guessKind(raw []byte) (group, kind string, ok bool) {
+	var api []byte
+	var haveAPI, haveKind bool
+	for len(raw) > 0 && !(haveAPI && haveKind) {
+		line := raw
+		if nl := bytes.IndexByte(raw, '\n'); nl >= 0 {
+			line, raw = raw[:nl], raw[nl+1:]
+		} else {
+			raw = nil
+		}
+		if v, found := bytes.CutPrefix(line, []byte("apiVersion:")); found && !haveAPI {
+			api, haveAPI = bytes.TrimSpace(v), true
+		} else if v, found := bytes.CutPrefix(line, []byte("kind:")); found && !haveKind {
+			kind, haveKind = string(bytes.TrimSpace(v)), true
+		}
+	}
+	if !haveAPI || !haveKind || kind == "" {
+		return "", "", false
+	}
+	if g, _, found := bytes.Cut(api, []byte("/")); found {
+		group = string(g)
+	}
+	return group, kind, true
 }
 
 // newResource builds a Resource from its bytes and their tree.

@@ -27,6 +27,11 @@ type routes struct{ *env }
 
 func newRoutes(e *env) *routes { return &routes{e} }
 
+// readsTree: the chart's VirtualServices and DestinationRules.
+func (f *routes) readsTree(group, kind string) bool {
+	return group == "networking.istio.io" && (kind == "VirtualService" || kind == "DestinationRule")
+}
+
 // keepTree keeps the chart's VirtualServices and DestinationRules, which
 // a route may adopt.
 func (f *routes) keepTree(r *Resource) bool {

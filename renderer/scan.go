@@ -1,7 +1,9 @@
 package renderer
 
 import (
+	"hash/maphash"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,13 +50,30 @@ type slabs struct {
 	nodes []yaml.Node  // nodes
 	ptrs  []*yaml.Node // Content slices
 	stack []*yaml.Node // scratch: children of the collections being parsed
+	keys  []uint64     // scratch: hashes of the keys of skimmed mappings (skimInto)
 }
 
 // scanInto is scanDocument cutting the tree from sl when it is large
 // enough, and else from new slabs it leaves in sl: on return sl holds the
 // slabs the tree lives in (more are allocated if a document has more than
 // two nodes a line), free again only once the tree is.
-func scanInto(raw []byte, sl *slabs) (*yaml.Node, bool) {
+func scanInto(raw []byte, sl *slabs) (*yaml.Node, bool) { return scanKeeping(raw, sl, nil) }
+
+// skimInto parses raw as scanInto does but keeps of the tree only the
+// paths of keep (see keepSet): the rest is read and checked — the same
+// dialect, the same refusals, no duplicate keys — and dropped as it goes,
+// so the tree costs the kept nodes, not the document's bytes. It reports
+// false where scanInto would, and also for a key the full parse would
+// refuse (a duplicate, a null key), so the caller's full parse says why.
+func skimInto(raw []byte, sl *slabs, keep keepSet) (*yaml.Node, bool) {
+	return scanKeeping(raw, sl, keep)
+}
+
+// keepSet says which keys of a mapping a skimmed tree keeps, and of each
+// key's value what: nil keeps the whole value. Keys not listed are dropped.
+type keepSet map[string]keepSet
+
+func scanKeeping(raw []byte, sl *slabs, keep keepSet) (*yaml.Node, bool) {
 	if len(raw) == 0 {
 		return nil, false
 	}
@@ -70,17 +89,21 @@ func scanInto(raw []byte, sl *slabs) (*yaml.Node, bool) {
 		}
 	}
 	// A line holds at most a key and its value, mostly: the slabs are
-	// sized for that and grow if not.
-	if cap(sl.nodes) < 2*lines+2 {
+	// sized for that and grow if not. A skimmed tree is a few nodes.
+	if keep == nil && cap(sl.nodes) < 2*lines+2 {
 		sl.nodes = make([]yaml.Node, 0, 2*lines+2)
 	}
-	if cap(sl.ptrs) < 2*lines {
+	if keep == nil && cap(sl.ptrs) < 2*lines {
 		sl.ptrs = make([]*yaml.Node, 0, 2*lines)
 	}
 	s := &scanner{src: unsafe.String(&raw[0], len(raw)), line: 1,
-		nodes: sl.nodes[:0], ptrs: sl.ptrs[:0], stack: sl.stack[:0]}
+		nodes: sl.nodes[:0], ptrs: sl.ptrs[:0], stack: sl.stack[:0], keys: sl.keys[:0], sel: keep}
 	doc, ok := s.document()
-	sl.stack = s.stack[:0]
+	sl.stack, sl.keys = s.stack[:0], s.keys[:0]
+	if keep != nil {
+		// Nothing of a skimmed tree points into the slabs' free part.
+		sl.nodes, sl.ptrs = s.nodes, s.ptrs
+	}
 	return doc, ok
 }
 
@@ -92,10 +115,28 @@ type scanner struct {
 	nodes []yaml.Node  // slab the nodes are cut from
 	ptrs  []*yaml.Node // slab the Content slices are cut from
 	stack []*yaml.Node // children of the collections being parsed
+
+	// Skimming (skimInto): sel is what the next mapping keeps of its keys
+	// (nil: everything, unless discard); discard, that nothing of what is
+	// being parsed is kept: its nodes are all junk, overwritten by the
+	// next, and its mappings' keys are checked for duplicates by hash
+	// (keys) since no tree is left to check.
+	sel     keepSet
+	discard bool
+	junk    yaml.Node
+	keys    []uint64
 }
 
-// node returns a new node from the slab.
+// keySeed hashes the keys of skimmed mappings. A collision only makes the
+// scanner give up the document to the full parse.
+var keySeed = maphash.MakeSeed()
+
+// node returns a new node from the slab (the junk node while discarding).
 func (s *scanner) node(kind yaml.Kind, tag, value string, line, col int) *yaml.Node {
+	if s.discard {
+		s.junk = yaml.Node{Kind: kind, Value: value, Line: line, Column: col}
+		return &s.junk
+	}
 	if len(s.nodes) == cap(s.nodes) {
 		s.nodes = make([]yaml.Node, 0, 64)
 	}
@@ -107,6 +148,9 @@ func (s *scanner) node(kind yaml.Kind, tag, value string, line, col int) *yaml.N
 // the pointer slab whose capacity is its length, so that an edit appending
 // a key copies it instead of overwriting a neighbour's children.
 func (s *scanner) content(n *yaml.Node, mark int) {
+	if s.discard {
+		return // nothing was pushed
+	}
 	kids := s.stack[mark:]
 	if len(kids) > 0 {
 		if cap(s.ptrs)-len(s.ptrs) < len(kids) {
@@ -118,6 +162,57 @@ func (s *scanner) content(n *yaml.Node, mark int) {
 	}
 	clear(kids)
 	s.stack = s.stack[:mark]
+}
+
+// push adds a child of the collection being parsed (nothing while
+// discarding).
+func (s *scanner) push(n *yaml.Node) {
+	if !s.discard {
+		s.stack = append(s.stack, n)
+	}
+}
+
+// tag is resolveTag, skipped while discarding: no one reads the tag.
+func (s *scanner) tag(v string) string {
+	if s.discard {
+		return ""
+	}
+	return resolveTag(v)
+}
+
+// noteKey records a key of a mapping being skimmed, for the duplicate
+// check, and reports false for a key the full parse refuses as null
+// (only plain keys resolve to null).
+func (s *scanner) noteKey(k *yaml.Node) bool {
+	if k.Style == 0 && resolveWords[k.Value] == "!!null" {
+		return false
+	}
+	s.keys = append(s.keys, maphash.String(keySeed, k.Value))
+	return true
+}
+
+// distinctKeys reports whether the keys noted since mark differ (by hash),
+// and forgets them.
+func (s *scanner) distinctKeys(mark int) bool {
+	keys := s.keys[mark:]
+	defer func() { s.keys = s.keys[:mark] }()
+	if len(keys) <= 8 {
+		for i := range keys {
+			for j := i + 1; j < len(keys); j++ {
+				if keys[i] == keys[j] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	slices.Sort(keys)
+	for i := 1; i < len(keys); i++ {
+		if keys[i] == keys[i-1] {
+			return false
+		}
+	}
+	return true
 }
 
 // eol is the end of the current line (before its newline).
@@ -200,7 +295,7 @@ func (s *scanner) document() (*yaml.Node, bool) {
 	if head != nil {
 		if gap {
 			doc.HeadComment = strings.Join(head, "\n")
-		} else {
+		} else if len(obj.Content) > 0 {
 			obj.Content[0].HeadComment = strings.Join(head, "\n")
 		}
 	}
@@ -209,10 +304,15 @@ func (s *scanner) document() (*yaml.Node, bool) {
 }
 
 // mapping parses a block mapping whose first key is on the current line at
-// column col (0-based); the cursor ends on the first line after it.
+// column col (0-based); the cursor ends on the first line after it. While
+// skimming it keeps the keys s.sel names (all of them without a
+// selection) and checks them all for duplicates.
 func (s *scanner) mapping(col int) (*yaml.Node, bool) {
+	sel, own := s.sel, s.discard
+	s.sel = nil
+	skim := own || sel != nil
 	m := s.node(yaml.MappingNode, "!!map", "", s.line, col+1)
-	mark := len(s.stack)
+	mark, kmark := len(s.stack), len(s.keys)
 	for first := true; ; first = false {
 		if !first {
 			ind, ok := s.skipBlank()
@@ -227,16 +327,37 @@ func (s *scanner) mapping(col int) (*yaml.Node, bool) {
 			}
 		}
 		e := s.eol()
+		if sel != nil {
+			s.discard = true // the key is kept below if selected
+		}
 		k, after, ok := s.key(s.pos+col, e)
 		if !ok {
 			return nil, false
 		}
-		s.stack = append(s.stack, k)
+		if skim && !s.noteKey(k) {
+			return nil, false
+		}
+		if sel != nil {
+			if sub, keep := sel[k.Value]; keep {
+				kept := *k
+				s.discard = false
+				k = s.node(kept.Kind, "!!str", kept.Value, kept.Line, kept.Column)
+				if k.Style = kept.Style; k.Style == 0 {
+					k.Tag = resolveTag(k.Value)
+				}
+				s.sel = sub
+			}
+		}
+		s.push(k)
 		v, ok := s.value(col, after, e)
 		if !ok {
 			return nil, false
 		}
-		s.stack = append(s.stack, v)
+		s.push(v)
+		s.sel, s.discard = nil, own
+	}
+	if skim && !s.distinctKeys(kmark) {
+		return nil, false
 	}
 	s.content(m, mark)
 	return m, true
@@ -245,6 +366,10 @@ func (s *scanner) mapping(col int) (*yaml.Node, bool) {
 // value parses the value of a key of a mapping at column col whose ':'
 // ends at offset after; the cursor ends on the first line after it.
 func (s *scanner) value(col, after, e int) (*yaml.Node, bool) {
+	// A selection (skimming) is of a block mapping's keys: a scalar, a
+	// sequence or a flow collection here is kept whole.
+	sel := s.sel
+	s.sel = nil
 	i := after
 	for i < e && s.src[i] == ' ' {
 		i++
@@ -268,6 +393,7 @@ func (s *scanner) value(col, after, e int) (*yaml.Node, bool) {
 	case ind > col && s.dash(ind):
 		return s.sequence(ind)
 	case ind > col:
+		s.sel = sel
 		return s.mapping(ind)
 	case ind == col && s.dash(ind):
 		return s.sequence(ind) // kubectl's compact layout
@@ -305,7 +431,7 @@ func (s *scanner) sequence(col int) (*yaml.Node, bool) {
 		if !ok {
 			return nil, false
 		}
-		s.stack = append(s.stack, v)
+		s.push(v)
 		ind, ok := s.skipBlank()
 		if !ok {
 			return nil, false
@@ -352,7 +478,7 @@ func (s *scanner) key(i, e int) (*yaml.Node, int, bool) {
 				if k[len(k)-1] == ' ' || len(k) >= 1000 || k == "<<" {
 					return nil, 0, false
 				}
-				return s.node(yaml.ScalarNode, resolveTag(k), k, line, col), j + 1, true
+				return s.node(yaml.ScalarNode, s.tag(k), k, line, col), j + 1, true
 			}
 		case '#':
 			if s.src[j-1] == ' ' {
@@ -396,7 +522,7 @@ func (s *scanner) inline(i, e int) (*yaml.Node, bool) {
 	if rest[len(rest)-1] == ':' {
 		return nil, false
 	}
-	return s.node(yaml.ScalarNode, resolveTag(rest), rest, line, col), true
+	return s.node(yaml.ScalarNode, s.tag(rest), rest, line, col), true
 }
 
 // flow parses a flow collection that opens at offset i and closes on its
@@ -411,7 +537,10 @@ func (s *scanner) flow(i, e int) (*yaml.Node, int, bool) {
 	}
 	n := s.node(kind, tag, "", s.line, i-s.pos+1)
 	n.Style = yaml.FlowStyle
-	mark := len(s.stack)
+	mark, kmark := len(s.stack), len(s.keys)
+	// While discarding, the keys of a flow mapping are checked as a block
+	// mapping's are (the junk node cannot tell a collection key by kind).
+	keyed := kind == yaml.MappingNode && s.discard
 	j := i + 1
 	skip := func() {
 		for j < e && s.src[j] == ' ' {
@@ -439,12 +568,18 @@ func (s *scanner) flow(i, e int) (*yaml.Node, int, bool) {
 			if j >= e {
 				return nil, 0, false
 			}
+			if kind == yaml.MappingNode && k == 0 && (s.src[j] == '{' || s.src[j] == '[') {
+				return nil, 0, false // a collection as a key
+			}
 			var v *yaml.Node
 			var ok bool
 			if v, j, ok = s.flowEntry(j, e); !ok {
 				return nil, 0, false
 			}
-			s.stack = append(s.stack, v)
+			if keyed && k == 0 && !s.noteKey(v) {
+				return nil, 0, false
+			}
+			s.push(v)
 			if kind == yaml.MappingNode && k == 0 && v.Kind != yaml.ScalarNode {
 				return nil, 0, false
 			}
@@ -454,6 +589,9 @@ func (s *scanner) flow(i, e int) (*yaml.Node, int, bool) {
 			return nil, 0, false
 		}
 		if s.src[j] == closer {
+			if keyed && !s.distinctKeys(kmark) {
+				return nil, 0, false
+			}
 			s.content(n, mark)
 			return n, j + 1, true
 		}
@@ -507,7 +645,7 @@ func (s *scanner) flowEntry(i, e int) (*yaml.Node, int, bool) {
 	if v == "" || v == "<<" || len(v) >= 1000 {
 		return nil, 0, false
 	}
-	return s.node(yaml.ScalarNode, resolveTag(v), v, line, col), j, true
+	return s.node(yaml.ScalarNode, s.tag(v), v, line, col), j, true
 }
 
 // plainStart reports whether a plain scalar may start at i: not with an

@@ -17,7 +17,10 @@ import (
 // accepts: the same tree, node for node (kind, style, tag, value, anchor,
 // comments, line and column), so the renderer above it cannot tell which
 // one parsed a document. What the scanner refuses goes to yaml.v3, which
-// needs no check. The seeds are every document of the golden inputs and
+// needs no check. The skimming scanner (skimInto) is checked too: it
+// accepts exactly what the scanner accepts and the model takes (no
+// duplicate or null keys), and keeps of it the tree yaml.v3 builds, cut
+// to headKeep. The seeds are every document of the golden inputs and
 // the bench charts, plus shapes at the edges of the dialect.
 func FuzzScanner(f *testing.F) {
 	for _, d := range scannerSeeds(f) {
@@ -33,8 +36,12 @@ func FuzzScanner(f *testing.F) {
 // scanner accepted it.
 func checkScanner(t *testing.T, data []byte) bool {
 	t.Helper()
+	head, skimmed := skimInto(bytes.Clone(data), &slabs{}, headKeep)
 	got, ok := scanDocument(bytes.Clone(data))
 	if !ok {
+		if skimmed {
+			t.Fatalf("the skimming scanner accepts what the scanner refuses:\n%s", data)
+		}
 		return false
 	}
 	var want yaml.Node
@@ -44,7 +51,51 @@ func checkScanner(t *testing.T, data []byte) bool {
 	if g, w := dumpTree(got), dumpTree(&want); g != w {
 		t.Fatalf("scanner and yaml.v3 differ on\n%s\nscanner:\n%s\nyaml.v3:\n%s", data, g, w)
 	}
+	takes := len(want.Content) == 1 && want.Content[0].Kind == yaml.MappingNode && duplicateKeys(want.Content[0], nil) == nil
+	if skimmed != takes {
+		t.Fatalf("the skimming scanner accepts (%v) where the scanner and the model take (%v):\n%s", skimmed, takes, data)
+	}
+	if skimmed {
+		if g, w := dumpTree(withoutComments(head)), dumpTree(withoutComments(cutTree(&want, headKeep))); g != w {
+			t.Fatalf("the skimming scanner keeps another tree than yaml.v3's cut to headKeep on\n%s\nskimmed:\n%s\nyaml.v3, cut:\n%s", data, g, w)
+		}
+	}
 	return true
+}
+
+// cutTree is a copy of a document's tree keeping of its top-level mapping
+// what keep says (as skimInto does: a selection applies to block mappings;
+// other values are kept whole).
+func cutTree(doc *yaml.Node, keep keepSet) *yaml.Node {
+	var cut func(m *yaml.Node, keep keepSet) *yaml.Node
+	cut = func(m *yaml.Node, keep keepSet) *yaml.Node {
+		if keep == nil || m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 {
+			return m
+		}
+		c := *m
+		c.Content = nil
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if sub, ok := keep[m.Content[i].Value]; ok {
+				c.Content = append(c.Content, m.Content[i], cut(m.Content[i+1], sub))
+			}
+		}
+		return &c
+	}
+	d := *doc
+	d.Content = []*yaml.Node{cut(doc.Content[0], keep)}
+	return &d
+}
+
+// withoutComments is a copy of a tree without its comments: a skimmed tree
+// drops the key a head comment belongs to, and no one reads it.
+func withoutComments(n *yaml.Node) *yaml.Node {
+	c := *n
+	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
+	c.Content = nil
+	for _, ch := range n.Content {
+		c.Content = append(c.Content, withoutComments(ch))
+	}
+	return &c
 }
 
 // dumpTree prints every field of a node tree the renderer can observe.
@@ -101,6 +152,14 @@ func scannerSeeds(tb testing.TB) [][]byte {
 		"a:\n  b:\n  - 1\n  - 2\n  c: 3\n",
 		"- a\n- b\n",
 		"just a scalar\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    helm.sh/hook: test\n    other: 1\n  labels: {a: b}\ndata:\n  a: 1\n  b: {c: d, e: [f]}\n  c:\n  - d: 1\n    e: 2\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: 1\n  a: 2\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  x: {a: 1, a: 2}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  - {a: 1, \"b\": 2}\n  - ~: 1\n",
+		"kind: ConfigMap\nmetadata: {name: x}\napiVersion: v1\nkind: Secret\n",
+		"metadata:\n  name: x\n  name: y\n",
+		"data:\n  null: 1\n",
+		"data:\n  {a: 1}: 1\n",
 	} {
 		docs = append(docs, []byte(d))
 	}

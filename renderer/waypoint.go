@@ -29,6 +29,9 @@ func (f *waypoint) active() bool {
 	return f.am.Spec.Dataplane == appmesh.DataplaneAmbient && len(f.am.Spec.Routes) > 0
 }
 
+// readsTree: Services, which it labels.
+func (f *waypoint) readsTree(group, kind string) bool { return group == "" && kind == "Service" }
+
 // keepTree keeps the routed Services, which Filter labels.
 func (f *waypoint) keepTree(r *Resource) bool {
 	if !f.active() || !r.is("", "Service") || r.IsHook() {
