@@ -313,6 +313,9 @@ func (rep *report) writeGoals(w func(string, ...any)) {
 	if g, ok := rep.wideGoal(); ok {
 		goals = append(goals, g)
 	}
+	if g, ok := rep.wideMemoryGoal(); ok {
+		goals = append(goals, g)
+	}
 	w("## Goals (issue 10, DESIGN §7)\n\n| goal | measured | verdict |\n|---|---|---|\n")
 	for _, g := range goals {
 		w("| %s | %s | %s |\n", g.name, g.measured, g.verdict)

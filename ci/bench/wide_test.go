@@ -59,3 +59,22 @@ func TestWideGoal(t *testing.T) {
 		t.Error("a goal line without wide rows")
 	}
 }
+
+// TestWideMemoryGoal: a peak RSS within 20 MB + 3 × input is met, above
+// it is missed and named.
+func TestWideMemoryGoal(t *testing.T) {
+	row := func(kind string, input, rss int64) *wideResult {
+		return &wideResult{c: wideCase{kind, 10}, inputBytes: input, stats: map[string]stats{vMesh: {maxRSS: rss}}}
+	}
+	rep := &report{wide: []*wideResult{row(chartgen.WideConfigMap, 2e6, 25e6)}} // 26 MB allowed
+	if g, _ := rep.wideMemoryGoal(); !strings.Contains(g.verdict, "**met**") {
+		t.Errorf("25 MB of 26 judged %q", g.verdict)
+	}
+	rep.wide = append(rep.wide, row(chartgen.WideEnv, 1e6, 26e6)) // 23 MB allowed
+	if g, _ := rep.wideMemoryGoal(); !strings.Contains(g.verdict, "**missed**") || !strings.Contains(g.verdict, chartgen.WideEnv+" 13 % over") {
+		t.Errorf("26 MB of 23 judged %q", g.verdict)
+	}
+	if _, ok := (&report{}).wideMemoryGoal(); ok {
+		t.Error("a goal line without wide rows")
+	}
+}
