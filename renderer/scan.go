@@ -725,6 +725,15 @@ func resolveTag(v string) string {
 		if t, ok := resolveWords[v]; ok {
 			return t
 		}
+		// Most plain scalars that start like a number are decimal
+		// integers ("80", "8080") or quantities ("10m", "16Mi"): settled
+		// here without the parsers below, whose failures allocate.
+		switch numberish(v) {
+		case decimal:
+			return "!!int"
+		case notNumber:
+			return "!!str"
+		}
 		if isTimestamp(v) {
 			return "!!timestamp"
 		}
@@ -762,13 +771,51 @@ func resolveTag(v string) string {
 		if _, err := strconv.ParseFloat(v, 64); err == nil {
 			return "!!float"
 		}
-	case strings.IndexByte("yYnNtTfFoO~", c) >= 0:
+	case len(v) <= 5 && strings.IndexByte("yYnNtTfFoO~", c) >= 0: // the longest word is "false"
 		if t, ok := resolveWords[v]; ok {
 			return t
 		}
 	}
 	return "!!str"
 }
+
+// The shapes numberish tells apart.
+const (
+	decimal   = iota // digits only, no leading zero, fits an int64: an !!int
+	notNumber        // a byte no number or timestamp has: a !!str
+	maybe            // anything else: ask the parsers
+)
+
+// numberish sorts a plain scalar that starts like a number (not one of
+// resolveWords). Every int (decimal, 0x, 0o, 0b, signs, underscores),
+// float and timestamp yaml.v3 resolves is spelled with the bytes of
+// numberBytes only, so a scalar with any other byte ("10m", "16Mi",
+// "1.0-rc") is a string.
+func numberish(v string) int {
+	digits := true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= '0' && c <= '9' {
+			continue
+		}
+		digits = false
+		if strings.IndexByte(numberBytes, c) < 0 {
+			return notNumber
+		}
+	}
+	// 18 digits always fit an int64; a leading zero is octal to
+	// ParseInt's base 0, or a float when it is not octal ("089").
+	if digits && len(v) <= 18 && (v[0] != '0' || len(v) == 1) {
+		return decimal
+	}
+	return maybe
+}
+
+// numberBytes are the bytes besides digits that ints (0x1F, 0o17, -0b11,
+// 1_000), floats (+1.5e-3) and timestamps (2001-12-14t21:59:43.10-05:00,
+// 2001-12-14 21:59:43,10: Go's time.Parse takes a comma before the
+// fraction) are spelled with.
+const numberBytes = "+-._,:eExXoObBtTzZ abcdefABCDEF"
 
 // resolveWords are the plain scalars yaml.v3 resolves by name.
 var resolveWords = map[string]string{

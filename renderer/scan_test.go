@@ -243,3 +243,30 @@ func FuzzSplitDocuments(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResolveTag checks resolveTag (and its shortcuts for decimals and
+// quantities) against the tag yaml.v3 gives the same plain scalar.
+func FuzzResolveTag(f *testing.F) {
+	for _, v := range []string{"80", "8080", "0", "007", "089", "10m", "16Mi", "1.0.0", "1e3", "+1", "-1", "0x1F", "0o17", "-0b11",
+		"1_000", "1.5", ".5", "+.inf", "2024-01-02", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43,10", "2001-12-14 21:59:43.10",
+		"123456789012345678", "1234567890123456789", "99999999999999999999", "true", "n", "NULL", "name", "~", "1-2", "12:30", "1__0"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte("k: "+v+"\n"), &doc); err != nil || len(doc.Content) == 0 {
+			return
+		}
+		m := doc.Content[0]
+		if m.Kind != yaml.MappingNode || len(m.Content) != 2 {
+			return
+		}
+		val := m.Content[1]
+		if val.Kind != yaml.ScalarNode || val.Style != 0 || val.Value != v {
+			return // not one plain scalar
+		}
+		if got := resolveTag(v); got != val.ShortTag() {
+			t.Fatalf("resolveTag(%q) = %s, yaml.v3 says %s", v, got, val.ShortTag())
+		}
+	})
+}
