@@ -261,7 +261,7 @@ func parseResource(raw []byte, sl *slabs, needsTree func(group, kind string) boo
 			}
 		}
 		if doc, ok := scanInto(raw, sl); ok {
-			return newResource(raw, doc)
+			return buildResource(raw, doc, false) // the scanner reads no anchors, aliases or merge keys
 		}
 	}
 	var doc yaml.Node
@@ -333,7 +333,11 @@ func guessKind(raw []byte) (group, kind string, ok bool) {
 }
 
 // newResource builds a Resource from its bytes and their tree.
-func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
+func newResource(raw []byte, doc *yaml.Node) (*Resource, error) { return buildResource(raw, doc, true) }
+
+// buildResource is newResource; mayAlias is false for a tree known to hold
+// no alias or merge key (the scanner's), which is then not searched for one.
+func buildResource(raw []byte, doc *yaml.Node, mayAlias bool) (*Resource, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil
 	}
@@ -345,7 +349,7 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 		return nil, fmt.Errorf("not a Kubernetes object: the document is a YAML %s, not a mapping with apiVersion, kind and metadata", nodeKindName(obj))
 	}
 	expanded := false
-	if hasAliases(obj) {
+	if mayAlias && hasAliases(obj) {
 		// Anchors, aliases and merge keys are resolved into plain copies,
 		// as Kubernetes' decoder reads them: filters read what Helm will
 		// apply, and an edit of one copy cannot reach another (a pod
@@ -358,7 +362,8 @@ func newResource(raw []byte, doc *yaml.Node) (*Resource, error) {
 		doc.Content[0] = obj
 		expanded = true
 	}
-	if err := duplicateKeys(obj, nil); err != nil {
+	var steps [16]step // room for the paths of most documents
+	if err := duplicateKeys(obj, steps[:0]); err != nil {
 		return nil, err
 	}
 	r := &Resource{raw: raw, doc: doc, expanded: expanded}
@@ -496,7 +501,10 @@ func nodeKindName(n *yaml.Node) string {
 // duplicateKeys rejects a mapping that repeats a key: Kubernetes' strict
 // decoding refuses such objects, and which value a reader keeps is
 // undefined, so the renderer would edit one copy and Helm apply the other.
-func duplicateKeys(n *yaml.Node, path []string) error {
+// The path to n is a stack of steps, spelled out only for an error (it
+// runs on every document: a path slice of strings per collection was a
+// tenth of reading's allocations).
+func duplicateKeys(n *yaml.Node, at []step) error {
 	switch n.Kind {
 	case yaml.MappingNode:
 		// One set per mapping: a ConfigMap of 100 000 keys costs its keys,
@@ -508,7 +516,7 @@ func duplicateKeys(n *yaml.Node, path []string) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
-				return fmt.Errorf("malformed YAML: a %s used as a mapping key at line %d under %s; Kubernetes objects have string keys (fix: quote the key)", nodeKindName(k), k.Line, keyPath(path))
+				return fmt.Errorf("malformed YAML: a %s used as a mapping key at line %d under %s; Kubernetes objects have string keys (fix: quote the key)", nodeKindName(k), k.Line, keyPath(stepPath(at)))
 			}
 			var first *yaml.Node
 			if seen != nil {
@@ -523,10 +531,10 @@ func duplicateKeys(n *yaml.Node, path []string) error {
 				}
 			}
 			if first != nil {
-				return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s (fix: keep one of them)", k.Value, k.Line, first.Line, keyPath(path))
+				return fmt.Errorf("malformed YAML: duplicate key %q at line %d (also line %d) under %s (fix: keep one of them)", k.Value, k.Line, first.Line, keyPath(stepPath(at)))
 			}
 			if len(n.Content[i+1].Content) > 0 {
-				if err := duplicateKeys(n.Content[i+1], append(path, k.Value)); err != nil {
+				if err := duplicateKeys(n.Content[i+1], append(at, step{key: k.Value})); err != nil {
 					return err
 				}
 			}
@@ -534,13 +542,33 @@ func duplicateKeys(n *yaml.Node, path []string) error {
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			if len(c.Content) > 0 {
-				if err := duplicateKeys(c, append(path, fmt.Sprintf("[%d]", i))); err != nil {
+				if err := duplicateKeys(c, append(at, step{index: i, inSeq: true})); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// step is one step of a path: a mapping key, or a sequence index (inSeq).
+type step struct {
+	key   string
+	index int
+	inSeq bool
+}
+
+// stepPath spells a path out as keyPath reads it ("[3]" for an index).
+func stepPath(steps []step) []string {
+	out := make([]string, len(steps))
+	for i, st := range steps {
+		if st.inSeq {
+			out[i] = fmt.Sprintf("[%d]", st.index)
+		} else {
+			out[i] = st.key
+		}
+	}
+	return out
 }
 
 func keyPath(path []string) string {
