@@ -48,7 +48,13 @@ func (rd Reader) Read(in io.Reader) ([]*Resource, error) {
 func (rd Reader) read(data []byte) ([]*Resource, error) {
 	next := splitDocuments(data)
 	var out []*Resource
-	seen := map[objectKey]string{}
+	// The documents by object key, for duplicates: the position and bytes
+	// of each, which name it only if an error needs the name.
+	type seenAt struct {
+		i     int
+		chunk []byte
+	}
+	seen := map[objectKey]seenAt{}
 	// The slabs the scanner cuts trees from, reused while each document's
 	// tree is released in Document (see slabs).
 	sl := &slabs{}
@@ -72,25 +78,27 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 				continue
 			}
 		}
-		name := documentName(i, chunk)
 		r, err := parseResource(chunk, sl, rd.needsTree)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, withFix(err, "the chart must render Kubernetes objects only"))
+			return nil, fmt.Errorf("%s: %w", documentName(i, chunk), withFix(err, "the chart must render Kubernetes objects only"))
 		}
 		if r == nil {
 			continue
 		}
 		// Helm applies the items of a List as objects of their own.
-		docs, err := flatten(r, sourceOf(chunk), "")
-		if err != nil {
-			return nil, fmt.Errorf("%s %w", name, withFix(err, "the chart must render Kubernetes objects only"))
+		one := [1]*Resource{r}
+		docs := one[:]
+		if !r.skimmed && isList(r.root()) { // a List is never skimmed
+			if docs, err = flatten(r, chunk, ""); err != nil {
+				return nil, fmt.Errorf("%s %w", documentName(i, chunk), withFix(err, "the chart must render Kubernetes objects only"))
+			}
 		}
 		for _, r := range docs {
 			k := rd.key(r)
 			if first, dup := seen[k]; dup {
-				return nil, fmt.Errorf("%s: duplicate %s (also %s): Helm would apply only one (fix: give the objects distinct names)", name, r.name(), first)
+				return nil, fmt.Errorf("%s: duplicate %s (also %s): Helm would apply only one (fix: give the objects distinct names)", documentName(i, chunk), r.name(), documentName(first.i, first.chunk))
 			}
-			seen[k] = name
+			seen[k] = seenAt{i, chunk}
 			if rd.Document != nil {
 				if err := rd.Document(r); err != nil {
 					return nil, err
@@ -202,11 +210,13 @@ func sourceOf(chunk []byte) string {
 // flatten returns the document, or for a List (any kind "...List" with
 // items, as Helm's builder reads it) its items, nested Lists flattened
 // too. Each item becomes a document of its own, encoded from its tree with
-// the List's "# Source:" comment; field names the item in errors.
-func flatten(r *Resource, source, field string) ([]*Resource, error) {
+// the "# Source:" comment of the List's bytes (chunk); field names the
+// item in errors.
+func flatten(r *Resource, chunk []byte, field string) ([]*Resource, error) {
 	if r.skimmed || !isList(r.root()) { // a List is never skimmed
 		return []*Resource{r}, nil
 	}
+	source := sourceOf(chunk)
 	items := lookup(r.root(), "items")
 	var out []*Resource
 	for i, item := range items.Content {
@@ -227,7 +237,7 @@ func flatten(r *Resource, source, field string) ([]*Resource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		more, err := flatten(one, source, f+".")
+		more, err := flatten(one, chunk, f+".")
 		if err != nil {
 			return nil, err
 		}
