@@ -109,7 +109,7 @@ func emitSequence(b []byte, s []any, ind int) ([]byte, bool) {
 func emitScalar(b []byte, v any) ([]byte, bool) {
 	switch v := v.(type) {
 	case string:
-		if !plainString(v) {
+		if !plainValue(v) {
 			return nil, false
 		}
 		return append(b, v...), true
@@ -139,6 +139,21 @@ func plainString(s string) bool {
 		}
 	}
 	return len(s) > 5 || !yaml11Words[strings.ToLower(s)]
+}
+
+// plainValue is plainString for a value, which may also hold ':' except
+// at its end ("registry.example/app:2.0"): libyaml's emitters (yaml.v2's
+// and yaml.v3's) print such a value plain in block context, since a colon
+// not followed by a space or the end indicates nothing there. Keys keep
+// plainString's rule.
+func plainValue(s string) bool {
+	if !strings.Contains(s, ":") {
+		return plainString(s)
+	}
+	if s[len(s)-1] == ':' {
+		return false
+	}
+	return plainString(strings.ReplaceAll(s, ":", "."))
 }
 
 // sameOrder reports whether yaml.v3, which sorts keys comparing runs of

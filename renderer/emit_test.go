@@ -37,6 +37,8 @@ func FuzzEmitter(f *testing.F) {
 		"a10: 1\na9: 2\na-b: 3\na.b: 4\naB: 5\nab: 6\nA: 7\n",
 		"k: [true, 'true', 'yes', 'Yes', 'on', 'N', 'null', 'Null', '~', '80', '0x1F', '1e3', 'a b', 'a:b', 'a#b', 'A1']\n",
 		"x:\n- - a\n- b\n",
+		"k: ['a:', 'a:b:c', 'a::b', 'http://x.y/z', 'reg.example/app:2.0.0', 'y:es', 'on:', 'a: b']\n",
+		"a:b: c\n",
 	} {
 		f.Add([]byte(d))
 	}

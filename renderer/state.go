@@ -24,7 +24,7 @@ func (f *state) Filter(s *stream) error {
 	if f.am.Metadata.Name == "" {
 		return nil
 	}
-	data, err := appmesh.Marshal(f.am)
+	data, err := stateYAML(f.am)
 	if err != nil {
 		return fmt.Errorf("encode AppMesh for the state ConfigMap: %w", err)
 	}
@@ -38,4 +38,21 @@ func (f *state) Filter(s *stream) error {
 	}
 	s.add(r)
 	return nil
+}
+
+// stateYAML prints the AppMesh as appmesh.Marshal does (sigs.k8s.io/yaml:
+// JSON, read back and printed by yaml.v2), which took a sixteenth of the
+// renderer's CPU at 5 000 pairs with 500 routes and 500 aliases: the same
+// JSON, read back by encoding/json and printed by emitPlain when it prints
+// every value (plain strings, integers, booleans, non-empty collections,
+// keys in an order no YAML library sorts otherwise: what yaml.v2 prints
+// plain, in the same layout), else by appmesh.Marshal.
+// FuzzStateYAML checks the two agree.
+func stateYAML(am *appmesh.AppMesh) ([]byte, error) {
+	if m, err := plain(am); err == nil {
+		if out, ok := emitPlain(nil, m); ok {
+			return out, nil
+		}
+	}
+	return appmesh.Marshal(am)
 }
