@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,11 +16,11 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/meshbundle/meshbundle/appmesh"
 	"github.com/meshbundle/meshbundle/canary"
 	"github.com/meshbundle/meshbundle/ci/argocdstandin"
+	"github.com/meshbundle/meshbundle/ci/killpoint"
 	"github.com/meshbundle/meshbundle/ci/testcluster"
 )
 
@@ -37,110 +34,6 @@ import (
 // step applied twice, the file and the cluster agreeing. No test seam in
 // the binary: a kill that lands late is retried with the next weight, a
 // bounded number of times, and every attempt is checked the same way.
-
-// exited is a finished canary process.
-type exited struct {
-	err    error
-	stderr string
-}
-
-func (e exited) code() int {
-	var ee *exec.ExitError
-	if errors.As(e.err, &ee) {
-		return ee.ExitCode()
-	}
-	if e.err != nil {
-		return -1
-	}
-	return 0
-}
-
-func (e exited) killed() bool {
-	var ee *exec.ExitError
-	if !errors.As(e.err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-}
-
-// startCanary starts `meshbundle <args>`; onLine (may be nil) sees every
-// stderr line as it comes.
-func startCanary(t *testing.T, bin string, onLine func(string), args ...string) (*exec.Cmd, <-chan exited) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan exited, 1)
-	go func() {
-		var log strings.Builder
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if onLine != nil {
-				onLine(sc.Text())
-			}
-		}
-		done <- exited{err: cmd.Wait(), stderr: log.String()}
-	}()
-	return cmd, done
-}
-
-// runCanary runs `meshbundle <args>` to its end.
-func runCanary(t *testing.T, bin string, args ...string) exited {
-	t.Helper()
-	_, done := startCanary(t, bin, nil, args...)
-	return <-done
-}
-
-// waitLeaseStale waits until the app's canary lease is free or its holder
-// stopped renewing it for longer than its duration (a killed command).
-func waitLeaseStale(t *testing.T, cl *canary.Cluster, ns string) {
-	t.Helper()
-	testcluster.WaitFor(t, "the killed command's canary lease to go stale", func() bool {
-		got, err := cl.Client.CoordinationV1().Leases(ns).Get(context.Background(), canary.LeaseName(app), metav1.GetOptions{})
-		if err != nil || ptr.Deref(got.Spec.HolderIdentity, "") == "" || got.Spec.RenewTime == nil {
-			return true
-		}
-		return time.Now().After(got.Spec.RenewTime.Add(time.Duration(ptr.Deref(got.Spec.LeaseDurationSeconds, 0))*time.Second + 200*time.Millisecond))
-	})
-}
-
-// revisions is the release history, oldest first.
-func revisions(t *testing.T, store *canary.HelmStore) []*release.Release {
-	t.Helper()
-	hist, err := store.Config.Releases.History(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]*release.Release, len(hist)+1)
-	for _, r := range hist {
-		if r.Version < len(out) {
-			out[r.Version] = r
-		}
-	}
-	var sorted []*release.Release
-	for _, r := range out {
-		if r != nil {
-			sorted = append(sorted, r)
-		}
-	}
-	return sorted
-}
-
-func describeRevisions(rs []*release.Release) string {
-	var s []string
-	for _, r := range rs {
-		s = append(s, fmt.Sprintf("%d %s %q", r.Version, r.Info.Status, r.Info.Description))
-	}
-	return strings.Join(s, "; ")
-}
 
 // agree checks that the AppMesh file, the live state ConfigMap and the
 // VirtualService all run weight w.
@@ -183,14 +76,14 @@ func TestHelmKilledResumes(t *testing.T) {
 		var w int32
 		var before []*release.Release
 		for attempt, try := range []int32{10, 20, 30} {
-			w, before = try, revisions(t, store)
+			w, before = try, killpoint.Revisions(t, store)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			watch, err := kube.CoreV1().Secrets(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + app})
 			if err != nil {
 				cancel()
 				t.Fatal(err)
 			}
-			cmd, done := startCanary(t, mb, nil, weight(w, "1s")...)
+			cmd, done := killpoint.Start(t, mb, nil, weight(w, "1s")...)
 			go func() {
 				for ev := range watch.ResultChan() {
 					if s, ok := ev.Object.(*corev1.Secret); ok && s.Labels["status"] == string(release.StatusPendingUpgrade) {
@@ -201,21 +94,21 @@ func TestHelmKilledResumes(t *testing.T) {
 			}()
 			res := <-done
 			cancel()
-			last := revisions(t, store)
-			if res.killed() && last[len(last)-1].Info.Status == release.StatusPendingUpgrade {
+			last := killpoint.Revisions(t, store)
+			if res.Killed() && last[len(last)-1].Info.Status == release.StatusPendingUpgrade {
 				// Helm applies the state ConfigMap first: when it shows the
 				// step already, only planning from the deployed revision's
 				// manifest resumes (the live one would be waited on forever).
 				live, _ := cl.AppliedAppMesh(context.Background())
-				t.Logf("attempt %d: killed during the upgrade to weight %d: %s; the live state ConfigMap shows canary %+v", attempt+1, w, describeRevisions(last[len(before)-1:]), live.Spec.Canary)
+				t.Logf("attempt %d: killed during the upgrade to weight %d: %s; the live state ConfigMap shows canary %+v", attempt+1, w, killpoint.DescribeRevisions(last[len(before)-1:]), live.Spec.Canary)
 				break
 			}
 			// Too late (or not at all): the release settled. That run must
 			// still finish when run again.
-			t.Logf("attempt %d: the kill landed after the upgrade (%v): %s", attempt+1, res.err, describeRevisions(last[len(before)-1:]))
-			waitLeaseStale(t, cl, ns)
-			if again := runCanary(t, mb, weight(w, "1s")...); again.code() != 0 {
-				t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+			t.Logf("attempt %d: the kill landed after the upgrade (%v): %s", attempt+1, res.Err, killpoint.DescribeRevisions(last[len(before)-1:]))
+			killpoint.WaitLeaseStale(t, cl)
+			if again := killpoint.Run(t, mb, weight(w, "1s")...); again.Code() != 0 {
+				t.Fatalf("run again: exit %d\n%s", again.Code(), again.Stderr)
 			}
 			agree(t, c, cl, file, ns, w)
 			if attempt == 2 {
@@ -225,8 +118,8 @@ func TestHelmKilledResumes(t *testing.T) {
 
 		// Control: the killed command's lease is fresh; a re-run now is
 		// refused, naming it.
-		if again := runCanary(t, mb, weight(w, "1s")...); again.code() != 5 || !strings.Contains(again.stderr, "meshbundle-canary-"+app) || !strings.Contains(again.stderr, "pid") {
-			t.Errorf("re-run while the killed command's lease is fresh: exit %d, want 5 naming the holder\n%s", again.code(), again.stderr)
+		if again := killpoint.Run(t, mb, weight(w, "1s")...); again.Code() != 5 || !strings.Contains(again.Stderr, "meshbundle-canary-"+app) || !strings.Contains(again.Stderr, "pid") {
+			t.Errorf("re-run while the killed command's lease is fresh: exit %d, want 5 naming the holder\n%s", again.Code(), again.Stderr)
 		}
 		// Control: without the lease the pending release is refused, and
 		// left pending.
@@ -235,25 +128,40 @@ func TestHelmKilledResumes(t *testing.T) {
 		if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "canary lease") {
 			t.Errorf("load without the lease: %v, want a refusal", err)
 		}
-		if last := revisions(t, store); last[len(last)-1].Info.Status != release.StatusPendingUpgrade {
+		if last := killpoint.Revisions(t, store); last[len(last)-1].Info.Status != release.StatusPendingUpgrade {
 			t.Errorf("after the refused load the release is %s, want still pending-upgrade", last[len(last)-1].Info.Status)
 		}
 
-		waitLeaseStale(t, cl, ns)
-		again := runCanary(t, mb, weight(w, "1s")...)
-		if again.code() != 0 {
-			t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+		// The 15 s, waited: a re-run a few seconds before the killed
+		// command's lease goes stale is still refused (exit 5), one after
+		// it takes the lease over.
+		staleAt := killpoint.LeaseStaleAt(t, cl)
+		if staleAt.IsZero() {
+			t.Fatal("the killed command holds no canary lease")
 		}
-		t.Logf("run again:\n%s", again.stderr)
-		if !strings.Contains(again.stderr, "left pending-upgrade by a killed canary command") {
+		time.Sleep(time.Until(staleAt.Add(-4 * time.Second)))
+		early := time.Now()
+		if again := killpoint.Run(t, mb, weight(w, "1s")...); again.Code() != 5 {
+			t.Errorf("re-run 4 s before the killed command's lease goes stale: exit %d, want 5\n%s", again.Code(), again.Stderr)
+		} else {
+			t.Logf("re-run started %s before the lease went stale: refused, exit 5", staleAt.Sub(early).Round(100*time.Millisecond))
+		}
+		killpoint.WaitLeaseStale(t, cl)
+		late := time.Since(staleAt)
+		again := killpoint.Run(t, mb, weight(w, "1s")...)
+		if again.Code() != 0 {
+			t.Fatalf("run again: exit %d\n%s", again.Code(), again.Stderr)
+		}
+		t.Logf("run again, started %s after the lease went stale:\n%s", late.Round(100*time.Millisecond), again.Stderr)
+		if !strings.Contains(again.Stderr, "left pending-upgrade by a killed canary command") {
 			t.Errorf("the re-run does not say it unlocked the killed step")
 		}
-		after := revisions(t, store)
+		after := killpoint.Revisions(t, store)
 		added := after[len(before):]
 		// The killed revision, now failed, and the step applied again:
 		// nothing else.
 		if len(added) != 2 || added[0].Info.Status != release.StatusFailed || added[1].Info.Status != release.StatusDeployed || added[1].Info.Description != fmt.Sprintf("canary web v2: weight %d%%", w) {
-			t.Errorf("revisions since the kill: %s; want the killed one failed, then one deployed weight %d", describeRevisions(added), w)
+			t.Errorf("revisions since the kill: %s; want the killed one failed, then one deployed weight %d", killpoint.DescribeRevisions(added), w)
 		}
 		agree(t, c, cl, file, ns, w)
 	}) {
@@ -264,7 +172,7 @@ func TestHelmKilledResumes(t *testing.T) {
 		const w = 40
 		applied := make(chan struct{}, 1)
 		// A long settle delay: the command is in its wait for 10 s.
-		cmd, done := startCanary(t, mb, func(line string) {
+		cmd, done := killpoint.Start(t, mb, func(line string) {
 			if strings.HasPrefix(strings.TrimSpace(line), "applied ") {
 				select {
 				case applied <- struct{}{}:
@@ -275,25 +183,25 @@ func TestHelmKilledResumes(t *testing.T) {
 		select {
 		case <-applied:
 		case res := <-done:
-			t.Fatalf("the command ended before applying: exit %d\n%s", res.code(), res.stderr)
+			t.Fatalf("the command ended before applying: exit %d\n%s", res.Code(), res.Stderr)
 		}
 		// Control: a second command on the app while this one runs.
-		second := runCanary(t, mb, weight(w, "1s")...)
-		if second.code() != 5 || !strings.Contains(second.stderr, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
-			t.Errorf("a second command while one runs: exit %d, want 5 naming pid %d\n%s", second.code(), cmd.Process.Pid, second.stderr)
+		second := killpoint.Run(t, mb, weight(w, "1s")...)
+		if second.Code() != 5 || !strings.Contains(second.Stderr, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+			t.Errorf("a second command while one runs: exit %d, want 5 naming pid %d\n%s", second.Code(), cmd.Process.Pid, second.Stderr)
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
-		if res := <-done; !res.killed() {
-			t.Fatalf("the command was not killed while waiting (it ended: %v)\n%s", res.err, res.stderr)
+		if res := <-done; !res.Killed() {
+			t.Fatalf("the command was not killed while waiting (it ended: %v)\n%s", res.Err, res.Stderr)
 		}
-		before := revisions(t, store)
-		waitLeaseStale(t, cl, ns)
-		again := runCanary(t, mb, weight(w, "1s")...)
-		if again.code() != 0 {
-			t.Fatalf("run again: exit %d\n%s", again.code(), again.stderr)
+		before := killpoint.Revisions(t, store)
+		killpoint.WaitLeaseStale(t, cl)
+		again := killpoint.Run(t, mb, weight(w, "1s")...)
+		if again.Code() != 0 {
+			t.Fatalf("run again: exit %d\n%s", again.Code(), again.Stderr)
 		}
-		if after := revisions(t, store); len(after) != len(before) {
-			t.Errorf("the re-run made revisions %s; want none (the step was applied before the kill)", describeRevisions(after[len(before):]))
+		if after := killpoint.Revisions(t, store); len(after) != len(before) {
+			t.Errorf("the re-run made revisions %s; want none (the step was applied before the kill)", killpoint.DescribeRevisions(after[len(before):]))
 		}
 		agree(t, c, cl, file, ns, w)
 	})
@@ -305,7 +213,7 @@ func watchFile(t *testing.T, dir, name string) <-chan struct{} {
 	t.Helper()
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
-	events := watchEvents(t, dir, name, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY, done)
+	events := killpoint.WatchEvents(t, dir, name, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY, done)
 	fired := make(chan struct{})
 	go func() {
 		if _, ok := <-events; ok {
@@ -327,9 +235,10 @@ func TestGitOpsKilledResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	dir, origin, repo, branch := gitOpsRepo(t, cl)
+	r := killpoint.NewRepo(t, cl)
+	dir, origin, repo, branch := r.Dir, r.Origin, r.Git, r.Branch
 	wt, _ := repo.Worktree()
-	remoteHead := func() plumbing.Hash { return remoteHash(origin, branch) }
+	remoteHead := func() plumbing.Hash { return killpoint.RemoteHash(origin, branch) }
 
 	// The Argo CD stand-in applies the AppMesh of the remote's branch:
 	// only pushed commits.
@@ -372,7 +281,7 @@ func TestGitOpsKilledResumes(t *testing.T) {
 					t.Fatal(err)
 				}
 				fired := watchFile(t, filepath.Join(dir, tc.dir), tc.file)
-				cmd, done := startCanary(t, mb, nil, weight(w)...)
+				cmd, done := killpoint.Start(t, mb, nil, weight(w)...)
 				go func() {
 					select {
 					case <-fired:
@@ -392,8 +301,8 @@ func TestGitOpsKilledResumes(t *testing.T) {
 				}
 				var left string
 				switch {
-				case !res.killed():
-					left = fmt.Sprintf("not killed (exit %d)", res.code())
+				case !res.Killed():
+					left = fmt.Sprintf("not killed (exit %d)", res.Code())
 				case !st.IsClean() && headNow.Hash() == headBefore.Hash():
 					left = "written, not committed"
 				case headNow.Hash() != headBefore.Hash() && remoteHead() != headNow.Hash():
@@ -406,13 +315,13 @@ func TestGitOpsKilledResumes(t *testing.T) {
 				hit = left == tc.window
 				t.Logf("attempt %d, weight %d: the kill left: %s (git status %q)", attempt+1, w, left, strings.TrimSpace(st.String()))
 
-				again := runCanary(t, mb, weight(w)...)
-				if again.code() != 0 {
-					t.Fatalf("run again: exit %d (the Argo CD stand-in: %v)\n%s", again.code(), argo.Err(), again.stderr)
+				again := killpoint.Run(t, mb, weight(w)...)
+				if again.Code() != 0 {
+					t.Fatalf("run again: exit %d (the Argo CD stand-in: %v)\n%s", again.Code(), argo.Err(), again.Stderr)
 				}
 				msg := fmt.Sprintf("canary web v2: weight %d%%", w)
 				n := 0
-				for _, m := range commitLog(t, repo) {
+				for _, m := range killpoint.CommitLog(t, repo) {
 					if m == msg {
 						n++
 					}
@@ -436,5 +345,5 @@ func TestGitOpsKilledResumes(t *testing.T) {
 	if err := argo.Stop(); err != nil {
 		t.Error(err)
 	}
-	t.Logf("%d syncs by the stand-in; commits:\n  %s", argo.Synced(), strings.Join(commitLog(t, repo), "\n  "))
+	t.Logf("%d syncs by the stand-in; commits:\n  %s", argo.Synced(), strings.Join(killpoint.CommitLog(t, repo), "\n  "))
 }
