@@ -1,7 +1,6 @@
 package renderer
 
 import (
-	"slices"
 	"strconv"
 
 	"istio.io/api/annotation"
@@ -233,9 +232,14 @@ func (f *inject) labelNamespace(s *stream, r *Resource, enabled bool) {
 func (f *inject) setInject(s *stream, r *Resource, pod path, want bool) {
 	wantS := strconv.FormatBool(want)
 	key := annotation.SidecarInject.Name // same key for label and annotation
-	at := func(more ...any) path { return append(slices.Clone(pod), more...) }
-	lbl := r.get(at("metadata", "labels", label.SidecarInject.Name)...)
-	ann := r.get(at("metadata", "annotations", key)...)
+	at := func(more ...any) path {
+		p := make(path, len(pod), len(pod)+len(more))
+		copy(p, pod)
+		return append(p, more...)
+	}
+	lblPath, annPath := at("metadata", "labels", label.SidecarInject.Name), at("metadata", "annotations", key)
+	lbl := r.get(lblPath...)
+	ann := r.get(annPath...)
 	if lbl.exists() || ann.exists() {
 		have := ann.str()
 		if lbl.exists() {
@@ -247,6 +251,6 @@ func (f *inject) setInject(s *stream, r *Resource, pod path, want bool) {
 		}
 		return
 	}
-	s.set(r, at("metadata", "labels", label.SidecarInject.Name), wantS)
-	s.set(r, at("metadata", "annotations", key), wantS)
+	s.set(r, lblPath, wantS)
+	s.set(r, annPath, wantS)
 }

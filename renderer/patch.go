@@ -46,7 +46,7 @@ type path []any
 // one). Any other value (maps, slices, numbers of plain Go) replaces or adds
 // the node at p in the tree, and the document is re-encoded. A step through
 // a sequence that has no such entry, or through a scalar, changes nothing.
-func (r *Resource) edit(p path, value any, stage int) {
+func (r *Resource) edit(p path, value any, stage int, in *texts) {
 	if len(p) == 0 {
 		panic("renderer: set needs a path")
 	}
@@ -77,7 +77,7 @@ func (r *Resource) edit(p path, value any, stage int) {
 			}
 			if last {
 				if isString {
-					r.setScalar(seq.Content[idx], s, stage)
+					r.setScalar(seq.Content[idx], s, stage, in)
 				} else {
 					seq.Content[idx] = sub
 				}
@@ -96,16 +96,14 @@ func (r *Resource) edit(p path, value any, stage int) {
 			if !isMap(cur) {
 				return
 			}
-			rest := make([]string, 0, len(p)-i)
-			for _, st := range p[i:] {
-				k, ok := st.(string)
-				if !ok {
+			rest := p[i:]
+			for _, st := range rest {
+				if _, ok := st.(string); !ok {
 					return // a sequence cannot be created by a path
 				}
-				rest = append(rest, k)
 			}
 			if isString {
-				r.insertKeys(cur, rest, strNode(s), stage)
+				r.insertKeys(cur, rest, strNode(s), stage, in)
 			} else {
 				r.insertTree(cur, rest, sub)
 			}
@@ -113,7 +111,7 @@ func (r *Resource) edit(p path, value any, stage int) {
 		}
 		if last {
 			if isString {
-				r.setScalar(v, s, stage)
+				r.setScalar(v, s, stage, in)
 			} else {
 				*v = *sub
 			}
@@ -147,26 +145,48 @@ func valueNode(v any) *yaml.Node {
 	return &n
 }
 
-// lineOffset is the byte offset of a node's line and column in raw.
+// lineOffset is the byte offset of a node's line and column in raw. A
+// small document (most of a chart's) is searched line by line, which
+// allocates nothing; a large one gets a table of line starts, sized once,
+// so that many edits of one wide document cost its lines once.
 func (r *Resource) lineOffset(line, col int) (int, bool) {
-	ed := r.editState()
-	if ed.lines == nil {
-		ed.lines = []int{0}
-		for i, b := range r.raw {
-			if b == '\n' {
-				ed.lines = append(ed.lines, i+1)
-			}
-		}
-	}
-	if line < 1 || line > len(ed.lines) {
+	if line < 1 {
 		return 0, false
 	}
-	off := ed.lines[line-1] + col - 1
+	start := 0
+	if len(r.raw) <= smallDocument {
+		for l := 1; l < line; l++ {
+			nl := bytes.IndexByte(r.raw[start:], '\n')
+			if nl < 0 {
+				return 0, false
+			}
+			start += nl + 1
+		}
+	} else {
+		ed := r.editState()
+		if ed.lines == nil {
+			ed.lines = make([]int, 1, bytes.Count(r.raw, []byte("\n"))+1)
+			for i, b := range r.raw {
+				if b == '\n' {
+					ed.lines = append(ed.lines, i+1)
+				}
+			}
+		}
+		if line > len(ed.lines) {
+			return 0, false
+		}
+		start = ed.lines[line-1]
+	}
+	off := start + col - 1
 	if off < 0 || off > len(r.raw) {
 		return 0, false
 	}
 	return off, true
 }
+
+// smallDocument is the size up to which lineOffset searches the lines
+// instead of building a table (a chart's Deployment is ~1 KB).
+const smallDocument = 4096
 
 // addPatch records a byte patch. A document of 4 GiB or more (or as many
 // patches) is re-encoded from the tree instead, which holds the edit too.
@@ -232,10 +252,9 @@ func (r *Resource) splice(bytesOut func([]byte), textOut func(string)) {
 }
 
 // setScalar replaces the value of an existing scalar node.
-func (r *Resource) setScalar(n *yaml.Node, value string, stage int) {
+func (r *Resource) setScalar(n *yaml.Node, value string, stage int, in *texts) {
 	old := *n
-	*n = *strNode(value)
-	n.Line, n.Column = old.Line, old.Column
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value, Line: old.Line, Column: old.Column}
 	if old.Kind != yaml.ScalarNode || old.Tag == "!!null" {
 		r.dirty = true
 		return
@@ -260,26 +279,34 @@ func (r *Resource) setScalar(n *yaml.Node, value string, stage int) {
 		r.dirty = true
 		return
 	}
-	r.addPatch(off, len(src), yamlString(value), stage)
+	r.addPatch(off, len(src), in.str(yamlString(value)), stage)
 }
 
 // insertTree adds keys[0]: {keys[1]: {... keys[n-1]: value}} to mapping m
-// in the tree only, at its end.
-func (r *Resource) insertTree(m *yaml.Node, keys []string, value *yaml.Node) *yaml.Node {
+// in the tree only, at its end; keys are strings. The new nodes are cut
+// from one slab.
+func (r *Resource) insertTree(m *yaml.Node, keys path, value *yaml.Node) *yaml.Node {
 	m = deref(m)
 	cur := m
-	for _, k := range keys[:len(keys)-1] {
-		next := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		cur.Content = append(cur.Content, strNode(k), next)
+	nodes := make([]yaml.Node, 2*len(keys)-1)
+	for i, k := range keys {
+		key := &nodes[2*i]
+		*key = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.(string)}
+		if i == len(keys)-1 {
+			cur.Content = append(cur.Content, key, value)
+			break
+		}
+		next := &nodes[2*i+1]
+		*next = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		cur.Content = append(cur.Content, key, next)
 		cur = next
 	}
-	cur.Content = append(cur.Content, strNode(keys[len(keys)-1]), value)
 	return m.Content[len(m.Content)-2]
 }
 
 // insertKeys adds keys[0]: {keys[1]: {... keys[n-1]: value}} to mapping m: in
 // the tree, and in the bytes in front of the first key (or right after "{").
-func (r *Resource) insertKeys(m *yaml.Node, keys []string, value *yaml.Node, stage int) {
+func (r *Resource) insertKeys(m *yaml.Node, keys path, value *yaml.Node, stage int, in *texts) {
 	m = deref(m)
 	added := r.insertTree(m, keys, value)
 	str := value.Value
@@ -293,7 +320,7 @@ func (r *Resource) insertKeys(m *yaml.Node, keys []string, value *yaml.Node, sta
 		if len(m.Content) > 2 { // m had entries before ours
 			text += ", "
 		}
-		r.addPatch(off+1, 0, text, stage)
+		r.addPatch(off+1, 0, in.str(text), stage)
 		r.editState().front = append(r.editState().front, inserted{m, added})
 		return
 	}
@@ -315,29 +342,34 @@ func (r *Resource) insertKeys(m *yaml.Node, keys []string, value *yaml.Node, sta
 		r.dirty = true
 		return
 	}
-	indent := strings.Repeat(" ", first.Column-1)
-	var b strings.Builder
+	// The text is made in the interner's buffer: a filter makes the same
+	// insert in many documents, and only a new text is copied.
+	b := in.buf[:0]
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteString(indent + strings.Repeat("  ", i))
+			b = indent(b, first.Column-1+2*i)
 		}
-		b.WriteString(k + ":")
+		b = append(b, k.(string)...)
+		b = append(b, ':')
 		if i < len(keys)-1 {
-			b.WriteString("\n")
+			b = append(b, '\n')
 		} else {
-			b.WriteString(" " + yamlString(str) + "\n")
+			b = append(b, ' ')
+			b = append(b, yamlString(str)...)
+			b = append(b, '\n')
 		}
 	}
-	b.WriteString(indent)
-	r.addPatch(off, 0, b.String(), stage)
+	b = indent(b, first.Column-1)
+	in.buf = b
+	r.addPatch(off, 0, in.bytes(b), stage)
 	r.editState().front = append(r.editState().front, inserted{m, added})
 }
 
-func flowEntry(keys []string, value string) string {
+func flowEntry(keys path, value string) string {
 	if len(keys) == 1 {
-		return keys[0] + ": " + yamlString(value)
+		return keys[0].(string) + ": " + yamlString(value)
 	}
-	return keys[0] + ": {" + flowEntry(keys[1:], value) + "}"
+	return keys[0].(string) + ": {" + flowEntry(keys[1:], value) + "}"
 }
 
 var plainSafe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._/-]*$`)

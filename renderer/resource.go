@@ -3,6 +3,7 @@ package renderer
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -201,7 +202,7 @@ func (r *Resource) derived() (*Resource, error) { return fromTree(r.doc) }
 // bytes have them, so later stages read, copy and anchor on what the output
 // will say. A dirty document's tree is what the Writer prints as is.
 func (r *Resource) settle() {
-	if !r.dirty {
+	if !r.dirty && !r.settleRotating() {
 		moved := map[*yaml.Node][]*yaml.Node{}
 		var order []*yaml.Node
 		for _, in := range r.frontKeys() {
@@ -234,6 +235,52 @@ func (r *Resource) settle() {
 	if r.ed != nil {
 		r.ed.front = nil
 	}
+}
+
+// settleRotating is settle's common case without allocating: each mapping's
+// inserted keys are listed together, once, and are the last entries of
+// the mapping, in order (insertTree appends them), so moving them to the
+// front is a rotation. It reports false, having changed nothing, when
+// the keys are not so.
+func (r *Resource) settleRotating() bool {
+	front := r.frontKeys()
+	if len(front) > 8 {
+		return false // a mapping listed twice is checked pairwise below
+	}
+	for i := 0; i < len(front); {
+		m, j := front[i].m, i+1
+		for j < len(front) && front[j].m == m {
+			j++
+		}
+		for _, later := range front[j:] {
+			if later.m == m {
+				return false
+			}
+		}
+		k, n := 2*(j-i), len(m.Content)
+		if k > n {
+			return false
+		}
+		for t, in := range front[i:j] {
+			if m.Content[n-k+2*t] != in.key {
+				return false
+			}
+		}
+		i = j
+	}
+	for i := 0; i < len(front); {
+		m, j := front[i].m, i+1
+		for j < len(front) && front[j].m == m {
+			j++
+		}
+		k := 2 * (j - i)
+		c := m.Content
+		slices.Reverse(c)
+		slices.Reverse(c[:k])
+		slices.Reverse(c[k:])
+		i = j
+	}
+	return true
 }
 
 // frontKeys are the keys the running stage inserted in front of mappings.

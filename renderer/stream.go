@@ -21,29 +21,55 @@ type stream struct {
 	stage   int         // the running stage, for the patches it makes
 	touched []*Resource // documents the running stage edited
 	keepAll bool        // keep every tree (tests: the pipeline without releases)
-	// texts holds one copy of each short patch text (see intern).
-	texts map[string]string
+	// texts holds one copy of each short patch text.
+	texts texts
 }
 
-// intern returns one shared copy of a short patch text: a filter makes
+// texts keeps one shared copy of each short patch text: a filter makes
 // the same edit in many documents (the injection label of every pod
 // template, at one indentation), and the patches are held until the
-// Writer runs, so a copy per document would be state per document.
-func (s *stream) intern(text string) string {
-	const maxLen, maxTexts = 256, 4096 // bounds on what is worth sharing
-	if len(text) > maxLen {
+// Writer runs, so a copy per document would be state per document. It
+// also lends edits a buffer to make a text in (bytes).
+type texts struct {
+	m   map[string]string
+	buf []byte
+}
+
+// maxText and maxTexts bound what is worth sharing.
+const maxText, maxTexts = 256, 4096
+
+// str returns the shared copy of text.
+func (t *texts) str(text string) string {
+	if len(text) > maxText {
 		return text
 	}
-	if t, ok := s.texts[text]; ok {
-		return t
+	if c, ok := t.m[text]; ok {
+		return c
 	}
-	if s.texts == nil {
-		s.texts = map[string]string{}
-	}
-	if len(s.texts) < maxTexts {
-		s.texts[text] = text
-	}
+	t.add(text)
 	return text
+}
+
+// bytes returns the shared copy of text as a string, copying it only when
+// it is new.
+func (t *texts) bytes(text []byte) string {
+	if c, ok := t.m[string(text)]; ok { // no copy for a lookup
+		return c
+	}
+	c := string(text)
+	if len(c) <= maxText {
+		t.add(c)
+	}
+	return c
+}
+
+func (t *texts) add(text string) {
+	if t.m == nil {
+		t.m = map[string]string{}
+	}
+	if len(t.m) < maxTexts {
+		t.m[text] = text
+	}
 }
 
 // index holds what filters look documents up by.
@@ -105,11 +131,7 @@ func (s *stream) indexDoc(r *Resource, again bool) {
 // set edits document r at p (see Resource.set): the one way a filter
 // changes a document.
 func (s *stream) set(r *Resource, p path, value any) {
-	n := len(r.patches)
-	r.edit(p, value, s.stage)
-	for i := n; i < len(r.patches); i++ {
-		r.patches[i].text = s.intern(r.patches[i].text)
-	}
+	r.edit(p, value, s.stage, &s.texts)
 	if r.touchedIn != int16(s.stage+1) {
 		r.touchedIn = int16(s.stage + 1)
 		s.touched = append(s.touched, r)

@@ -30,14 +30,28 @@ func podTemplate(r *Resource) []string {
 }
 
 // templatePath is the path of a workload's pod template followed by more
-// steps, for get and set.
+// steps, for get and set: one allocation (the steps of each kind's path
+// are made once, in podTemplateSteps).
 func templatePath(r *Resource, more ...any) path {
-	var p path
-	for _, s := range podTemplate(r) {
-		p = append(p, s)
+	steps := podTemplateSteps[r.Kind]
+	if podTemplate(r) == nil {
+		steps = nil
 	}
+	p := make(path, len(steps), len(steps)+len(more))
+	copy(p, steps)
 	return append(p, more...)
 }
+
+// podTemplateSteps is podTemplatePath as path steps.
+var podTemplateSteps = func() map[string]path {
+	m := map[string]path{}
+	for kind, keys := range podTemplatePath {
+		for _, k := range keys {
+			m[kind] = append(m[kind], k)
+		}
+	}
+	return m
+}()
 
 // isGatewayTemplate reports whether a pod template is an Istio gateway
 // (inject.istio.io/templates: gateway); the renderer leaves those alone.
