@@ -86,7 +86,7 @@ func (f *alias) render(i int, a appmesh.Alias, svc *Resource, ws *workloads) (ob
 		se := &serviceEntry{apiObject: newAPIObject("networking.istio.io/v1", "ServiceEntry", svc.Name+"-alias-"+strings.ReplaceAll(a.Name, ".", "-"), svc.Namespace)}
 		se.Spec.Hosts = []string{a.Name}
 		se.Spec.Location = "MESH_INTERNAL"
-		pods := ws.selected(serviceSelector(svc))
+		pods := ws.selected(svc.facts().selector())
 		for _, p := range ports {
 			sp := serviceEntryPort{Number: uint32(p.Port), Name: p.Name, Protocol: protocolOf(p).String()}
 			if protocolOf(p).IsUnsupported() {

@@ -213,7 +213,7 @@ func servicesOf(s *stream, d *Resource) []*Resource {
 		if !r.is("", "Service") || r.IsHook() {
 			continue
 		}
-		if sel := serviceSelector(r); len(sel) > 0 && labels.SelectorFromSet(sel).Matches(lbls) {
+		if sel := r.facts().selector(); len(sel) > 0 && sel.selects(lbls) {
 			out = append(out, r)
 		}
 	}

@@ -256,6 +256,19 @@ func (l labelList) Lookup(key string) (string, bool) {
 	return "", false
 }
 
+// selects reports whether l, a selector, matches labels as
+// labels.SelectorFromSet(l.Map()).Matches(labels) does (every key set to
+// its value), without building the map and selector: a non-empty l only
+// (an empty selector selects everything there, nothing to a Service).
+func (l labelList) selects(labels labelList) bool {
+	for i := 0; i+1 < len(l); i += 2 {
+		if v, ok := labels.Lookup(l[i]); !ok || v != l[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
 // Has reports whether key is set.
 func (l labelList) Has(key string) bool { _, ok := l.Lookup(key); return ok }
 

@@ -227,7 +227,7 @@ func (e *env) target(i int, route appmesh.Route, services map[string]*Resource, 
 	if isHeadless(svc) {
 		return nil, fmt.Errorf("%s: %s is headless (clusterIP: None); Istio cannot route or split traffic to individually addressed pods (fix: route a ClusterIP Service, or remove the route)", field, svc)
 	}
-	pods := ws.selected(serviceSelector(svc))
+	pods := ws.selected(svc.facts().selector())
 	versions := map[string]bool{}
 	for _, w := range pods {
 		if w.Kind == "StatefulSet" {

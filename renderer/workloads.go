@@ -1,9 +1,10 @@
 package renderer
 
 import (
+	"slices"
+
 	"go.yaml.in/yaml/v3"
 	"istio.io/api/annotation"
-	"k8s.io/apimachinery/pkg/labels"
 )
 
 // podTemplatePath is where each workload kind keeps its pod template.
@@ -96,33 +97,47 @@ func (ix *workloads) add(r *Resource) {
 // selected returns the workloads whose pods a Service selector matches,
 // scanning only the smallest bucket of the selector's labels. An empty
 // selector selects nothing (Services with manual endpoints).
-func (ix *workloads) selected(selector map[string]string) []*Resource {
+func (ix *workloads) selected(selector labelList) []*Resource {
 	if len(selector) == 0 {
 		return nil
 	}
 	var bucket []*Resource
-	first := true
-	for k, v := range selector {
-		b := ix.byLabel[labelKV{k, v}]
-		if first || len(b) < len(bucket) {
-			bucket, first = b, false
+	for i := 0; i+1 < len(selector); i += 2 {
+		b := ix.byLabel[labelKV{selector[i], selector[i+1]}]
+		if i == 0 || len(b) < len(bucket) {
+			bucket = b
 		}
 	}
-	sel := labels.SelectorFromSet(selector)
 	var out []*Resource
-	seen := map[*Resource]bool{}
+	var seen map[*Resource]bool // a workload is listed again after an edit of its labels
 	for _, w := range bucket {
-		if !seen[w] && sel.Matches(w.facts().podLabels()) {
-			seen[w] = true
-			out = append(out, w)
+		if !selector.selects(w.facts().podLabels()) {
+			continue
 		}
+		if len(out) < 8 {
+			if slices.Contains(out, w) {
+				continue
+			}
+		} else {
+			if seen == nil {
+				seen = make(map[*Resource]bool, len(bucket))
+				for _, o := range out {
+					seen[o] = true
+				}
+			}
+			if seen[w] {
+				continue
+			}
+			seen[w] = true
+		}
+		out = append(out, w)
 	}
 	return out
 }
 
 // selectsGateway reports whether a Service fronts an Istio gateway workload.
 func (ix *workloads) selectsGateway(svc *Resource) bool {
-	for _, w := range ix.selected(svc.facts().selector().Map()) {
+	for _, w := range ix.selected(svc.facts().selector()) {
 		if w.facts().gateway() {
 			return true
 		}
