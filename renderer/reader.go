@@ -149,12 +149,20 @@ func splitDocuments(data []byte) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		start := pos
 		for pos < len(data) {
+			// The next line starting with "---": the lines between are
+			// not visited one by one (a search for "\n---" is several
+			// times faster than one for each line's end).
 			ls := pos
-			nl := bytes.IndexByte(data[pos:], '\n')
-			pos += nl + 1
-			if !bytes.HasPrefix(data[ls:], []byte("---")) {
-				continue
+			if !bytes.HasPrefix(data[pos:], []byte("---")) {
+				i := bytes.Index(data[pos:], []byte("\n---"))
+				if i < 0 {
+					pos = len(data)
+					break
+				}
+				ls = pos + i + 1
 			}
+			nl := bytes.IndexByte(data[ls:], '\n')
+			pos = ls + nl + 1
 			if rest := strings.TrimSpace(string(data[ls+3 : pos])); rest != "" && rest[0] != '#' {
 				return nil, fmt.Errorf("invalid Yaml document separator: %s", rest)
 			}

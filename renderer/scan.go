@@ -96,7 +96,7 @@ func scanKeeping(raw []byte, sl *slabs, keep keepSet) (*yaml.Node, bool) {
 	if keep == nil && cap(sl.ptrs) < 2*lines {
 		sl.ptrs = make([]*yaml.Node, 0, 2*lines)
 	}
-	s := &scanner{src: unsafe.String(&raw[0], len(raw)), line: 1,
+	s := &scanner{src: unsafe.String(&raw[0], len(raw)), line: 1, endOf: -1,
 		nodes: sl.nodes[:0], ptrs: sl.ptrs[:0], stack: sl.stack[:0], keys: sl.keys[:0], sel: keep}
 	doc, ok := s.document()
 	sl.stack, sl.keys = s.stack[:0], s.keys[:0]
@@ -111,6 +111,10 @@ type scanner struct {
 	src  string // the document; strings of the tree are slices of it
 	pos  int    // start of the current line
 	line int    // its number, from 1
+	// end is the end of the line starting at endOf: eol is asked for it
+	// several times a line, and searching the line again each time was
+	// a third of the scanner's CPU.
+	end, endOf int
 
 	nodes []yaml.Node  // slab the nodes are cut from
 	ptrs  []*yaml.Node // slab the Content slices are cut from
@@ -217,10 +221,14 @@ func (s *scanner) distinctKeys(mark int) bool {
 
 // eol is the end of the current line (before its newline).
 func (s *scanner) eol() int {
-	if i := strings.IndexByte(s.src[s.pos:], '\n'); i >= 0 {
-		return s.pos + i
+	if s.endOf == s.pos {
+		return s.end
 	}
-	return len(s.src)
+	s.endOf, s.end = s.pos, len(s.src)
+	if i := strings.IndexByte(s.src[s.pos:], '\n'); i >= 0 {
+		s.end = s.pos + i
+	}
+	return s.end
 }
 
 // advance moves to the next line.
