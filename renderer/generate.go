@@ -167,6 +167,9 @@ func plain(v any) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m, ok := decodePlain(js); ok {
+		return m, nil
+	}
 	var m map[string]any
 	if err := json.Unmarshal(js, &m); err != nil {
 		return nil, err
