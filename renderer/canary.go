@@ -78,6 +78,12 @@ func (f *canary) readsTree(group, kind string) bool {
 		group == "policy" && kind == "PodDisruptionBudget"
 }
 
+// readsWholeTree: with a canary (or a promotion) it copies Deployments,
+// HorizontalPodAutoscalers and PodDisruptionBudgets whole.
+func (f *canary) readsWholeTree(group, kind string) bool {
+	return (f.am.Spec.Canary != nil || len(f.am.Spec.Promoted) > 0) && f.readsTree(group, kind)
+}
+
 // keepTree keeps the Deployments it edits: the target and the promoted.
 func (f *canary) keepTree(r *Resource) bool {
 	if f.am.Spec.Canary != nil && !r.IsHook() && (r.is("autoscaling", "HorizontalPodAutoscaler") || r.is("policy", "PodDisruptionBudget")) {

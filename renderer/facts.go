@@ -82,7 +82,7 @@ func (f *facts) filename() string {
 }
 
 // factsRead reports whether facts reads more than the hook and filename of
-// documents of the kind (see needsTree): Namespaces, Services,
+// documents of the kind (see treeOf): Namespaces, Services,
 // VirtualServices, DestinationRules and workloads.
 func factsRead(group, kind string) bool {
 	switch group {
@@ -96,6 +96,49 @@ func factsRead(group, kind string) bool {
 	}
 	return false
 }
+
+// prunedTree is what the Reader keeps of the trees of Services and
+// workloads, which filters read and edit: everything but subtrees no
+// filter reads, which can make one document wide — a Service's or a
+// workload's annotations beyond the two every document's facts read (no
+// filter edits them), and of each container of a pod template all but its
+// name, image and ports (its env, args, probes, mounts, resources: no
+// filter reads them). A mapping cut so is marked: a read of a key it
+// dropped panics (mapValue), and an edit through it, or one that cannot be
+// a byte patch, parses the document whole first (Resource.unprune). nil:
+// the whole tree. A filter that reads more of these kinds must say so
+// (wholeTreeReader) or widen the cuts here.
+func prunedTree(group, kind string) *keepSet {
+	switch {
+	case group == "" && kind == "Service":
+		return serviceKeep
+	case (group == "apps" || group == "batch") && kind == "CronJob":
+		return cronJobKeep
+	case group == "apps" || group == "batch":
+		if _, ok := podTemplatePath[kind]; ok {
+			return workloadKeep
+		}
+	}
+	return nil
+}
+
+var (
+	// annotationsKeep cuts metadata.annotations to what facts read.
+	annotationsKeep = cutTo("annotations", map[string]*keepSet{helmHookAnnotation: nil, postRenderFilenameAnnotation: nil})
+	metadataKeep    = passing(map[string]*keepSet{"annotations": annotationsKeep})
+	serviceKeep     = passing(map[string]*keepSet{"metadata": metadataKeep})
+	// containerKeep cuts a container to what facts (named ports) read.
+	containerKeep = cutTo("container", map[string]*keepSet{"name": nil, "image": nil, "ports": nil})
+	// podTemplateKeep passes the pod template's metadata whole (inject
+	// edits it) and cuts its containers.
+	podTemplateKeep = passing(map[string]*keepSet{"spec": passing(map[string]*keepSet{
+		"containers": containerKeep, "initContainers": containerKeep})})
+	workloadKeep = passing(map[string]*keepSet{"metadata": metadataKeep,
+		"spec": passing(map[string]*keepSet{"template": podTemplateKeep})})
+	cronJobKeep = passing(map[string]*keepSet{"metadata": metadataKeep,
+		"spec": passing(map[string]*keepSet{"jobTemplate": passing(map[string]*keepSet{
+			"spec": passing(map[string]*keepSet{"template": podTemplateKeep})})})})
+)
 
 // facts returns the document's facts, reading them from the tree the first
 // time (and after an edit).
@@ -236,6 +279,7 @@ func appendLabels(l labelList, n *yaml.Node) labelList {
 		return l
 	}
 	n = deref(n)
+	mustBeWhole(n)
 	if l == nil {
 		l = make(labelList, 0, len(n.Content))
 	}

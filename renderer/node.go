@@ -1,6 +1,18 @@
 package renderer
 
-import "go.yaml.in/yaml/v3"
+import (
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// mustBeWhole panics when n is a mapping the Reader cut (prunedTree):
+// reading or copying all of it would miss what was dropped.
+func mustBeWhole(n *yaml.Node) {
+	if cs := cutOf(n); cs != nil {
+		panic(fmt.Sprintf("renderer: reading all of a mapping the Reader cut to %s (prunedTree): a filter reads what no one declared", cs.mark[1:]))
+	}
+}
 
 // node is a read-only view of a part of a document, which is all filters
 // get of the tree: they change documents only through stream.set. An empty
@@ -87,6 +99,7 @@ func (v node) value() any {
 	if v.n == nil {
 		return nil
 	}
+	mustBeWhole(v.n)
 	var out any
 	if err := v.n.Decode(&out); err != nil {
 		return nil
@@ -121,6 +134,11 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
+	if cs := cutOf(m); cs != nil {
+		if _, kept := cs.keys[key]; !kept {
+			panic(fmt.Sprintf("renderer: reading %q of a mapping the Reader cut to %s (prunedTree): a filter reads what no one declared", key, cs.mark[1:]))
+		}
+	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
 			return m.Content[i+1]
@@ -149,6 +167,7 @@ func deepCopy(n *yaml.Node) *yaml.Node {
 	if n == nil {
 		return nil
 	}
+	mustBeWhole(n)
 	c := *n
 	c.Anchor = ""
 	c.Content = make([]*yaml.Node, len(n.Content))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,84 @@ type path []any
 // the node at p in the tree, and the document is re-encoded. A step through
 // a sequence that has no such entry, or through a scalar, changes nothing.
 func (r *Resource) edit(p path, value any, stage int, in *texts) {
+	if !r.pruned {
+		r.editTree(p, value, stage, in)
+		return
+	}
+	// A pruned tree: the edit is logged, and made on the whole tree
+	// instead when it goes through a mapping the Reader cut (an insert
+	// there would anchor on the wrong key) or cannot be a byte patch (the
+	// Writer would print the pruned tree).
+	ed := r.editState()
+	if ed.log == nil {
+		ed.log = make([]loggedEdit, 0, 4) // a workload's injection is two
+	}
+	ed.log = append(ed.log, loggedEdit{p: slices.Clone(p), value: value, stage: stage})
+	if crossesCut(r.root(), p) {
+		r.unprune(in)
+		return
+	}
+	r.editTree(p, value, stage, in)
+	if r.dirty {
+		r.unprune(in)
+	}
+}
+
+// crossesCut reports whether the edit at p starts from or steps into a
+// mapping the Reader cut.
+func crossesCut(n *yaml.Node, p path) bool {
+	for _, step := range p {
+		if cutOf(n) != nil {
+			return true
+		}
+		var next *yaml.Node
+		switch st := step.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == st {
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && st >= 0 && st < len(n.Content) {
+				next = n.Content[st]
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return false
+}
+
+// unprune parses a pruned document whole and makes its logged edits again
+// on the whole tree: the state an unpruned parse would have reached. Each
+// stage that edits a document settles it before the next stage's edits
+// (the Reader after the per-document edits, stream.endStage after each
+// Filter), so a change of stage in the log is where a settle was; the
+// running stage's edits are not settled yet.
+func (r *Resource) unprune(in *texts) {
+	reparses.Add(1)
+	doc, ok := scanInto(r.raw, &slabs{})
+	if !ok {
+		panic(fmt.Sprintf("renderer: %s: the scanner refuses the whole of a document it pruned", r))
+	}
+	log := r.ed.log
+	r.doc, r.ed, r.patches, r.dirty, r.f, r.pruned = doc, nil, nil, false, nil, false
+	for i, e := range log {
+		if i > 0 && e.stage != log[i-1].stage {
+			r.settle()
+		}
+		r.editTree(e.p, e.value, e.stage, in)
+	}
+}
+
+// editTree is edit on a whole tree.
+func (r *Resource) editTree(p path, value any, stage int, in *texts) {
 	if len(p) == 0 {
 		panic("renderer: set needs a path")
 	}

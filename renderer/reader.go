@@ -22,11 +22,11 @@ type Reader struct {
 	// parsed (Render makes the per-document edits there and releases the
 	// tree, so the whole stream's trees are never in memory at once).
 	Document func(*Resource) error
-	// needsTree, when set, says which kinds (by API group and kind) a
-	// filter reads beyond the names and facts: documents of any other
-	// kind are skimmed, never built into a tree (see skim). Without it
-	// every document is parsed whole.
-	needsTree func(group, kind string) bool
+	// treeOf, when set, says what the Reader builds of the tree of a
+	// document of a kind (by API group and kind): headKeep skims it (no
+	// tree, see skim), another keepSet prunes it (prunedTree), nil parses
+	// it whole. Without it every document is parsed whole.
+	treeOf func(group, kind string) *keepSet
 }
 
 // objectKey identifies an object in the stream.
@@ -78,7 +78,7 @@ func (rd Reader) read(data []byte) ([]*Resource, error) {
 				continue
 			}
 		}
-		r, err := parseResource(chunk, sl, rd.needsTree)
+		r, err := parseResource(chunk, sl, rd.treeOf)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", documentName(i, chunk), withFix(err, "the chart must render Kubernetes objects only"))
 		}

@@ -40,7 +40,10 @@ import (
 //   - readsTree (treeReader): the kinds of documents it reads or edits at
 //     all (in Document or Filter) beyond their names and facts. Documents
 //     of a kind no filter (and no fact, factsRead) reads are skimmed: never
-//     built into a tree (skim), so they cost their bytes.
+//     built into a tree (skim), so they cost their bytes;
+//   - readsWholeTree (wholeTreeReader): the kinds it reads all of, which a
+//     wide document's tree is then not pruned of (prunedTree says what
+//     of Services and workloads no filter reads).
 //
 // docs/renderer.md shows how to add one.
 var pipeline = []stage{
@@ -85,19 +88,34 @@ type treeReader interface {
 	readsTree(group, kind string) bool
 }
 
-// needsTree says which kinds of documents get a tree: those the facts or
-// a filter read, and Lists (the Reader flattens them).
-func needsTree(filters []filter) func(group, kind string) bool {
-	return func(group, kind string) bool {
-		if factsRead(group, kind) || strings.HasSuffix(kind, "List") {
-			return true
+// wholeTreeReader is a filter that reads all of the documents of some
+// kinds, which the Reader then does not prune (prunedTree).
+type wholeTreeReader interface {
+	readsWholeTree(group, kind string) bool
+}
+
+// treeOf says what the Reader builds of the tree of a document of a kind:
+// nothing for a kind neither the facts nor a filter reads (headKeep: it is
+// skimmed), the pruned tree of prunedTree unless a filter reads the whole,
+// else the whole tree (nil). Lists are flattened by the Reader: whole.
+func treeOf(filters []filter) func(group, kind string) *keepSet {
+	return func(group, kind string) *keepSet {
+		if strings.HasSuffix(kind, "List") {
+			return nil
 		}
+		reads := factsRead(group, kind)
 		for _, f := range filters {
 			if tr, ok := f.(treeReader); ok && tr.readsTree(group, kind) {
-				return true
+				reads = true
+			}
+			if wr, ok := f.(wholeTreeReader); ok && wr.readsWholeTree(group, kind) {
+				return nil
 			}
 		}
-		return false
+		if !reads {
+			return headKeep
+		}
+		return prunedTree(group, kind)
 	}
 }
 
@@ -194,7 +212,7 @@ func (r *Renderer) run(in io.Reader, stages []stage, keepAll bool) (*stream, err
 		return nil
 	}}
 	if !keepAll {
-		rd.needsTree = needsTree(filters)
+		rd.treeOf = treeOf(filters)
 	}
 	docs, err := rd.read(data)
 	if err != nil {

@@ -51,8 +51,8 @@ type Resource struct {
 
 	patches []patch // byte edits of raw (see patch.go)
 
-	touchedIn int16 // 1 + the stage that last edited it (stream.set); the pipeline has a few stages
-	dirty     bool  // the tree holds an edit no patch expresses: re-encode it
+	touchedIn int8 // 1 + the stage that last edited it (stream.set); the pipeline has a few stages (int8: a Resource stays 144 bytes, see below)
+	dirty     bool // the tree holds an edit no patch expresses: re-encode it
 	// expanded: the source has anchors and aliases, which the tree holds
 	// resolved: an edit re-encodes the document from the tree, since a
 	// byte patch of an anchored node would change its aliases too.
@@ -60,9 +60,13 @@ type Resource struct {
 	// sketch: a generated document whose tree was built from its plain
 	// value, for reading; an edit first parses its bytes into the tree.
 	sketch bool
-	// skimmed: no filter reads documents of its kind (Reader.needsTree),
+	// skimmed: no filter reads documents of its kind (Reader.treeOf),
 	// so its tree was never built: the Reader kept its names and facts.
-	skimmed   bool
+	skimmed bool
+	// pruned: its tree lacks subtrees no filter reads (prunedTree); an
+	// edit that cannot be a byte patch of the kept part parses it whole
+	// (unprune).
+	pruned    bool
 	listed    bool // in the stream's list (and indexes)
 	generated bool // added by a filter (stream.insert), not read
 
@@ -79,6 +83,16 @@ type editing struct {
 	// byte patch, which puts them in front of its first key; settle moves
 	// them there in the tree too, so the tree reads like the bytes.
 	front []inserted
+	// log holds the edits of a pruned tree, for unprune to make them
+	// again on the whole tree.
+	log []loggedEdit
+}
+
+// loggedEdit is one edit of a pruned tree.
+type loggedEdit struct {
+	p     path
+	value any
+	stage int
 }
 
 // editState returns the document's editing state, made on first use.
@@ -291,19 +305,20 @@ func (r *Resource) frontKeys() []inserted {
 	return r.ed.front
 }
 
-// parses counts the chart documents parsed (TestDocumentsParsedOnce).
-var parses atomic.Int64
+// parses counts the chart documents parsed (TestDocumentsParsedOnce);
+// reparses the pruned ones parsed whole again (unprune).
+var parses, reparses atomic.Int64
 
 // parseResource builds a Resource from one document's bytes, its tree cut
 // from sl if the scanner reads it (see scanInto). It returns (nil, nil) for
-// documents holding only comments or whitespace. With needsTree, a
-// document of a kind it says no one reads is skimmed (skim): it gets no
-// tree at all.
-func parseResource(raw []byte, sl *slabs, needsTree func(group, kind string) bool) (*Resource, error) {
+// documents holding only comments or whitespace. With treeOf, a document
+// of a kind no filter reads is skimmed (skim): it gets no tree at all; a
+// wide one of a kind filters read gets a pruned tree.
+func parseResource(raw []byte, sl *slabs, treeOf func(group, kind string) *keepSet) (*Resource, error) {
 	parses.Add(1)
 	if !yamlOnly {
-		if needsTree != nil {
-			if r := skim(raw, sl, needsTree); r != nil {
+		if treeOf != nil {
+			if r := skim(raw, sl, treeOf); r != nil {
 				return r, nil
 			}
 		}
@@ -320,35 +335,55 @@ func parseResource(raw []byte, sl *slabs, needsTree func(group, kind string) boo
 
 // headKeep is what the Reader reads of a document no filter reads: its
 // names and the facts every document has (hook, Helm 4 filename).
-var headKeep = keepSet{"apiVersion": nil, "kind": nil, "metadata": {"name": nil, "namespace": nil,
-	"annotations": {helmHookAnnotation: nil, postRenderFilenameAnnotation: nil}}}
+// Its cut mappings are not marked: the head is dropped once read.
+var headKeep = &keepSet{keys: map[string]*keepSet{"apiVersion": nil, "kind": nil,
+	"metadata": {keys: map[string]*keepSet{"name": nil, "namespace": nil,
+		"annotations": {keys: map[string]*keepSet{helmHookAnnotation: nil, postRenderFilenameAnnotation: nil}}}}}}
 
-// skim reads a document whose kind needsTree says no filter reads (a
+// skim reads a document whose kind treeOf says no filter reads (a
 // ConfigMap, a Secret, a CRD: most of a chart's bytes): the scanner checks
 // all of it but keeps only headKeep, the facts are taken and that head
 // dropped, so the document costs its bytes and a Resource, never a tree
-// (a tree is ~30 bytes of heap per byte of YAML, and a ConfigMap of
-// 100 000 keys was held whole while it was read). It returns nil, for the
-// full parse to do, where the kind is one a filter reads, the scanner
-// gives up, or the head is not a plain object: the full parse then says
-// what is wrong in its own words.
-func skim(raw []byte, sl *slabs, needsTree func(group, kind string) bool) *Resource {
+// (a tree is ~20 bytes of heap per byte of YAML, and a ConfigMap of
+// 100 000 keys was held whole while it was read). A wide document of a
+// kind filters read (pruneMin) gets the tree treeOf keeps of it, pruned
+// (prunedTree). It returns nil, for the full parse to do, where the kind
+// is one a filter reads whole, the scanner gives up, or the head is not a
+// plain object: the full parse then says what is wrong in its own words.
+func skim(raw []byte, sl *slabs, treeOf func(group, kind string) *keepSet) *Resource {
 	group, kind, ok := guessKind(raw)
-	if !ok || needsTree(group, kind) {
-		return nil
-	}
-	head, ok := skimInto(raw, sl, headKeep)
 	if !ok {
 		return nil
 	}
-	r, err := newResource(raw, head)
+	keep := treeOf(group, kind)
+	if keep == nil || keep != headKeep && len(raw) < pruneMin {
+		return nil
+	}
+	tree, ok := skimInto(raw, sl, keep)
+	if !ok {
+		return nil
+	}
+	r, err := newResource(raw, tree)
 	if err != nil || r == nil || r.Kind != kind || r.Group() != group {
 		return nil
+	}
+	if keep != headKeep {
+		r.pruned = true // a pruned tree, read and edited by filters
+		return r
 	}
 	r.facts()
 	r.doc, r.skimmed = nil, true
 	return r
 }
+
+// pruneMin is the size from which a document filters read is pruned
+// (prunedTree). A smaller one's whole tree is at most ~1.3 MB, and is
+// dropped as soon as it is read unless a filter keeps it; pruning it
+// would only cost the edit log (5 % more CPU at 5 000 pairs without a
+// canary, where every Deployment is edited). The package's tests prune
+// every document (pruneMin 0), so that the golden inputs and FuzzRender
+// cover the pruned path against the pipeline keeping every whole tree.
+var pruneMin = 64 << 10
 
 // guessKind reads apiVersion's group and kind off the lines that start
 // with them at column 0, as charts render them: a line scan, so that a

@@ -65,15 +65,47 @@ func scanInto(raw []byte, sl *slabs) (*yaml.Node, bool) { return scanKeeping(raw
 // so the tree costs the kept nodes, not the document's bytes. It reports
 // false where scanInto would, and also for a key the full parse would
 // refuse (a duplicate, a null key), so the caller's full parse says why.
-func skimInto(raw []byte, sl *slabs, keep keepSet) (*yaml.Node, bool) {
+func skimInto(raw []byte, sl *slabs, keep *keepSet) (*yaml.Node, bool) {
 	return scanKeeping(raw, sl, keep)
 }
 
-// keepSet says which keys of a mapping a skimmed tree keeps, and of each
-// key's value what: nil keeps the whole value. Keys not listed are dropped.
-type keepSet map[string]keepSet
+// keepSet says what a skimmed tree keeps of a block mapping (or of each
+// mapping entry of a block sequence): of each key listed, its value as
+// keys[key] says (nil: all of it); keys not listed are kept whole with
+// rest, dropped without: the mapping is cut. A cut mapping of a tree that
+// is kept for filters to read carries mark as its Anchor (the scanner
+// refuses anchors, so none is the chart's), and reading or editing a key
+// it dropped is a bug that panics (mapValue, Resource.edit).
+type keepSet struct {
+	keys map[string]*keepSet
+	rest bool
+	mark string
+}
 
-func scanKeeping(raw []byte, sl *slabs, keep keepSet) (*yaml.Node, bool) {
+// cutSets are the marked keepSets by mark.
+var cutSets = map[string]*keepSet{}
+
+// cutTo is a keepSet that cuts a mapping to keys, marked with name in the
+// trees it cuts.
+func cutTo(name string, keys map[string]*keepSet) *keepSet {
+	k := &keepSet{keys: keys, mark: "\x00cut " + name}
+	cutSets[k.mark] = k
+	return k
+}
+
+// passing is a keepSet that keeps every key of a mapping, the ones listed
+// as keys says.
+func passing(keys map[string]*keepSet) *keepSet { return &keepSet{keys: keys, rest: true} }
+
+// cutOf returns the keepSet a mapping was cut to, or nil.
+func cutOf(m *yaml.Node) *keepSet {
+	if m == nil || m.Anchor == "" {
+		return nil
+	}
+	return cutSets[m.Anchor]
+}
+
+func scanKeeping(raw []byte, sl *slabs, keep *keepSet) (*yaml.Node, bool) {
 	if len(raw) == 0 {
 		return nil, false
 	}
@@ -89,12 +121,20 @@ func scanKeeping(raw []byte, sl *slabs, keep keepSet) (*yaml.Node, bool) {
 		}
 	}
 	// A line holds at most a key and its value, mostly: the slabs are
-	// sized for that and grow if not. A skimmed tree is a few nodes.
-	if keep == nil && cap(sl.nodes) < 2*lines+2 {
-		sl.nodes = make([]yaml.Node, 0, 2*lines+2)
+	// sized for that and grow if not. A skimmed tree is smaller: a head
+	// (keep cuts the document) is a few nodes and grows from none; a
+	// pruned tree (keep passes the rest) is most of a document, maybe of
+	// a wide one, and starts with slabs for at most 4 096 lines.
+	if keep != nil && keep.rest {
+		lines = min(lines, 4096)
 	}
-	if keep == nil && cap(sl.ptrs) < 2*lines {
-		sl.ptrs = make([]*yaml.Node, 0, 2*lines)
+	if keep == nil || keep.rest {
+		if cap(sl.nodes) < 2*lines+2 {
+			sl.nodes = make([]yaml.Node, 0, 2*lines+2)
+		}
+		if cap(sl.ptrs) < 2*lines {
+			sl.ptrs = make([]*yaml.Node, 0, 2*lines)
+		}
 	}
 	s := &scanner{src: unsafe.String(&raw[0], len(raw)), line: 1, endOf: -1,
 		nodes: sl.nodes[:0], ptrs: sl.ptrs[:0], stack: sl.stack[:0], keys: sl.keys[:0], sel: keep}
@@ -125,7 +165,7 @@ type scanner struct {
 	// being parsed is kept: its nodes are all junk, overwritten by the
 	// next, and its mappings' keys are checked for duplicates by hash
 	// (keys) since no tree is left to check.
-	sel     keepSet
+	sel     *keepSet
 	discard bool
 	junk    yaml.Node
 	keys    []uint64
@@ -142,7 +182,9 @@ func (s *scanner) node(kind yaml.Kind, tag, value string, line, col int) *yaml.N
 		return &s.junk
 	}
 	if len(s.nodes) == cap(s.nodes) {
-		s.nodes = make([]yaml.Node, 0, 64)
+		// Slabs double (a skimmed tree's size is not known ahead), up
+		// to 8 192 nodes (1.2 MB).
+		s.nodes = make([]yaml.Node, 0, min(max(64, 2*cap(s.nodes)), 8192))
 	}
 	s.nodes = append(s.nodes, yaml.Node{Kind: kind, Tag: tag, Value: value, Line: line, Column: col})
 	return &s.nodes[len(s.nodes)-1]
@@ -318,8 +360,12 @@ func (s *scanner) document() (*yaml.Node, bool) {
 func (s *scanner) mapping(col int) (*yaml.Node, bool) {
 	sel, own := s.sel, s.discard
 	s.sel = nil
-	skim := own || sel != nil
+	cut := sel != nil && !sel.rest
+	skim := own || cut // keys dropped: checked here, by hash
 	m := s.node(yaml.MappingNode, "!!map", "", s.line, col+1)
+	if cut && !own {
+		m.Anchor = sel.mark
+	}
 	mark, kmark := len(s.stack), len(s.keys)
 	for first := true; ; first = false {
 		if !first {
@@ -335,7 +381,7 @@ func (s *scanner) mapping(col int) (*yaml.Node, bool) {
 			}
 		}
 		e := s.eol()
-		if sel != nil {
+		if cut {
 			s.discard = true // the key is kept below if selected
 		}
 		k, after, ok := s.key(s.pos+col, e)
@@ -346,15 +392,16 @@ func (s *scanner) mapping(col int) (*yaml.Node, bool) {
 			return nil, false
 		}
 		if sel != nil {
-			if sub, keep := sel[k.Value]; keep {
+			sub, keep := sel.keys[k.Value]
+			if cut && keep && !own {
 				kept := *k
 				s.discard = false
 				k = s.node(kept.Kind, "!!str", kept.Value, kept.Line, kept.Column)
 				if k.Style = kept.Style; k.Style == 0 {
 					k.Tag = resolveTag(k.Value)
 				}
-				s.sel = sub
 			}
+			s.sel = sub
 		}
 		s.push(k)
 		v, ok := s.value(col, after, e)
@@ -374,8 +421,9 @@ func (s *scanner) mapping(col int) (*yaml.Node, bool) {
 // value parses the value of a key of a mapping at column col whose ':'
 // ends at offset after; the cursor ends on the first line after it.
 func (s *scanner) value(col, after, e int) (*yaml.Node, bool) {
-	// A selection (skimming) is of a block mapping's keys: a scalar, a
-	// sequence or a flow collection here is kept whole.
+	// A selection (skimming) is of a block mapping's keys, or of those of
+	// each mapping entry of a block sequence: a scalar or a flow
+	// collection here is kept whole.
 	sel := s.sel
 	s.sel = nil
 	i := after
@@ -399,12 +447,12 @@ func (s *scanner) value(col, after, e int) (*yaml.Node, bool) {
 	}
 	switch {
 	case ind > col && s.dash(ind):
-		return s.sequence(ind)
+		return s.sequence(ind, sel)
 	case ind > col:
 		s.sel = sel
 		return s.mapping(ind)
 	case ind == col && s.dash(ind):
-		return s.sequence(ind) // kubectl's compact layout
+		return s.sequence(ind, sel) // kubectl's compact layout
 	}
 	return s.node(yaml.ScalarNode, "!!null", "", line, nullCol), true
 }
@@ -416,8 +464,9 @@ func (s *scanner) dash(ind int) bool {
 }
 
 // sequence parses a block sequence whose first "-" is on the current line
-// at column col; the cursor ends on the first line after it.
-func (s *scanner) sequence(col int) (*yaml.Node, bool) {
+// at column col, its mapping entries selected by sel; the cursor ends on
+// the first line after it.
+func (s *scanner) sequence(col int, sel *keepSet) (*yaml.Node, bool) {
 	seq := s.node(yaml.SequenceNode, "!!seq", "", s.line, col+1)
 	mark := len(s.stack)
 	for {
@@ -432,6 +481,7 @@ func (s *scanner) sequence(col int) (*yaml.Node, bool) {
 		var v *yaml.Node
 		var ok bool
 		if s.isKey(i, e) {
+			s.sel = sel
 			v, ok = s.mapping(i - s.pos)
 		} else if v, ok = s.inline(i, e); ok {
 			s.advance()

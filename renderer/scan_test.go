@@ -17,10 +17,11 @@ import (
 // accepts: the same tree, node for node (kind, style, tag, value, anchor,
 // comments, line and column), so the renderer above it cannot tell which
 // one parsed a document. What the scanner refuses goes to yaml.v3, which
-// needs no check. The skimming scanner (skimInto) is checked too: it
-// accepts exactly what the scanner accepts and the model takes (no
-// duplicate or null keys), and keeps of it the tree yaml.v3 builds, cut
-// to headKeep. The seeds are every document of the golden inputs and
+// needs no check. The skimming scanner (skimInto) is checked too, with
+// headKeep and the pruned trees of prunedTree: with the model's duplicate
+// check on what it keeps, it takes exactly what the scanner accepts and
+// the model takes (no duplicate or null keys), and keeps of it the tree
+// yaml.v3 builds, cut likewise. The seeds are every document of the golden inputs and
 // the bench charts, plus shapes at the edges of the dialect.
 func FuzzScanner(f *testing.F) {
 	for _, d := range scannerSeeds(f) {
@@ -51,32 +52,60 @@ func checkScanner(t *testing.T, data []byte) bool {
 	if g, w := dumpTree(got), dumpTree(&want); g != w {
 		t.Fatalf("scanner and yaml.v3 differ on\n%s\nscanner:\n%s\nyaml.v3:\n%s", data, g, w)
 	}
+	// The model takes what has no duplicate or null keys: skimming checks
+	// the keys it drops, newResource (duplicateKeys) those it keeps.
 	takes := len(want.Content) == 1 && want.Content[0].Kind == yaml.MappingNode && duplicateKeys(want.Content[0], nil) == nil
-	if skimmed != takes {
-		t.Fatalf("the skimming scanner accepts (%v) where the scanner and the model take (%v):\n%s", skimmed, takes, data)
+	if got := skimmed && duplicateKeys(head.Content[0], nil) == nil; got != takes {
+		t.Fatalf("skimming takes (%v) where the scanner and the model take (%v):\n%s", got, takes, data)
 	}
 	if skimmed {
 		if g, w := dumpTree(withoutComments(head)), dumpTree(withoutComments(cutTree(&want, headKeep))); g != w {
 			t.Fatalf("the skimming scanner keeps another tree than yaml.v3's cut to headKeep on\n%s\nskimmed:\n%s\nyaml.v3, cut:\n%s", data, g, w)
 		}
 	}
+	// The pruned trees of Services and workloads: the same acceptance,
+	// and yaml.v3's tree cut likewise, comments and all.
+	for _, keep := range []*keepSet{serviceKeep, workloadKeep, cronJobKeep} {
+		pruned, ok := skimInto(bytes.Clone(data), &slabs{}, keep)
+		if got := ok && duplicateKeys(pruned.Content[0], nil) == nil; got != takes {
+			t.Fatalf("pruning takes (%v) where the scanner and the model take (%v):\n%s", got, takes, data)
+		}
+		if ok {
+			if g, w := dumpTree(pruned), dumpTree(cutTree(&want, keep)); g != w {
+				t.Fatalf("pruning keeps another tree than yaml.v3's cut on\n%s\npruned:\n%s\nyaml.v3, cut:\n%s", data, g, w)
+			}
+		}
+	}
 	return true
 }
 
-// cutTree is a copy of a document's tree keeping of its top-level mapping
-// what keep says (as skimInto does: a selection applies to block mappings;
-// other values are kept whole).
-func cutTree(doc *yaml.Node, keep keepSet) *yaml.Node {
-	var cut func(m *yaml.Node, keep keepSet) *yaml.Node
-	cut = func(m *yaml.Node, keep keepSet) *yaml.Node {
-		if keep == nil || m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 {
-			return m
+// cutTree is a copy of a document's tree keeping of it what keep says, as
+// skimInto does: a selection applies to a block mapping's keys, or to those
+// of each mapping entry of a block sequence; other values are kept whole;
+// a cut mapping is marked.
+func cutTree(doc *yaml.Node, keep *keepSet) *yaml.Node {
+	var cut func(n *yaml.Node, keep *keepSet) *yaml.Node
+	cut = func(n *yaml.Node, keep *keepSet) *yaml.Node {
+		if keep == nil || n.Style&yaml.FlowStyle != 0 {
+			return n
 		}
-		c := *m
-		c.Content = nil
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if sub, ok := keep[m.Content[i].Value]; ok {
-				c.Content = append(c.Content, m.Content[i], cut(m.Content[i+1], sub))
+		c := *n
+		switch n.Kind {
+		case yaml.SequenceNode:
+			c.Content = nil
+			for _, e := range n.Content {
+				c.Content = append(c.Content, cut(e, keep))
+			}
+		case yaml.MappingNode:
+			c.Content = nil
+			if !keep.rest {
+				c.Anchor = keep.mark
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				sub, ok := keep.keys[n.Content[i].Value]
+				if ok || keep.rest {
+					c.Content = append(c.Content, n.Content[i], cut(n.Content[i+1], sub))
+				}
 			}
 		}
 		return &c
@@ -158,8 +187,11 @@ func scannerSeeds(tb testing.TB) [][]byte {
 		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  - {a: 1, \"b\": 2}\n  - ~: 1\n",
 		"kind: ConfigMap\nmetadata: {name: x}\napiVersion: v1\nkind: Secret\n",
 		"metadata:\n  name: x\n  name: y\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name:\n    a: 1\n    a: 2\n",
 		"data:\n  null: 1\n",
 		"data:\n  {a: 1}: 1\n",
+		"# Source: x\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: w\n  annotations:\n    a: 1\n    helm.sh/hook: x\nspec:\n  template:\n    metadata:\n      labels: {app: w}\n    spec:\n      containers:\n      - name: c\n        env:\n        - name: A\n          value: b\n        ports:\n        - containerPort: 80\n      - {name: d}\n      initContainers:\n      - image: i\n        args: [a]\n",
+		"apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: j\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: c\n            env:\n            - name: A\n            - name: A\n",
 	} {
 		docs = append(docs, []byte(d))
 	}

@@ -132,8 +132,8 @@ func (s *stream) indexDoc(r *Resource, again bool) {
 // changes a document.
 func (s *stream) set(r *Resource, p path, value any) {
 	r.edit(p, value, s.stage, &s.texts)
-	if r.touchedIn != int16(s.stage+1) {
-		r.touchedIn = int16(s.stage + 1)
+	if r.touchedIn != int8(s.stage+1) {
+		r.touchedIn = int8(s.stage + 1)
 		s.touched = append(s.touched, r)
 	}
 }
