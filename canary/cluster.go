@@ -41,6 +41,11 @@ type Cluster struct {
 	// step's objects and the app's proxies acknowledged them (istiod.go);
 	// nil: the settle delay instead.
 	Istiod Istiod
+	// WaitNamespaceOnly makes the gate wait only for the proxies of
+	// Namespace, as it did before issue 18 (clients of the app in other
+	// namespaces not waited for). Not a user option: it is the negative
+	// control of ci/dataplane/e2e TestSlowPush.
+	WaitNamespaceOnly bool
 }
 
 // AppliedAppMesh reads the AppMesh from the ConfigMap meshbundle-<app>;

@@ -19,8 +19,9 @@ import (
 // "Applied" means in effect (docs/canary.md, "When a step counts as
 // applied"): after the Kubernetes conditions of a step hold, the app's
 // routing objects (VirtualServices, DestinationRules, Gateway API routes)
-// are observed and accepted by istiod, and the app's connected proxies
-// acknowledged a push that carries them (istiod.go). Only then does the
+// are observed and accepted by istiod, and the connected proxies that
+// import them, in any namespace, acknowledged a push that carries them
+// (istiod.go). Only then does the
 // next step run.
 
 // Kinds of the app's routing objects, as istiod's /debug/configz names them.
@@ -51,6 +52,9 @@ type routingObject struct {
 	// Routes (VirtualServices): per named HTTP route, the destinations a
 	// proxy's route of that name must send to once it has this version.
 	Routes map[string]routeTargets
+	// Hosts are the hosts the object routes, as written: a proxy whose
+	// routes show one of them imports the app's routing (appHosts).
+	Hosts []string
 }
 
 func (o routingObject) key() string { return o.Kind + "/" + o.Name }
@@ -70,7 +74,11 @@ func (c *Cluster) routingObjects(ctx context.Context) ([]routingObject, error) {
 	for _, vs := range vss.Items {
 		o := istioObject(kindVirtualService, vs.ObjectMeta, &vs.Status)
 		o.Routes = map[string]routeTargets{}
+		o.Hosts = slices.Clone(vs.Spec.Hosts)
 		for _, r := range vs.Spec.Http {
+			for _, d := range r.Route {
+				o.Hosts = append(o.Hosts, d.Destination.GetHost())
+			}
 			if r.Name == "" {
 				continue
 			}
@@ -93,7 +101,9 @@ func (c *Cluster) routingObjects(ctx context.Context) ([]routingObject, error) {
 		return nil, fmt.Errorf("list DestinationRules: %w", err)
 	}
 	for _, dr := range drs.Items {
-		out = append(out, istioObject(kindDestinationRule, dr.ObjectMeta, &dr.Status))
+		o := istioObject(kindDestinationRule, dr.ObjectMeta, &dr.Status)
+		o.Hosts = []string{dr.Spec.Host}
+		out = append(out, o)
 	}
 	if c.Gateway == nil {
 		return out, nil
@@ -107,24 +117,67 @@ func (c *Cluster) routingObjects(ctx context.Context) ([]routingObject, error) {
 		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
 	}
 	for _, r := range https.Items {
-		out = append(out, routeObject(kindHTTPRoute, r.ObjectMeta, r.Status.Parents))
+		o := routeObject(kindHTTPRoute, r.ObjectMeta, r.Status.Parents)
+		o.Hosts = serviceRefs(r.Spec.ParentRefs, nil, c.Namespace)
+		for _, rule := range r.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				o.Hosts = append(o.Hosts, serviceRefs(nil, []gwapi.BackendRef{b.BackendRef}, c.Namespace)...)
+			}
+		}
+		out = append(out, o)
 	}
 	grpcs, err := gw.GRPCRoutes(c.Namespace).List(ctx, app)
 	if err != nil && !notServed(err) {
 		return nil, fmt.Errorf("list GRPCRoutes: %w", err)
 	}
 	for _, r := range grpcs.Items {
-		out = append(out, routeObject(kindGRPCRoute, r.ObjectMeta, r.Status.Parents))
+		o := routeObject(kindGRPCRoute, r.ObjectMeta, r.Status.Parents)
+		o.Hosts = serviceRefs(r.Spec.ParentRefs, nil, c.Namespace)
+		for _, rule := range r.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				o.Hosts = append(o.Hosts, serviceRefs(nil, []gwapi.BackendRef{b.BackendRef}, c.Namespace)...)
+			}
+		}
+		out = append(out, o)
 	}
 	tcps, err := gw.TCPRoutes(c.Namespace).List(ctx, app)
 	if err != nil && !notServed(err) {
 		return nil, fmt.Errorf("list TCPRoutes: %w", err)
 	}
 	for _, r := range tcps.Items {
-		out = append(out, routeObject(kindTCPRoute, r.ObjectMeta, r.Status.Parents))
+		o := routeObject(kindTCPRoute, r.ObjectMeta, r.Status.Parents)
+		o.Hosts = serviceRefs(r.Spec.ParentRefs, nil, c.Namespace)
+		for _, rule := range r.Spec.Rules {
+			o.Hosts = append(o.Hosts, serviceRefs(nil, rule.BackendRefs, c.Namespace)...)
+		}
+		out = append(out, o)
 	}
 	slices.SortFunc(out, func(a, b routingObject) int { return strings.Compare(a.key(), b.key()) })
 	return out, nil
+}
+
+// serviceRefs are the hosts ("name.namespace") of the Services among a
+// Gateway API route's parents (GAMMA: a route of a Service's traffic) and
+// backends.
+func serviceRefs(parents []gwapi.ParentReference, backends []gwapi.BackendRef, ns string) []string {
+	var out []string
+	host := func(group *gwapi.Group, kind *gwapi.Kind, name gwapi.ObjectName, refNS *gwapi.Namespace) {
+		if (group != nil && *group != "" && *group != "core") || (kind != nil && *kind != "Service") {
+			return
+		}
+		n := ns
+		if refNS != nil {
+			n = string(*refNS)
+		}
+		out = append(out, string(name)+"."+n)
+	}
+	for _, p := range parents {
+		host(p.Group, p.Kind, p.Name, p.Namespace)
+	}
+	for _, b := range backends {
+		host(b.Group, b.Kind, b.Name, b.Namespace)
+	}
+	return out
 }
 
 // notServed: the API server does not serve the kind listed (its CRD is not
@@ -217,11 +270,11 @@ func changedKinds(before, after map[string]string) []string {
 }
 
 // waitInEffect waits until the step applied after m is in effect: the
-// app's routing objects observed and accepted by istiod, and the app's
-// connected proxies acknowledged a push carrying them. When that cannot be
-// told (no istiod endpoint or Istio client, istiod unreachable, no proxy
-// of the namespace connected), it waits the settle delay instead and says
-// so. A routing object istiod rejected is an error.
+// app's routing objects observed and accepted by istiod, and every
+// connected proxy that imports them, in any namespace, acknowledged a push
+// carrying them. When that cannot be told (no istiod endpoint or Istio
+// client, istiod unreachable, no connected proxy imports them), it waits
+// the settle delay instead and says so. A routing object istiod rejected is an error.
 func (c *Cluster) waitInEffect(ctx context.Context, m *pushMark, opts Options) error {
 	if c.Istio == nil {
 		return settle(ctx, opts, "no Istio client to read the app's routing objects")
@@ -256,7 +309,7 @@ func (c *Cluster) waitInEffect(ctx context.Context, m *pushMark, opts Options) e
 		// which push carried it is not known. What can be told: istiod
 		// holds the routing objects as they are, and every proxy
 		// acknowledged all istiod sent it.
-		m = &pushMark{objects: map[string]string{}}
+		m = &pushMark{objects: map[string]string{}, proxies: map[proxyKey]*markedProxy{}, passed: map[proxyKey]bool{}}
 		if c.Istiod == nil {
 			m.unknown = "no istiod debug endpoint was given"
 		}
@@ -274,40 +327,59 @@ func (c *Cluster) waitInEffect(ctx context.Context, m *pushMark, opts Options) e
 	if resumed {
 		what = "the app's"
 	}
-	fmt.Fprintf(opts.Progress, "  waiting for the proxies of namespace %s to acknowledge istiod's push of %s %s\n", c.Namespace, what, strings.Join(kinds, ", "))
+	scope := "that import the app's routing (any namespace)"
+	if c.WaitNamespaceOnly {
+		scope = "of namespace " + c.Namespace + " (only: WaitNamespaceOnly)"
+	}
+	if m.dumps > 0 {
+		fmt.Fprintf(opts.Progress, "  waiting for the connected proxies %s to acknowledge istiod's push of %s %s (before the step: %d config dumps in %s)\n", scope, what, strings.Join(kinds, ", "), m.dumps, m.took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(opts.Progress, "  waiting for the connected proxies %s to acknowledge istiod's push of %s %s\n", scope, what, strings.Join(kinds, ", "))
+	}
+	app := appRoutingOf(objs, c.Namespace).with(m.app)
 	var unchangedSince time.Time
+	lastBehind, dumps, checks := "", 0, 0
+	began := time.Now()
 	for {
-		n, waiting, err := c.proxiesHave(ctx, m, versions(objs), wantRoutes(objs), types)
-		switch {
-		case err != nil:
+		n, err := c.proxiesHave(ctx, m, versions(objs), wantRoutes(objs), app, types)
+		if err != nil {
 			return settle(ctx, opts, "istiod cannot tell whether the proxies have it: "+err.Error())
-		case waiting == "" && n.total == 0:
-			return settle(ctx, opts, "no proxy of namespace "+c.Namespace+" is connected to istiod, so it cannot tell")
+		}
+		checks++
+		dumps += n.dumps
+		cost := fmt.Sprintf("%d checks, %d config dumps, %s", checks, dumps, time.Since(began).Round(100*time.Millisecond))
+		waiting := n.waiting()
+		switch {
+		case waiting == "" && n.waited == 0:
+			return settle(ctx, opts, fmt.Sprintf("none of the %d proxies connected to istiod imports the app's routing, so it cannot tell", n.connected))
 		case waiting == "" && resumed:
-			fmt.Fprintf(opts.Progress, "  in effect as far as istiod can tell on a resumed run: it holds the routing objects and %d/%d proxies of namespace %s acknowledged all it sent (a push it has not begun yet cannot be seen)\n", n.have, n.total, c.Namespace)
+			fmt.Fprintf(opts.Progress, "  in effect as far as istiod can tell on a resumed run: it holds the routing objects and %s acknowledged all it sent (a push it has not begun yet cannot be seen; %s)\n", n.where(n.have), cost)
 			return nil
 		case waiting == "":
-			fmt.Fprintf(opts.Progress, "  in effect: istiod holds the step and %d/%d proxies of namespace %s acknowledged a push that carries it\n", n.have, n.total, c.Namespace)
+			fmt.Fprintf(opts.Progress, "  in effect: istiod holds the step and %s acknowledged a push that carries it (%s)\n", n.where(n.have), cost)
 			return nil
-		case n.have+n.unchanged == n.total:
+		case n.istiodBehind == "" && n.have+n.unchanged == n.waited:
 			// Every proxy acknowledged a push after the step, and for some
 			// the routes (or routes and clusters) istiod last pushed do not
 			// show it: the step changes none of theirs (another
-			// VirtualService of theirs names its routes alike, or they do
-			// not import it), or the push that carries it is still to come.
-			// Only time tells these apart.
+			// VirtualService of theirs names its routes alike), or the push
+			// that carries it is still to come. Only time tells these apart.
 			if unchangedSince.IsZero() {
 				unchangedSince = time.Now()
 			}
 			if time.Since(unchangedSince) >= max(opts.Settle, 0) {
-				fmt.Fprintf(opts.Progress, "  in effect as far as istiod can tell: %d/%d proxies of namespace %s acknowledged a push after the step, but for %d of them what istiod last pushed did not show the step within the settle delay %s (%s)\n", n.have+n.unchanged, n.total, c.Namespace, n.unchanged, opts.Settle, waiting)
+				fmt.Fprintf(opts.Progress, "  in effect as far as istiod can tell: %s acknowledged a push after the step, but for %d of them what istiod last pushed did not show the step within the settle delay %s (%s; %s)\n", n.where(n.have+n.unchanged), n.unchanged, opts.Settle, waiting, cost)
 				return nil
 			}
 		default:
 			unchangedSince = time.Time{}
 		}
-		waiting = fmt.Sprintf("%d/%d proxies have it; %s", n.have, n.total, waiting)
-		if err := pause(ctx, deadline, opts, "the proxies of namespace "+c.Namespace+" to acknowledge the step", waiting); err != nil {
+		// Say who is behind when that changes, not at every poll.
+		if behind := strings.Join(n.behind, "; "); behind != lastBehind && n.istiodBehind == "" {
+			fmt.Fprintf(opts.Progress, "  %s\n", waiting)
+			lastBehind = behind
+		}
+		if err := pause(ctx, deadline, opts, "the connected proxies "+scope+" to acknowledge the step", waiting); err != nil {
 			return err
 		}
 	}

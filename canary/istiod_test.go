@@ -2,7 +2,10 @@ package canary
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -46,11 +49,19 @@ func TestProxyNamespace(t *testing.T) {
 		"sidecar~10.244.0.5~web-1.shop~shop.svc.cluster.local":           "shop",
 		"sidecar~127.0.0.1~driver.test-x~test-x.svc.cluster.local":       "test-x",
 		"router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local": "istio-system",
-		"not-an-id": "",
+		// As /debug/syncz lists them: the pod's name and namespace.
+		"web-1.shop":            "shop",
+		"traffic-driver.test-x": "test-x",
+		"web.with.dots-0.shop":  "shop",
+		"not-an-id":             "",
+		"trailing.":             "",
 	} {
 		if got := proxyNamespace(id); got != want {
 			t.Errorf("proxyNamespace(%q) = %q, want %q", id, got, want)
 		}
+	}
+	if got := proxyName("web.with.dots-0.shop"); got != "shop/web.with.dots-0" {
+		t.Errorf("proxyName = %q, want shop/web.with.dots-0", got)
 	}
 }
 
@@ -180,5 +191,159 @@ func TestRoutingObjectsWithoutGatewayAPI(t *testing.T) {
 				t.Errorf("routingObjects error = %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// fakeIstiod serves fixed debug bodies by path, as one istiod instance "i".
+type fakeIstiod map[string][]byte
+
+func (f fakeIstiod) Debug(_ context.Context, path string) (map[string][]byte, error) {
+	b, err := f.DebugOne(context.Background(), "i", path)
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{"i": b}, nil
+}
+
+func (f fakeIstiod) DebugOne(_ context.Context, _, path string) ([]byte, error) {
+	if b, ok := f[path]; ok {
+		return b, nil
+	}
+	return nil, errors.New("404 " + path)
+}
+
+// rdsDump is a /debug/config_dump?types=rds body: one virtual host for
+// domain, and a route per name -> Istio cluster names with weights.
+func rdsDump(t *testing.T, domain string, routes map[string]map[string]uint32) []byte {
+	t.Helper()
+	type wc struct {
+		Name   string `json:"name"`
+		Weight uint32 `json:"weight"`
+	}
+	type route struct {
+		Name  string `json:"name"`
+		Route struct {
+			WeightedClusters struct {
+				Clusters []wc `json:"clusters"`
+			} `json:"weightedClusters"`
+		} `json:"route"`
+	}
+	var rs []route
+	for name, clusters := range routes {
+		r := route{Name: name}
+		for c, w := range clusters {
+			r.Route.WeightedClusters.Clusters = append(r.Route.WeightedClusters.Clusters, wc{c, w})
+		}
+		rs = append(rs, r)
+	}
+	b, err := json.Marshal(map[string]any{"configs": []any{map[string]any{
+		"name":         domain + ":80",
+		"virtualHosts": []any{map[string]any{"domains": []string{domain, domain + ":80"}, "routes": rs}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestProxySelection: which connected proxies the gate waits for after a
+// step of the app "web" in namespace shop (its VirtualService's route
+// "web" moved to 90/10), and which of those are behind. The step's push
+// is any push after counter 4 (the mark).
+func TestProxySelection(t *testing.T) {
+	const (
+		web   = "web.shop.svc.cluster.local"
+		other = "cart.store.svc.cluster.local"
+	)
+	nonce := func(n int) string { return fmt.Sprintf("2026-12-07T05:00:00Z/%d%s", n, uuid) }
+	step := map[string]map[string]uint32{"web": {"outbound|80|stable|" + web: 90, "outbound|80|v2|" + web: 10}}
+	before := map[string]map[string]uint32{"web": {"outbound|80|stable|" + web: 100}}
+	id := func(ns string) string { return "client." + ns } // as /debug/syncz lists it
+	for _, tc := range []struct {
+		name       string
+		ns         string // the proxy's namespace
+		acked      int    // the route push counter it acknowledged
+		sent       int    // the route push counter istiod last sent it (0: acked)
+		dump       []byte // the routes istiod last pushed to it
+		nsOnly     bool   // WaitNamespaceOnly: the gate before issue 18
+		gatewayAPI bool   // the app routes with Gateway API routes (no named VirtualService routes)
+		waited     bool   // the gate waits for it
+		behind     string // substring of why it does not have the step; "" when it has it (or is not waited for)
+	}{
+		{name: "app namespace, has the step", ns: "shop", acked: 5, dump: rdsDump(t, web, step), waited: true},
+		{name: "other namespace importing the VirtualService, has the step", ns: "front", acked: 5, dump: rdsDump(t, web, step), waited: true},
+		{name: "other namespace importing it, push not sent yet", ns: "front", acked: 4, dump: rdsDump(t, web, before), waited: true, behind: "needs a push after 4"},
+		{name: "other namespace importing it, push sent, not acknowledged", ns: "front", acked: 4, sent: 5, dump: rdsDump(t, web, before), waited: true, behind: "sent in push 5"},
+		{name: "other namespace importing it, acknowledged a push without the step", ns: "front", acked: 5, dump: rdsDump(t, web, before), waited: true, behind: "sends to"},
+		{name: "other namespace routing only to another Service", ns: "store", acked: 4, dump: rdsDump(t, other, map[string]map[string]uint32{"default": {"outbound|80||" + other: 100}}), waited: false},
+		{name: "other namespace with a route named alike for another app's host", ns: "store", acked: 4, dump: rdsDump(t, other, map[string]map[string]uint32{"web": {"outbound|80||" + other: 100}}), waited: false},
+		{name: "other namespace importing the Service, not the VirtualService (exportTo)", ns: "front", acked: 4, dump: rdsDump(t, web, map[string]map[string]uint32{"default": {"outbound|80||" + web: 100}}), waited: false},
+		{name: "namespace only: other namespace importing it, behind, not waited for", ns: "front", acked: 4, dump: rdsDump(t, web, before), nsOnly: true, waited: false},
+		{name: "namespace only: app namespace without the app's routes still waited for", ns: "shop", acked: 5, dump: rdsDump(t, other, nil), nsOnly: true, waited: true, behind: `no route "web"`},
+		{name: "Gateway API: other namespace routing to the app's Service", ns: "front", acked: 4, dump: rdsDump(t, web, map[string]map[string]uint32{"front.web.0": {"outbound|80||" + web: 100}}), gatewayAPI: true, waited: true, behind: "needs a push after 4"},
+		{name: "Gateway API: other namespace routing elsewhere", ns: "store", acked: 4, dump: rdsDump(t, other, map[string]map[string]uint32{"default": {"outbound|80||" + other: 100}}), gatewayAPI: true, waited: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sent := tc.sent
+			if sent == 0 {
+				sent = tc.acked
+			}
+			p := xds.SyncStatus{ProxyID: id(tc.ns), Resources: map[string]xds.ResourceStatus{v3.RouteType: {Sent: nonce(sent), Acked: nonce(tc.acked)}}}
+			syncz, _ := json.Marshal([]xds.SyncStatus{p})
+			f := fakeIstiod{
+				"/debug/configz": []byte(`[{"kind":"VirtualService","metadata":{"name":"web","namespace":"shop","resourceVersion":"7"}}]`),
+				"/debug/syncz":   syncz,
+				"/debug/config_dump?types=rds&proxyID=" + url.QueryEscape(p.ProxyID): tc.dump,
+			}
+			if tc.ns == "shop" {
+				f["/debug/syncz?namespace=shop"] = syncz
+			} else {
+				f["/debug/syncz?namespace=shop"] = []byte("[]")
+			}
+			c := &Cluster{Namespace: "shop", App: "web", Istiod: f, WaitNamespaceOnly: tc.nsOnly}
+			objs := []routingObject{{Kind: kindVirtualService, Name: "web", ResourceVersion: "7", Hosts: []string{"web"}, Routes: map[string]routeTargets{"web": {"stable|" + web: 90, "v2|" + web: 10}}}}
+			if tc.gatewayAPI {
+				objs = []routingObject{{Kind: kindHTTPRoute, Name: "web", ResourceVersion: "7", Hosts: []string{"web.shop", "web-v2.shop"}}}
+			}
+			m := &pushMark{counters: map[string]uint64{"i": 4}, proxies: map[proxyKey]*markedProxy{}, passed: map[proxyKey]bool{}}
+			if tc.nsOnly && tc.ns != "shop" {
+				// The namespace-only gate asks istiod for the app's
+				// namespace only; this proxy must not show up at all.
+				delete(f, "/debug/config_dump?types=rds&proxyID="+url.QueryEscape(p.ProxyID))
+			}
+			n, err := c.proxiesHave(context.Background(), m, versions(objs), wantRoutes(objs), appRoutingOf(objs, "shop"), []string{v3.RouteType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if waited := n.waited == 1; waited != tc.waited {
+				t.Fatalf("waited for %d proxies (%+v), want the proxy waited for: %v", n.waited, n, tc.waited)
+			}
+			got := strings.Join(n.behind, "; ")
+			if (tc.behind == "") != (got == "") || !strings.Contains(got, tc.behind) {
+				t.Errorf("behind = %q, want %q", got, tc.behind)
+			}
+			if tc.waited && got != "" && !strings.HasPrefix(got, tc.ns+"/client: ") {
+				t.Errorf("behind = %q, want it named %s/client", got, tc.ns)
+			}
+		})
+	}
+}
+
+func TestHostKey(t *testing.T) {
+	for _, tc := range []struct {
+		host, ns string // as written, and the namespace it is written in
+		want     string
+	}{
+		{"web", "shop", "web.shop"},
+		{"web.shop", "front", "web.shop"},
+		{"web.shop.svc.cluster.local", "", "web.shop"},
+		{"web.shop.svc.corp.example:80", "", "web.shop"},
+		{"Web.Shop.svc.cluster.local:8080", "", "web.shop"},
+		{"api.custom", "shop", "api.custom"},
+		{"api.custom:9000", "", "api.custom"},
+	} {
+		if got := hostKey(tc.host, tc.ns); got != tc.want {
+			t.Errorf("hostKey(%q, %q) = %q, want %q", tc.host, tc.ns, got, tc.want)
+		}
 	}
 }
