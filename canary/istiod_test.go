@@ -11,6 +11,7 @@ import (
 
 	analysis "istio.io/api/analysis/v1alpha1"
 	istiometa "istio.io/api/meta/v1alpha1"
+	networking "istio.io/api/networking/v1"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	"istio.io/istio/pilot/pkg/xds"
@@ -345,5 +346,72 @@ func TestHostKey(t *testing.T) {
 		if got := hostKey(tc.host, tc.ns); got != tc.want {
 			t.Errorf("hostKey(%q, %q) = %q, want %q", tc.host, tc.ns, got, tc.want)
 		}
+	}
+}
+
+// TestMarkThenCheck: the mark decides which proxies import the app's
+// routing (one config dump each) and fingerprints them; a later check of a
+// step that changed only the DestinationRule dumps only the importing
+// proxy whose acknowledgements passed the mark, and it has the step only
+// when what istiod pushed to it changed.
+func TestMarkThenCheck(t *testing.T) {
+	const web = "web.shop.svc.cluster.local"
+	other := "cart.store.svc.cluster.local"
+	nonce := func(n int) string { return fmt.Sprintf("2026-12-07T05:00:00Z/%d%s", n, uuid) }
+	vs := &istionet.VirtualService{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", ResourceVersion: "7", Labels: map[string]string{"meshbundle.dev/app": "web"}},
+		Spec: networking.VirtualService{Hosts: []string{"web"}, Http: []*networking.HTTPRoute{{
+			Name:  "web",
+			Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: web, Subset: "stable"}}},
+		}}},
+	}
+	syncz := func(front int) []byte {
+		b, _ := json.Marshal([]xds.SyncStatus{
+			{ProxyID: "client.front", Resources: map[string]xds.ResourceStatus{v3.ClusterType: {Sent: nonce(front), Acked: nonce(front)}}},
+			{ProxyID: "client.store", Resources: map[string]xds.ResourceStatus{v3.ClusterType: {Sent: nonce(4), Acked: nonce(4)}}},
+		})
+		return b
+	}
+	dump := func(id string) string { return "/debug/config_dump?types=rds,cds&proxyID=" + url.QueryEscape(id) }
+	routes := map[string]map[string]uint32{"web": {"outbound|80|stable|" + web: 100}}
+	for _, tc := range []struct {
+		name    string
+		after   []byte // the front proxy's routes and clusters at the check
+		behind  string // substring of why it does not have the step; "" when it has it
+		checked int    // config dumps the check reads
+	}{
+		{"pushed config changed", rdsDump(t, web, map[string]map[string]uint32{"web": {"outbound|80|stable|" + web: 100, "outbound|80|v2|" + web: 0}}), "", 1},
+		{"pushed config as before the step", rdsDump(t, web, routes), "still those before the step", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := fakeIstiod{
+				"/debug/configz":     []byte(`[{"kind":"VirtualService","metadata":{"name":"web","namespace":"shop","resourceVersion":"7"}},{"kind":"DestinationRule","metadata":{"name":"web","namespace":"shop","resourceVersion":"8"}}]`),
+				"/debug/syncz":       syncz(4),
+				dump("client.front"): rdsDump(t, web, routes),
+				dump("client.store"): rdsDump(t, other, map[string]map[string]uint32{"web": {"outbound|80||" + other: 100}}),
+			}
+			c := &Cluster{Namespace: "shop", App: "web", Istio: istiofake.NewSimpleClientset(vs), Istiod: f}
+			m, err := c.markPush(context.Background())
+			if err != nil || m.unknown != "" {
+				t.Fatalf("markPush: %v, %s", err, m.unknown)
+			}
+			front, store := m.proxies[proxyKey{"i", "client.front"}], m.proxies[proxyKey{"i", "client.store"}]
+			if m.dumps != 2 || !front.decided || !front.imports || !store.decided || store.imports {
+				t.Fatalf("at the mark: %d dumps, front %+v, store %+v; want 2, front importing, store not", m.dumps, front, store)
+			}
+			// The step: only the DestinationRule changed (no named route to
+			// compare); istiod pushed clusters to the front proxy (5 > 4).
+			f["/debug/syncz"], f[dump("client.front")] = syncz(5), tc.after
+			delete(f, dump("client.store")) // never read again
+			objs := []routingObject{{Kind: kindVirtualService, Name: "web", ResourceVersion: "7"}, {Kind: kindDestinationRule, Name: "web", ResourceVersion: "8"}}
+			n, err := c.proxiesHave(context.Background(), m, versions(objs), nil, m.app, []string{v3.ClusterType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(n.behind, "; ")
+			if n.waited != 1 || n.connected != 2 || n.dumps != tc.checked || (tc.behind == "") != (got == "") || !strings.Contains(got, tc.behind) {
+				t.Errorf("check: %+v, behind %q; want 1 of 2 waited for, %d dumps, behind %q", n, got, tc.checked, tc.behind)
+			}
+		})
 	}
 }
