@@ -125,6 +125,14 @@ func GitOps(t testing.TB, store *canary.HelmStore) Mode {
 		if err := argo.Stop(); err != nil {
 			t.Error(err)
 		}
+		// Every step waited for its sync, also after a kill: each commit
+		// after the first was applied on its own, none collapsed into
+		// another's sync.
+		if commits := len(CommitLog(t, r.Git)); argo.Synced() != int64(commits-1) {
+			t.Errorf("the Argo CD stand-in synced %d times for %d commits after the first, want one sync per commit", argo.Synced(), commits-1)
+		} else {
+			t.Logf("the Argo CD stand-in synced %d commits, one by one", argo.Synced())
+		}
 	})
 	m := Mode{Name: "gitops", File: r.File(), Args: []string{"--repo", r.Dir, "--push"},
 		Points: []Point{Recorded, Committed, Waiting},
