@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/meshbundle/meshbundle/renderer"
 )
 
 // "Applied" means in effect (docs/canary.md, "When a step counts as
@@ -55,6 +57,9 @@ type routingObject struct {
 	// Hosts are the hosts the object routes, as written: a proxy whose
 	// routes show one of them imports the app's routing (appHosts).
 	Hosts []string
+	// Rendered is the object's renderer.RenderedAnnotation: the hash of
+	// the render it came from ("" on an object meshbundle did not render).
+	Rendered string
 }
 
 func (o routingObject) key() string { return o.Kind + "/" + o.Name }
@@ -190,7 +195,7 @@ func notServed(err error) bool {
 // analysis runs (PILOT_ENABLE_ANALYSIS): observedGeneration and analysis
 // messages, of which an Error rejects the object.
 func istioObject(kind string, m metav1.ObjectMeta, st *istiometa.IstioStatus) routingObject {
-	o := routingObject{Kind: kind, Name: m.Name, ResourceVersion: m.ResourceVersion, Generation: m.Generation}
+	o := routingObject{Kind: kind, Name: m.Name, ResourceVersion: m.ResourceVersion, Generation: m.Generation, Rendered: m.Annotations[renderer.RenderedAnnotation]}
 	switch {
 	case st.GetObservedGeneration() == 0 && len(st.GetValidationMessages()) == 0:
 		o.Unknown = true
@@ -212,7 +217,7 @@ func istioObject(kind string, m metav1.ObjectMeta, st *istiometa.IstioStatus) ro
 // Accepted and ResolvedRefs true for this generation. A route with no
 // parent status yet has not been observed.
 func routeObject(kind string, m metav1.ObjectMeta, parents []gwapi.RouteParentStatus) routingObject {
-	o := routingObject{Kind: kind, Name: m.Name, ResourceVersion: m.ResourceVersion, Generation: m.Generation}
+	o := routingObject{Kind: kind, Name: m.Name, ResourceVersion: m.ResourceVersion, Generation: m.Generation, Rendered: m.Annotations[renderer.RenderedAnnotation]}
 	if len(parents) == 0 {
 		o.Status = "no parent status from istiod yet"
 		return o
@@ -232,6 +237,72 @@ func routeObject(kind string, m metav1.ObjectMeta, parents []gwapi.RouteParentSt
 		}
 	}
 	return o
+}
+
+// renderedRouting reads the app's routing objects as the render the state
+// ConfigMap came from generated them (renderer.RoutingAnnotation): object
+// key -> hash. ok is false when the ConfigMap does not list them (none, or
+// written by a renderer without the annotation).
+func (c *Cluster) renderedRouting(ctx context.Context) (want map[string]string, ok bool, err error) {
+	cm, err := c.Client.CoreV1().ConfigMaps(c.Namespace).Get(ctx, renderer.StateConfigMapName(c.App), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read ConfigMap %s/%s: %w", c.Namespace, renderer.StateConfigMapName(c.App), err)
+	}
+	list, ok := cm.Annotations[renderer.RoutingAnnotation]
+	if !ok {
+		return nil, false, nil
+	}
+	want, err = parseRouting(list)
+	if err != nil {
+		return nil, false, fmt.Errorf("ConfigMap %s/%s annotation %s: %w", c.Namespace, cm.Name, renderer.RoutingAnnotation, err)
+	}
+	return want, true, nil
+}
+
+// parseRouting reads renderer.RoutingAnnotation: "<Kind>/<name>=<hash>"
+// joined by commas.
+func parseRouting(list string) (map[string]string, error) {
+	want := map[string]string{}
+	if list == "" {
+		return want, nil
+	}
+	for _, e := range strings.Split(list, ",") {
+		key, hash, ok := strings.Cut(e, "=")
+		if !ok || !strings.Contains(key, "/") || hash == "" {
+			return nil, fmt.Errorf("entry %q is not <Kind>/<name>=<hash>", e)
+		}
+		want[key] = hash
+	}
+	return want, nil
+}
+
+// notRendered says which of the app's routing objects are not yet as the
+// state ConfigMap's render made them ("" when all are): one it lists is
+// missing or carries another hash, or one meshbundle rendered (it has a
+// hash) that the render does not list still exists. Objects without a
+// hash are not meshbundle's output (a chart's, labelled alike) and are
+// not waited for.
+func notRendered(want map[string]string, objs []routingObject) string {
+	live := map[string]string{}
+	for _, o := range objs {
+		live[o.key()] = o.Rendered
+		if _, listed := want[o.key()]; !listed && o.Rendered != "" {
+			return fmt.Sprintf("%s: still exists, and the step's render does not have it", o.key())
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		have, ok := live[k]
+		switch {
+		case !ok:
+			return fmt.Sprintf("%s: not created yet", k)
+		case have != want[k]:
+			return fmt.Sprintf("%s: rendered %q, the step's render is %q", k, have, want[k])
+		}
+	}
+	return ""
 }
 
 // wantRoutes are the named HTTP routes of the app's VirtualServices.
@@ -280,12 +351,44 @@ func (c *Cluster) waitInEffect(ctx context.Context, m *pushMark, opts Options) e
 		return settle(ctx, opts, "no Istio client to read the app's routing objects")
 	}
 	deadline := time.Now().Add(opts.Timeout)
+	// The step's routing objects first: a sync tool may apply the state
+	// ConfigMap long before them (Argo CD: ConfigMaps first, custom
+	// resources last), and all below reads the live objects.
+	want, listed, err := c.renderedRouting(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.NoRenderedCheck:
+		fmt.Fprintf(opts.Progress, "  not checking that the step's routing objects arrived (test hook)\n")
+	case !listed:
+		fmt.Fprintf(opts.Progress, "  the state ConfigMap does not list the routing objects of its render (an older meshbundle rendered it): the live ones are taken as the step's\n")
+	default:
+		fmt.Fprintf(opts.Progress, "  waiting for the %d routing objects of the step's render to arrive, and the ones it removes to go\n", len(want))
+	}
 	var objs []routingObject
+	arriving, firstPending := time.Now(), ""
 	fmt.Fprintf(opts.Progress, "  waiting for istiod to observe and accept the app's routing objects\n")
 	for {
 		var err error
 		if objs, err = c.routingObjects(ctx); err != nil {
 			return fmt.Errorf("read the app's routing objects: %w", err)
+		}
+		if listed && !opts.NoRenderedCheck {
+			pending := notRendered(want, objs)
+			if pending != "" {
+				if firstPending == "" {
+					firstPending = pending
+				}
+				if err := pause(ctx, deadline, opts, "the step's routing objects to arrive", pending); err != nil {
+					return err
+				}
+				continue
+			}
+			if firstPending != "" {
+				fmt.Fprintf(opts.Progress, "  the step's routing objects arrived after %s (at first %s)\n", time.Since(arriving).Round(100*time.Millisecond), firstPending)
+				firstPending = ""
+			}
 		}
 		pending := ""
 		for _, o := range objs {

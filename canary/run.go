@@ -45,6 +45,11 @@ type Options struct {
 	// the next step, which may remove what this one moved traffic away
 	// from. 0: DefaultSettle; negative: none.
 	Settle time.Duration
+	// NoRenderedCheck skips the gate's first check, that the routing
+	// objects of the step's render arrived (effect.go). A test hook only:
+	// the negative control of ci/dataplane/e2e TestGitOpsSyncOrder; the
+	// CLI never sets it.
+	NoRenderedCheck bool
 }
 
 // DefaultSettle is Options.Settle's default: istiod debounces a change for

@@ -46,6 +46,9 @@ func (e *env) generate(obj object, filename string) (*Resource, error) {
 	}
 	if meta, ok := m["metadata"].(map[string]any); ok {
 		delete(meta, "creationTimestamp")
+		if err := e.stamp(m, meta); err != nil {
+			return nil, fmt.Errorf("hash generated %s %s: %w", obj.GetName(), obj.GetNamespace(), err)
+		}
 	}
 	// The bytes come from one encode of the map (emitPlain, yaml.v3 for
 	// what it does not print); the tree the indexes read

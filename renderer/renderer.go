@@ -298,6 +298,9 @@ type env struct {
 	noGateways bool
 	// scratch is generate's buffer, reused from object to object.
 	scratch []byte
+	// rendered holds the app's routing objects generated so far,
+	// "<Kind>/<name>" -> hash (state.go), for the state ConfigMap.
+	rendered map[string]string
 }
 
 func (e *env) warnf(format string, args ...any) {

@@ -78,6 +78,16 @@ func (f *routes) Filter(s *stream) error {
 			if err := f.canaryDestinations(s, vsDoc, drDoc, host); err != nil {
 				errs = append(errs, err)
 			}
+			// The canary's routes and subsets change what generate
+			// stamped (an adopted chart object has no stamp).
+			for _, d := range []*Resource{vsDoc, drDoc} {
+				if d == nil {
+					continue
+				}
+				if err := f.restamp(s, d); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 	}
 	if len(errs) > 0 {
