@@ -116,8 +116,13 @@ const syncGap = 2 * time.Second
 //     it, and the requests still sent to the copy fail. Without this run
 //     the 0 above would prove nothing.
 //
-// Cost: one istiod restart each way and 14 steps of one sync each (4 s of
-// gaps, plus the push with the check): about two minutes.
+// Cost: one istiod restart each way and 16 commits of one sync each (4 s
+// of gaps, plus the push with the check): 144-168 s. The control's margin
+// is thin since the gate marks every proxy that imports the app's routing
+// before each step: 5 failed requests in the last run (67-325 before); a longer
+// debounce (5 s) made the control's gate, reading the previous step's
+// objects, wait for a resourceVersion istiod had already passed, and time
+// out instead.
 func TestGitOpsSyncOrder(t *testing.T) {
 	c := testcluster.Shared(t)
 	ctx := context.Background()
