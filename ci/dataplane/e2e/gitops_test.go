@@ -127,14 +127,7 @@ const syncGap = 2 * time.Second
 func TestGitOpsSyncOrder(t *testing.T) {
 	c := testcluster.Shared(t)
 	ctx := context.Background()
-	if err := c.RestartIstiod(ctx, slowPush...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.RestartIstiod(ctx); err != nil {
-			t.Errorf("restart istiod without the slow push: %v", err)
-		}
-	})
+	withSlowPush(t, c)
 	helm, cl, ns := install(t, c, func(s *appmesh.Spec) { s.Routes = []appmesh.Route{{Service: "web"}} })
 	store := gitOpsSync(t, helm, cl, argocdstandin.Gap(syncGap))
 	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")

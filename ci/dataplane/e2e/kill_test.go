@@ -174,14 +174,7 @@ func TestKilledSlowPush(t *testing.T) {
 	c := testcluster.Shared(t)
 	ctx := context.Background()
 	mb := testcluster.Build(t, "meshbundle")
-	if err := c.RestartIstiod(ctx, slowPush...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.RestartIstiod(ctx); err != nil {
-			t.Errorf("restart istiod without the slow push: %v", err)
-		}
-	})
+	withSlowPush(t, c)
 	store, _, ns := install(t, c, webRoute(appmesh.RouteAPIIstio))
 	m := helmFileMode(t, store)
 	d := driver(t, c, ns, "web."+ns+".svc.cluster.local:80")

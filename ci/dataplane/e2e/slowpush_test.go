@@ -22,6 +22,21 @@ import (
 // need whatever the canary does; the canary's gate is about routes.
 var slowPush = []string{"PILOT_DEBOUNCE_AFTER=3s", "PILOT_DEBOUNCE_MAX=6s", "PILOT_ENABLE_EDS_DEBOUNCE=false"}
 
+// withSlowPush restarts the shared istiod with slowPush for the rest of the
+// test, and with its defaults again when the test ends.
+func withSlowPush(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.RestartIstiod(ctx, slowPush...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.RestartIstiod(ctx); err != nil {
+			t.Errorf("restart istiod without the slow push: %v", err)
+		}
+	})
+}
+
 // routeLag is how late the routes of TestSlowPush's client in another
 // namespace arrive (dataplane.SlowRoutes) on top of the slow push: longer
 // than the app's client, whose push the gate of namespace-only waits for,
@@ -58,15 +73,7 @@ const routeLag = 4 * time.Second
 // load 10 (it was 73-90 s with two lifecycles and one client).
 func TestSlowPush(t *testing.T) {
 	c := testcluster.Shared(t)
-	ctx := context.Background()
-	if err := c.RestartIstiod(ctx, slowPush...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.RestartIstiod(ctx); err != nil {
-			t.Errorf("restart istiod without the slow push: %v", err)
-		}
-	})
+	withSlowPush(t, c)
 	relay, err := dataplane.StartSlowRoutes(c.IstiodXDSAddr(), routeLag)
 	if err != nil {
 		t.Fatal(err)
